@@ -1,0 +1,161 @@
+# mm — get models onto GPU machines, prove them intact, tell the fleet.
+#
+#   make                 build lib/libmm.a and bin/mm-*
+#   make check           install missing dependencies, build strictly, lint, run every test
+#   make SAN=1           ASan+UBSan build under build/san/
+#   make STRICT=1        warnings are errors (what CI uses)
+#   make install PREFIX=/usr/local DESTDIR=
+
+VERSION = 0.1.0
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+PKG_CONFIG ?= pkg-config
+CC ?= cc
+
+PKGS = libcurl hiredis libcjson libcrypto
+
+CFLAGS ?= -O2 -g
+WARNINGS = -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith -Wvla -Wno-unused-parameter
+ifeq ($(STRICT),1)
+WARNINGS += -Werror
+endif
+
+# Out-of-tree build directory for variants, so a sanitizer build never mixes
+# its objects with the normal ones.
+ifeq ($(SAN),1)
+B ?= build/san
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+B ?= .
+SANFLAGS =
+endif
+
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+ifeq ($(shell $(PKG_CONFIG) --exists hiredis_ssl 2>/dev/null && echo y),y)
+PKG_CFLAGS += -DMM_HAVE_HIREDIS_SSL $(shell $(PKG_CONFIG) --cflags hiredis_ssl)
+PKG_LIBS += $(shell $(PKG_CONFIG) --libs hiredis_ssl libssl)
+endif
+
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DMM_VERSION='"$(VERSION)"' -Ilib -I$(B)/gen \
+	$(WARNINGS) $(SANFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
+LIBS = $(PKG_LIBS) -lpthread -lm
+
+LIB_SRC := $(sort $(wildcard lib/*.c))
+LIB_OBJ := $(patsubst %.c,$(B)/%.o,$(LIB_SRC))
+# The Redis function library is compiled into libmm so an installed binary
+# needs no source tree.
+LUA_SRC := $(wildcard scripts/redis/*.lua)
+ifneq ($(LUA_SRC),)
+LIB_OBJ += $(B)/gen/redis_lua.o
+endif
+LIBMM := $(B)/lib/libmm.a
+
+CMD_SRC := $(sort $(wildcard cmd/*.c))
+PROGRAMS := $(patsubst cmd/%.c,$(B)/bin/%,$(CMD_SRC))
+SCRIPTS := $(wildcard scripts/mm-*)
+UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
+UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+MAN1 := $(wildcard man/*.1)
+MAN5 := $(wildcard man/*.5)
+MAN8 := $(wildcard man/*.8)
+
+all: $(PROGRAMS)
+
+# Rebuild everything when the compiler flags change.
+$(B)/.build-flags: FORCE
+	@mkdir -p $(@D)
+	@echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(LIBS)' > $@.new
+	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
+
+$(B)/lib/%.o: lib/%.c $(B)/.build-flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/gen/redis_lua.c: $(LUA_SRC) scripts/embed
+	@mkdir -p $(@D)
+	sh scripts/embed mm_redis_lua $(LUA_SRC) > $@.tmp && mv $@.tmp $@
+
+$(B)/gen/redis_lua.o: $(B)/gen/redis_lua.c $(B)/.build-flags
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBMM): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/cmd/%.o: cmd/%.c $(B)/.build-flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/bin/%: $(B)/cmd/%.o $(LIBMM)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBMM) $(LIBS)
+
+$(B)/tests/unit/%: tests/unit/%.c tests/unit/tap.h $(LIBMM) $(B)/.build-flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(LIBMM) $(LIBS)
+
+tests: $(PROGRAMS) $(UNIT_BIN)
+
+# make check: the one command that installs what is missing, builds strictly,
+# lints the man pages and runs every test (then the sanitizer pass).
+check:
+	@sh scripts/install-deps --if-missing
+	$(MAKE) STRICT=1 tests
+	$(MAKE) lint
+	MM_BIN=$(abspath $(B))/bin MM_UNIT=$(abspath $(B))/tests/unit sh tests/run
+
+# The whole suite again against an ASan+UBSan build.
+check-san:
+	@sh scripts/install-deps --if-missing
+	$(MAKE) SAN=1 STRICT=1 tests
+	MM_BIN=$(abspath build/san)/bin MM_UNIT=$(abspath build/san)/tests/unit \
+	MM_SAN=1 sh tests/run
+
+lint:
+	@if [ -n "$(MAN1)$(MAN5)$(MAN8)" ]; then \
+		out=$$(mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN8) 2>&1); \
+		if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
+		echo "mandoc -Tlint: man pages clean"; fi
+	@if command -v shellcheck >/dev/null 2>&1 && [ -n "$(SCRIPTS)" ]; then \
+		shellcheck -s sh $(SCRIPTS) && echo "shellcheck: scripts clean"; fi
+
+demo: all
+	@sh scripts/demo
+
+bench: all
+	@sh tests/bench/run $(if $(QUICK),--quick)
+
+fuzz:
+	@sh tests/fuzz/run $(if $(FUZZ_SECONDS),--seconds $(FUZZ_SECONDS))
+
+install: all
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(BINDIR)/
+	$(if $(SCRIPTS),install -m 755 $(SCRIPTS) $(DESTDIR)$(BINDIR)/)
+	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
+	$(if $(MAN5),install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
+	$(if $(MAN8),install -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/)
+
+uninstall:
+	rm -f $(patsubst $(B)/bin/%,$(DESTDIR)$(BINDIR)/%,$(PROGRAMS))
+	rm -f $(patsubst scripts/%,$(DESTDIR)$(BINDIR)/%,$(SCRIPTS))
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man1/%,$(MAN1))
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man5/%,$(MAN5))
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man8/%,$(MAN8))
+
+clean:
+	rm -rf bin build gen tests/unit/*.d lib/*.o lib/*.d lib/libmm.a cmd/*.o cmd/*.d .build-flags \
+		tests/unit/t_* tests/unit/*.o
+
+FORCE:
+.PHONY: all tests check check-san lint demo bench fuzz install uninstall clean FORCE
+
+-include $(shell find $(B)/lib $(B)/cmd $(B)/tests $(B)/gen -name '*.d' 2>/dev/null)

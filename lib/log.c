@@ -1,0 +1,265 @@
+/* log.c — stderr diagnostics with secrets masked. */
+#include "log.h"
+#include "mm.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+
+static const char *prog = "mm";
+static int level = MM_LOG_INFO;
+static int json;
+
+static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
+static char **secrets;
+static size_t nsecrets;
+
+void mm_log_init(const char *progname)
+{
+	const char *f, *l, *slash;
+
+	if (progname) {
+		slash = strrchr(progname, '/');
+		prog = slash ? slash + 1 : progname;
+	}
+	f = getenv("MM_LOG_FORMAT");
+	json = f && strcasecmp(f, "json") == 0;
+	l = getenv("MM_LOG_LEVEL");
+	if (l) {
+		if (!strcasecmp(l, "error") || !strcasecmp(l, "quiet"))
+			level = MM_LOG_ERROR;
+		else if (!strcasecmp(l, "warn") || !strcasecmp(l, "warning"))
+			level = MM_LOG_WARN;
+		else if (!strcasecmp(l, "info"))
+			level = MM_LOG_INFO;
+		else if (!strcasecmp(l, "debug"))
+			level = MM_LOG_DEBUG;
+	}
+}
+
+const char *mm_progname(void)
+{
+	return prog;
+}
+
+void mm_log_set_level(int l)
+{
+	level = l < MM_LOG_QUIET ? MM_LOG_QUIET : l > MM_LOG_DEBUG ? MM_LOG_DEBUG : l;
+}
+
+int mm_log_get_level(void)
+{
+	return level;
+}
+
+int mm_log_is_json(void)
+{
+	return json;
+}
+
+void mm_log_secret(const char *value)
+{
+	size_t i;
+
+	/* Short values would mask ordinary words; real tokens are long. */
+	if (!value || strlen(value) < 4)
+		return;
+	pthread_mutex_lock(&secrets_lock);
+	for (i = 0; i < nsecrets; i++)
+		if (strcmp(secrets[i], value) == 0)
+			goto out;
+	secrets = mm_xrealloc(secrets, (nsecrets + 1) * sizeof(*secrets));
+	secrets[nsecrets++] = mm_xstrdup(value);
+out:
+	pthread_mutex_unlock(&secrets_lock);
+}
+
+/* A growing string. */
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static void bput(struct buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->p = mm_xrealloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static const char *const secret_params[] = {
+	"token", "access_token", "auth", "authorization", "api_key", "apikey", "key",
+	"sig", "signature", "password", "passwd", "secret", "x-amz-signature",
+	"x-amz-credential", "x-amz-security-token", "hf_token", NULL,
+};
+
+static int is_secret_param(const char *name, size_t n)
+{
+	const char *const *p;
+
+	for (p = secret_params; *p; p++)
+		if (strlen(*p) == n && strncasecmp(name, *p, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* Mask query values, URL passwords and bearer tokens in s. */
+static char *redact_patterns(const char *s)
+{
+	struct buf b = {0};
+	const char *p = s;
+
+	while (*p) {
+		/* ?name=value or &name=value */
+		if ((*p == '?' || *p == '&' || *p == ';') && p[1]) {
+			const char *name = p + 1, *eq = name;
+
+			while (*eq && *eq != '=' && *eq != '&' && *eq != '#' && !isspace((unsigned char)*eq))
+				eq++;
+			if (*eq == '=' && is_secret_param(name, (size_t)(eq - name))) {
+				bput(&b, p, (size_t)(eq - p + 1));
+				bput(&b, "***", 3);
+				p = eq + 1;
+				while (*p && *p != '&' && *p != '#' && !isspace((unsigned char)*p) &&
+				       *p != '\'' && *p != '"')
+					p++;
+				continue;
+			}
+		}
+		/* scheme://user:password@host */
+		if (p[0] == ':' && p[1] == '/' && p[2] == '/') {
+			const char *u = p + 3, *q = u, *colon = NULL;
+
+			while (*q && *q != '/' && *q != '@' && !isspace((unsigned char)*q) &&
+			       *q != '\'' && *q != '"') {
+				if (*q == ':' && !colon)
+					colon = q;
+				q++;
+			}
+			if (*q == '@' && colon) {
+				bput(&b, p, (size_t)(colon - p + 1));
+				bput(&b, "***", 3);
+				p = q;
+				continue;
+			}
+		}
+		/* Bearer <token> */
+		if ((p == s || !isalnum((unsigned char)p[-1])) && strncasecmp(p, "bearer ", 7) == 0) {
+			bput(&b, p, 7);
+			bput(&b, "***", 3);
+			p += 7;
+			while (*p && !isspace((unsigned char)*p) && *p != '"' && *p != '\'')
+				p++;
+			continue;
+		}
+		bput(&b, p, 1);
+		p++;
+	}
+	if (!b.p)
+		return mm_xstrdup("");
+	return b.p;
+}
+
+char *mm_redact(const char *s)
+{
+	char *out = redact_patterns(s ? s : "");
+	size_t i;
+
+	pthread_mutex_lock(&secrets_lock);
+	for (i = 0; i < nsecrets; i++) {
+		const char *sec = secrets[i];
+		size_t sl = strlen(sec);
+		char *hit;
+		struct buf b = {0};
+		const char *p = out;
+
+		if (!strstr(out, sec))
+			continue;
+		while ((hit = strstr(p, sec))) {
+			bput(&b, p, (size_t)(hit - p));
+			bput(&b, "***", 3);
+			p = hit + sl;
+		}
+		bput(&b, p, strlen(p));
+		free(out);
+		out = b.p;
+	}
+	pthread_mutex_unlock(&secrets_lock);
+	return out;
+}
+
+void mm_log_raw(const char *text)
+{
+	char *r = mm_redact(text);
+
+	fputs(r, stderr);
+	free(r);
+}
+
+static const char *level_name(int l)
+{
+	switch (l) {
+	case MM_LOG_ERROR: return "error";
+	case MM_LOG_WARN: return "warn";
+	case MM_LOG_INFO: return "info";
+	default: return "debug";
+	}
+}
+
+void mm_vlog(int l, const char *fmt, va_list ap)
+{
+	char msg[4096], *r;
+
+	if (l > level && !(l == MM_LOG_ERROR))
+		return;
+	if (level == MM_LOG_QUIET && l != MM_LOG_ERROR)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	r = mm_redact(msg);
+	if (json) {
+		cJSON *o = cJSON_CreateObject();
+		struct timeval tv;
+		struct tm tm;
+		char ts[40], *line;
+
+		gettimeofday(&tv, NULL);
+		gmtime_r(&tv.tv_sec, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(ts + strlen(ts), sizeof(ts) - strlen(ts), ".%03ldZ", (long)(tv.tv_usec / 1000));
+		cJSON_AddStringToObject(o, "time", ts);
+		cJSON_AddStringToObject(o, "level", level_name(l));
+		cJSON_AddStringToObject(o, "prog", prog);
+		cJSON_AddStringToObject(o, "msg", r);
+		line = cJSON_PrintUnformatted(o);
+		if (line)
+			fprintf(stderr, "%s\n", line);
+		free(line);
+		cJSON_Delete(o);
+	} else if (l == MM_LOG_WARN) {
+		fprintf(stderr, "%s: warning: %s\n", prog, r);
+	} else if (l == MM_LOG_DEBUG) {
+		fprintf(stderr, "%s: debug: %s\n", prog, r);
+	} else {
+		fprintf(stderr, "%s: %s\n", prog, r);
+	}
+	free(r);
+}
+
+void mm_log(int l, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	mm_vlog(l, fmt, ap);
+	va_end(ap);
+}

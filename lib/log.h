@@ -1,0 +1,58 @@
+/*
+ * log.h — diagnostics on stderr.
+ *
+ * Text lines look like git's and curl's: "mm-fetch: cannot open 'x': reason",
+ * "mm-fetch: warning: ...".  With MM_LOG_FORMAT=json each message is one JSON
+ * object a line: {"time","level","prog","msg"}.
+ *
+ * Every message passes through mm_redact() before it is written, so a token
+ * that slipped into a URL or a header never reaches a log.  Tokens read from
+ * the environment are registered with mm_log_secret(); any literal occurrence
+ * of a registered secret is replaced by "***".
+ */
+#ifndef MM_LOG_H
+#define MM_LOG_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+enum mm_log_level {
+	MM_LOG_QUIET = -1,  /* nothing but errors; set by -q */
+	MM_LOG_ERROR = 0,
+	MM_LOG_WARN,
+	MM_LOG_INFO,
+	MM_LOG_DEBUG,
+};
+
+/* Set the program name and read MM_LOG_FORMAT / MM_LOG_LEVEL. */
+void mm_log_init(const char *progname);
+const char *mm_progname(void);
+
+/* -q lowers, -v raises; default MM_LOG_INFO. */
+void mm_log_set_level(int level);
+int mm_log_get_level(void);
+int mm_log_is_json(void);
+
+void mm_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mm_vlog(int level, const char *fmt, va_list ap);
+
+#define mm_errorf(...) mm_log(MM_LOG_ERROR, __VA_ARGS__)
+#define mm_warnf(...)  mm_log(MM_LOG_WARN, __VA_ARGS__)
+#define mm_infof(...)  mm_log(MM_LOG_INFO, __VA_ARGS__)
+#define mm_debugf(...) mm_log(MM_LOG_DEBUG, __VA_ARGS__)
+
+/* Remember a secret value (a token, a password) so no log line shows it. */
+void mm_log_secret(const char *value);
+
+/*
+ * Return a copy of s (caller frees) with secrets masked: registered values,
+ * the value of query parameters that carry credentials (token, access_token,
+ * api_key, key, sig, signature, password, X-Amz-Signature, X-Amz-Credential,
+ * …), the password of user:password@ in URLs, and "Bearer xxx".
+ */
+char *mm_redact(const char *s);
+
+/* Write the whole of text to stderr, redacted, with no prefix. */
+void mm_log_raw(const char *text);
+
+#endif

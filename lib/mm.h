@@ -1,0 +1,76 @@
+/*
+ * mm.h — what every part of libmm shares: exit codes, error reporting,
+ * allocation.
+ *
+ * Error convention (after git's api-error-handling): library functions never
+ * print and never exit.  A function that can fail returns 0 on success or one
+ * of the MM_E* codes below, and writes a one-line, lowercase, period-free
+ * message into a caller-supplied `struct mm_err`.  The command decides what
+ * to print and which exit status to use; the codes are the exit statuses of
+ * DESIGN.md, so a command may simply return them.
+ *
+ * Ownership: a function returning a `char *` or a struct pointer hands it to
+ * the caller, who frees it with the matching *_free() or free(); pointers
+ * returned as `const` are borrowed and live as long as their owner.
+ */
+#ifndef MM_MM_H
+#define MM_MM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef MM_VERSION
+#define MM_VERSION "0.0.0"
+#endif
+
+enum {
+	MM_OK = 0,
+	MM_EFAIL = 1,      /* some items failed; the manifest says which */
+	MM_EUSAGE = 2,     /* usage or configuration error */
+	MM_EINPUT = 3,     /* bad input: JSON, schema, unsafe path, bad API answer */
+	MM_EUNAVAIL = 4,   /* a service is unreachable */
+	MM_ENOSPACE = 5,   /* not enough disk space */
+	MM_EINT = 130,     /* SIGINT */
+	MM_ETERM = 143,    /* SIGTERM */
+};
+
+#define MM_ERRSZ 1024
+
+struct mm_err {
+	int code;
+	char msg[MM_ERRSZ];
+};
+
+/*
+ * Fill err (may be NULL) with code and a printf-style message; returns code
+ * so callers can write `return mm_error(err, MM_EINPUT, "...")`.
+ */
+int mm_error(struct mm_err *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Prefix an existing message: "context: old message". */
+int mm_error_prefix(struct mm_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Allocation that cannot fail: on out-of-memory they print one line and
+ * abort(), as git's xmalloc does — there is nothing sensible to return.
+ */
+void *mm_xmalloc(size_t n);
+void *mm_xcalloc(size_t n, size_t size);
+void *mm_xrealloc(void *p, size_t n);
+char *mm_xstrdup(const char *s);
+char *mm_xstrndup(const char *s, size_t n);
+char *mm_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Checked conversions: 0 on success, -1 when s is not a whole number in range. */
+int mm_parse_long(const char *s, long min, long max, long *out);
+int mm_parse_double(const char *s, double min, double max, double *out);
+
+/* Current time as ISO 8601 UTC with seconds ("2026-01-12T10:30:00Z"). */
+void mm_iso8601_now(char buf[32]);
+
+/* Monotonic seconds, for durations. */
+double mm_now(void);
+
+#endif
