@@ -1,0 +1,110 @@
+/* config.c — environment settings and name lists. */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+const char *mm_env(const char *name, const char *alias)
+{
+	const char *v = getenv(name);
+
+	if (v && *v)
+		return v;
+	if (alias) {
+		v = getenv(alias);
+		if (v && *v)
+			return v;
+	}
+	return NULL;
+}
+
+int mm_env_long(const char *name, long min, long max, long *out, struct mm_err *err)
+{
+	const char *v = mm_env(name, NULL);
+
+	if (!v)
+		return 0;
+	if (mm_parse_long(v, min, max, out) < 0)
+		return mm_error(err, MM_EUSAGE, "%s must be a whole number from %ld to %ld, not '%s'",
+				name, min, max, v);
+	return 0;
+}
+
+int mm_env_bool(const char *name)
+{
+	const char *v = mm_env(name, NULL);
+
+	return v && (!strcasecmp(v, "1") || !strcasecmp(v, "true") ||
+		     !strcasecmp(v, "yes") || !strcasecmp(v, "on"));
+}
+
+const char *mm_config_root(void)
+{
+	const char *r = mm_env("MM_ROOT", "COMFYUI_PATH");
+
+	return r ? r : "/workspace/ComfyUI";
+}
+
+char *mm_config_state_dir(const char *root)
+{
+	const char *s = mm_env("MM_STATE_DIR", NULL);
+
+	if (s)
+		return mm_xstrdup(s);
+	return mm_xasprintf("%s/.mm", root);
+}
+
+int mm_list_has(const struct mm_list *l, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+void mm_list_add(struct mm_list *l, const char *csv)
+{
+	const char *p = csv, *end;
+
+	if (!csv)
+		return;
+	while (*p) {
+		const char *s, *e;
+		char *item;
+
+		end = strchr(p, ',');
+		if (!end)
+			end = p + strlen(p);
+		s = p;
+		e = end;
+		while (s < e && isspace((unsigned char)*s))
+			s++;
+		while (e > s && isspace((unsigned char)e[-1]))
+			e--;
+		if (e > s) {
+			item = mm_xstrndup(s, (size_t)(e - s));
+			if (mm_list_has(l, item)) {
+				free(item);
+			} else {
+				l->v = mm_xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+				l->v[l->n++] = item;
+			}
+		}
+		p = *end ? end + 1 : end;
+	}
+}
+
+void mm_list_free(struct mm_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}

@@ -1,0 +1,48 @@
+/*
+ * config.h — settings from the environment, with the aliases of DESIGN.md.
+ *
+ * Precedence is flags over environment over defaults; the commands apply
+ * their flags after calling these.  There is no global configuration struct:
+ * each command keeps its own options and asks for what it needs.
+ */
+#ifndef MM_CONFIG_H
+#define MM_CONFIG_H
+
+#include "mm.h"
+
+/*
+ * The value of the first of name, alias (may be NULL) that is set and
+ * non-empty, or NULL.  Borrowed from the environment.
+ */
+const char *mm_env(const char *name, const char *alias);
+
+/*
+ * A whole number from the environment: *out keeps its default when the
+ * variable is unset; a value that is not a number in [min, max] is a
+ * configuration error (MM_EUSAGE) naming the variable.
+ */
+int mm_env_long(const char *name, long min, long max, long *out, struct mm_err *err);
+
+/* True for "1", "true", "yes", "on" (any case); false otherwise or unset. */
+int mm_env_bool(const char *name);
+
+/* MM_ROOT (alias COMFYUI_PATH), default /workspace/ComfyUI.  Borrowed. */
+const char *mm_config_root(void);
+
+/* MM_STATE_DIR, default $root/.mm.  Caller frees. */
+char *mm_config_state_dir(const char *root);
+
+/*
+ * A list of names, split at commas, each trimmed of white space, empty items
+ * and repeats dropped, order kept.  mm_list_add appends one comma-separated
+ * string (may be NULL) to the list.
+ */
+struct mm_list {
+	char **v;
+	size_t n;
+};
+void mm_list_add(struct mm_list *l, const char *csv);
+int mm_list_has(const struct mm_list *l, const char *s);
+void mm_list_free(struct mm_list *l);
+
+#endif

@@ -1,0 +1,713 @@
+/* manifest.c — parse, validate, normalise, merge and print manifests. */
+#include "manifest.h"
+#include "paths.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_PROBLEMS 1000
+
+/* snake_case spellings seen in the wild, and the names we write back. */
+static const struct {
+	const char *snake, *camel;
+} aliases[] = {
+	{"download_url", "downloadUrl"},
+	{"save_to", "saveTo"},
+	{"file_size", "fileSize"},
+	{"size_bytes", "sizeBytes"},
+	{"is_auth_req", "isAuthReq"},
+	{"auth_env_var", "authEnvVar"},
+};
+
+static void problem(struct mm_manifest *m, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void problem(struct mm_manifest *m, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	if (m->nproblems >= MAX_PROBLEMS)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = mm_xstrdup("out of memory");
+	va_end(ap);
+	m->problems = mm_xrealloc(m->problems, (m->nproblems + 1) * sizeof(*m->problems));
+	m->problems[m->nproblems++] = s;
+}
+
+long long mm_parse_size(const char *s)
+{
+	char *end;
+	double v, mult = 1;
+
+	if (!s)
+		return -1;
+	while (isspace((unsigned char)*s))
+		s++;
+	if (!isdigit((unsigned char)*s) && *s != '.')
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || !isfinite(v) || v < 0)
+		return -1;
+	while (isspace((unsigned char)*end))
+		end++;
+	switch (toupper((unsigned char)*end)) {
+	case 'K': mult = 1024.0; end++; break;
+	case 'M': mult = 1024.0 * 1024; end++; break;
+	case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+	case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
+	case 'B': case '\0': break;
+	default: return -1;
+	}
+	if (mult > 1 && (*end == 'i' || *end == 'I'))
+		end++;
+	if (toupper((unsigned char)*end) == 'B')
+		end++;
+	while (isspace((unsigned char)*end))
+		end++;
+	if (*end)
+		return -1;
+	v *= mult;
+	if (v > 9007199254740992.0)  /* 2^53: exact in JSON */
+		return -1;
+	return (long long)v;
+}
+
+void mm_format_size(long long b, char *buf, size_t bufsz)
+{
+	static const char *const units[] = {"B", "KB", "MB", "GB", "TB"};
+	double v = (double)b;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, bufsz, "%lldB", b);
+	else
+		snprintf(buf, bufsz, "%.*f%s", v < 10 ? 1 : v < 100 ? 1 : 0, v, units[u]);
+}
+
+int mm_json_text_check(const char *text, size_t len, size_t *at, char *why, size_t whysz)
+{
+	size_t i = 0;
+	int in_string = 0;
+
+	while (i < len) {
+		unsigned char c = (unsigned char)text[i];
+		size_t n, k;
+		unsigned int cp;
+
+		if (c < 0x80) {
+			if (in_string && c == '\\' && i + 1 < len) {
+				if (text[i + 1] == 'u' && i + 5 < len &&
+				    strncmp(text + i + 2, "0000", 4) == 0) {
+					*at = i;
+					snprintf(why, whysz, "a string contains an escaped NUL (\\u0000)");
+					return -1;
+				}
+				i += 2;
+				continue;
+			}
+			if (c == '"')
+				in_string = !in_string;
+			i++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0) { n = 1; cp = c & 0x1f; }
+		else if ((c & 0xf0) == 0xe0) { n = 2; cp = c & 0x0f; }
+		else if ((c & 0xf8) == 0xf0) { n = 3; cp = c & 0x07; }
+		else goto bad;
+		for (k = 1; k <= n; k++) {
+			if (i + k >= len || ((unsigned char)text[i + k] & 0xc0) != 0x80)
+				goto bad;
+			cp = (cp << 6) | ((unsigned char)text[i + k] & 0x3f);
+		}
+		/* Overlong forms, surrogates, beyond U+10FFFF. */
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			goto bad;
+		i += n + 1;
+	}
+	return 0;
+bad:
+	*at = i;
+	snprintf(why, whysz, "invalid UTF-8");
+	return -1;
+}
+
+static void line_col(const char *text, size_t off, size_t *line, size_t *col)
+{
+	size_t i;
+
+	*line = 1;
+	*col = 1;
+	for (i = 0; i < off && text[i]; i++) {
+		if (text[i] == '\n') {
+			(*line)++;
+			*col = 1;
+		} else {
+			(*col)++;
+		}
+	}
+}
+
+/* Rename snake_case keys; report the ones given twice with other values. */
+static void normalise_keys(struct mm_manifest *m, cJSON *o, const char *label)
+{
+	size_t i;
+	cJSON *a, *b;
+
+	for (i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++) {
+		a = cJSON_GetObjectItemCaseSensitive(o, aliases[i].snake);
+		if (!a)
+			continue;
+		b = cJSON_GetObjectItemCaseSensitive(o, aliases[i].camel);
+		if (b) {
+			if (!cJSON_Compare(a, b, 1))
+				problem(m, "%s: both %s and %s are given, with different values",
+					label, aliases[i].camel, aliases[i].snake);
+			cJSON_DeleteItemFromObjectCaseSensitive(o, aliases[i].snake);
+		} else {
+			cJSON *d = cJSON_DetachItemFromObjectCaseSensitive(o, aliases[i].snake);
+
+			cJSON_AddItemToObject(o, aliases[i].camel, d);
+		}
+	}
+}
+
+static int has_duplicate_key(const cJSON *o, const char **which)
+{
+	const cJSON *a, *b;
+
+	for (a = o->child; a; a = a->next)
+		for (b = a->next; b; b = b->next)
+			if (a->string && b->string && strcmp(a->string, b->string) == 0) {
+				*which = a->string;
+				return 1;
+			}
+	return 0;
+}
+
+static const char *str_field(struct mm_manifest *m, cJSON *o, const char *key,
+			     const char *label, int required)
+{
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	if (!v || cJSON_IsNull(v)) {
+		if (required)
+			problem(m, "%s: %s is missing", label, key);
+		return NULL;
+	}
+	if (!cJSON_IsString(v) || !v->valuestring) {
+		problem(m, "%s: %s must be a string", label, key);
+		return NULL;
+	}
+	if (required && !*v->valuestring) {
+		problem(m, "%s: %s is empty", label, key);
+		return NULL;
+	}
+	return v->valuestring;
+}
+
+static void set_number(cJSON *o, const char *key, double v)
+{
+	cJSON *n = cJSON_CreateNumber(v);
+
+	if (cJSON_GetObjectItemCaseSensitive(o, key))
+		cJSON_ReplaceItemInObjectCaseSensitive(o, key, n);
+	else
+		cJSON_AddItemToObject(o, key, n);
+}
+
+static void set_bool(cJSON *o, const char *key, int v)
+{
+	cJSON *n = cJSON_CreateBool(v);
+
+	if (cJSON_GetObjectItemCaseSensitive(o, key))
+		cJSON_ReplaceItemInObjectCaseSensitive(o, key, n);
+	else
+		cJSON_AddItemToObject(o, key, n);
+}
+
+static int valid_env_name(const char *s)
+{
+	const char *p;
+
+	if (!s || !(isalpha((unsigned char)*s) || *s == '_'))
+		return 0;
+	for (p = s; *p; p++)
+		if (!(isalnum((unsigned char)*p) || *p == '_'))
+			return 0;
+	return p - s <= 128;
+}
+
+static int valid_hash(const char *h)
+{
+	const char *hex = h, *colon = strchr(h, ':');
+	size_t n, want = 0;
+
+	if (colon) {
+		if (!strncasecmp(h, "md5:", 4)) want = 32;
+		else if (!strncasecmp(h, "sha1:", 5)) want = 40;
+		else if (!strncasecmp(h, "sha256:", 7)) want = 64;
+		else return 0;
+		hex = colon + 1;
+	}
+	n = strspn(hex, "0123456789abcdefABCDEF");
+	if (hex[n])
+		return 0;
+	if (want)
+		return n == want;
+	return n == 32 || n == 40 || n == 64 || n == 10;
+}
+
+/* Compare two hash strings by their hex, ignoring case and prefix. */
+static const char *hash_hex(const char *h)
+{
+	const char *c = strchr(h, ':');
+
+	return c ? c + 1 : h;
+}
+
+/* Validate and normalise one model object; fill view.  0 or -1. */
+static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, struct mm_model *v)
+{
+	char label[320], why[128];
+	const char *name_s = NULL, *dup;
+	cJSON *it, *src, *srcs;
+	size_t before = m->nproblems;
+
+	memset(v, 0, sizeof(*v));
+	v->size = -1;
+	if (!cJSON_IsObject(o)) {
+		problem(m, "models[%zu]: not an object", i);
+		return -1;
+	}
+	it = cJSON_GetObjectItemCaseSensitive(o, "name");
+	if (cJSON_IsString(it) && it->valuestring && *it->valuestring)
+		name_s = it->valuestring;
+	if (name_s)
+		snprintf(label, sizeof(label), "models[%zu] (%.256s)", i, name_s);
+	else
+		snprintf(label, sizeof(label), "models[%zu]", i);
+	if (has_duplicate_key(o, &dup))
+		problem(m, "%s: key '%s' is given twice", label, dup);
+	normalise_keys(m, o, label);
+
+	v->obj = o;
+	v->name = str_field(m, o, "name", label, 1);
+	v->url = str_field(m, o, "downloadUrl", label, flags & MM_MANIFEST_NEED_URL);
+	v->save_to = str_field(m, o, "saveTo", label, 1);
+	v->hash = str_field(m, o, "hash", label, 0);
+	if (v->hash && !*v->hash)
+		v->hash = NULL;
+
+	if (v->save_to && mm_path_check(v->save_to, strlen(v->save_to), why, sizeof(why)) < 0)
+		problem(m, "%s: saveTo '%.256s' %s", label, v->save_to, why);
+	if (v->url) {
+		const char *p;
+
+		for (p = v->url; *p; p++)
+			if ((unsigned char)*p < 0x21 || *p == 0x7f)
+				break;
+		if (*p)
+			problem(m, "%s: downloadUrl contains a space or control character", label);
+	}
+	if (v->hash && !valid_hash(v->hash))
+		problem(m, "%s: hash '%.80s' is not md5, sha1, sha256 or AutoV2 hex", label, v->hash);
+
+	/* Sizes: sizeBytes wins; otherwise parse fileSize. */
+	it = cJSON_GetObjectItemCaseSensitive(o, "sizeBytes");
+	if (it && !cJSON_IsNull(it)) {
+		if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 9007199254740992.0 ||
+		    it->valuedouble != floor(it->valuedouble))
+			problem(m, "%s: sizeBytes must be a whole number of bytes", label);
+		else
+			v->size = (long long)it->valuedouble;
+	}
+	it = cJSON_GetObjectItemCaseSensitive(o, "fileSize");
+	if (it && !cJSON_IsNull(it)) {
+		long long sz = -1;
+
+		if (cJSON_IsNumber(it) && it->valuedouble >= 0 &&
+		    it->valuedouble <= 9007199254740992.0)
+			sz = (long long)it->valuedouble;
+		else if (cJSON_IsString(it))
+			sz = mm_parse_size(it->valuestring);
+		if (sz < 0)
+			problem(m, "%s: fileSize is not a size (like \"17.2GB\" or a number of bytes)", label);
+		else if (v->size < 0)
+			v->size = sz;
+	}
+	if (v->size >= 0)
+		set_number(o, "sizeBytes", (double)v->size);
+
+	/* Auth. */
+	it = cJSON_GetObjectItemCaseSensitive(o, "isAuthReq");
+	if (it && !cJSON_IsNull(it)) {
+		if (cJSON_IsBool(it))
+			v->auth_req = cJSON_IsTrue(it);
+		else if (cJSON_IsNumber(it) && (it->valuedouble == 0 || it->valuedouble == 1))
+			v->auth_req = it->valuedouble == 1;
+		else if (cJSON_IsString(it) && (!strcasecmp(it->valuestring, "true") ||
+						 !strcasecmp(it->valuestring, "false")))
+			v->auth_req = !strcasecmp(it->valuestring, "true");
+		else
+			problem(m, "%s: isAuthReq must be true or false", label);
+		set_bool(o, "isAuthReq", v->auth_req);
+	}
+	v->auth_env = str_field(m, o, "authEnvVar", label, 0);
+	if (v->auth_env && !*v->auth_env)
+		v->auth_env = NULL;
+	if (v->auth_env && !valid_env_name(v->auth_env)) {
+		problem(m, "%s: authEnvVar '%.64s' is not an environment variable name", label, v->auth_env);
+		v->auth_env = NULL;
+	}
+	if (v->auth_req && !v->auth_env && v->url) {
+		/* The two hosts the seed system knew, by their usual variables. */
+		const char *env = NULL;
+
+		if (strstr(v->url, "://huggingface.co/") || strstr(v->url, ".huggingface.co/"))
+			env = "HF_TOKEN";
+		else if (strstr(v->url, "://civitai.com/") || strstr(v->url, ".civitai.com/"))
+			env = "CIVITAI_TOKEN";
+		if (env) {
+			cJSON_AddStringToObject(o, "authEnvVar", env);
+			v->auth_env = cJSON_GetObjectItemCaseSensitive(o, "authEnvVar")->valuestring;
+		}
+	}
+	if (!v->auth_req)
+		v->auth_env = NULL;
+
+	/* Sources: a list of every asker, seeded from "source". */
+	src = cJSON_GetObjectItemCaseSensitive(o, "source");
+	if (src && !cJSON_IsNull(src) && !cJSON_IsString(src))
+		problem(m, "%s: source must be a string", label);
+	srcs = cJSON_GetObjectItemCaseSensitive(o, "sources");
+	if (srcs && !cJSON_IsNull(srcs)) {
+		cJSON *s;
+
+		if (!cJSON_IsArray(srcs))
+			problem(m, "%s: sources must be an array of strings", label);
+		else
+			cJSON_ArrayForEach(s, srcs)
+				if (!cJSON_IsString(s))
+					problem(m, "%s: sources must be an array of strings", label);
+	} else if (cJSON_IsString(src)) {
+		cJSON *a = cJSON_CreateArray();
+
+		cJSON_AddItemToArray(a, cJSON_CreateString(src->valuestring));
+		if (srcs)
+			cJSON_ReplaceItemInObjectCaseSensitive(o, "sources", a);
+		else
+			cJSON_AddItemToObject(o, "sources", a);
+	}
+	return m->nproblems > before ? -1 : 0;
+}
+
+static const char *first_source(const struct mm_model *v)
+{
+	cJSON *s = cJSON_GetObjectItemCaseSensitive(v->obj, "source");
+
+	return cJSON_IsString(s) ? s->valuestring : "(no source)";
+}
+
+/* Merge b into a (same saveTo).  0 merged, -1 conflict. */
+static int merge(struct mm_manifest *m, struct mm_model *a, struct mm_model *b)
+{
+	cJSON *as, *bs, *s;
+
+	if ((a->url && b->url && strcmp(a->url, b->url) != 0) ||
+	    (a->hash && b->hash && strcasecmp(hash_hex(a->hash), hash_hex(b->hash)) != 0 &&
+	     strlen(hash_hex(a->hash)) == strlen(hash_hex(b->hash)))) {
+		problem(m, "saveTo '%.256s' is wanted as two different files: %s (%.256s) and %s (%.256s)",
+			a->save_to, first_source(a), a->url ? a->url : "no url",
+			first_source(b), b->url ? b->url : "no url");
+		return -1;
+	}
+	if (!a->url && b->url) {
+		cJSON_AddStringToObject(a->obj, "downloadUrl", b->url);
+		a->url = cJSON_GetObjectItemCaseSensitive(a->obj, "downloadUrl")->valuestring;
+	}
+	if (!a->hash && b->hash) {
+		cJSON_DeleteItemFromObjectCaseSensitive(a->obj, "hash");
+		cJSON_AddStringToObject(a->obj, "hash", b->hash);
+		a->hash = cJSON_GetObjectItemCaseSensitive(a->obj, "hash")->valuestring;
+	}
+	if (a->size < 0 && b->size >= 0) {
+		a->size = b->size;
+		set_number(a->obj, "sizeBytes", (double)a->size);
+	}
+	if (b->auth_req && !a->auth_req) {
+		cJSON *e;
+
+		a->auth_req = 1;
+		set_bool(a->obj, "isAuthReq", 1);
+		if (b->auth_env && !a->auth_env) {
+			cJSON_DeleteItemFromObjectCaseSensitive(a->obj, "authEnvVar");
+			cJSON_AddStringToObject(a->obj, "authEnvVar", b->auth_env);
+		}
+		e = cJSON_GetObjectItemCaseSensitive(a->obj, "authEnvVar");
+		a->auth_env = cJSON_IsString(e) ? e->valuestring : NULL;
+	}
+	as = cJSON_GetObjectItemCaseSensitive(a->obj, "sources");
+	bs = cJSON_GetObjectItemCaseSensitive(b->obj, "sources");
+	if (cJSON_IsArray(bs)) {
+		if (!cJSON_IsArray(as)) {
+			as = cJSON_CreateArray();
+			cJSON_DeleteItemFromObjectCaseSensitive(a->obj, "sources");
+			cJSON_AddItemToObject(a->obj, "sources", as);
+		}
+		cJSON_ArrayForEach(s, bs) {
+			cJSON *t;
+			int seen = 0;
+
+			cJSON_ArrayForEach(t, as)
+				if (cJSON_IsString(t) && cJSON_IsString(s) &&
+				    strcmp(t->valuestring, s->valuestring) == 0)
+					seen = 1;
+			if (!seen && cJSON_IsString(s))
+				cJSON_AddItemToArray(as, cJSON_CreateString(s->valuestring));
+		}
+	}
+	return 0;
+}
+
+int mm_manifest_from_json(cJSON *root, int flags, struct mm_manifest **out, struct mm_err *err)
+{
+	struct mm_manifest *m = mm_xcalloc(1, sizeof(*m));
+	cJSON *models, *o, *next;
+	size_t i, n, j;
+
+	*out = NULL;
+	if (cJSON_IsArray(root)) {
+		/* A bare array of models is a manifest with nothing else. */
+		cJSON *w = cJSON_CreateObject();
+
+		cJSON_AddItemToObject(w, "models", root);
+		root = w;
+	}
+	m->root = root;
+	if (!cJSON_IsObject(root)) {
+		problem(m, "the manifest is not a JSON object");
+		goto done;
+	}
+	models = cJSON_GetObjectItemCaseSensitive(root, "models");
+	if (!models) {
+		problem(m, "the manifest has no \"models\" array");
+		goto done;
+	}
+	if (!cJSON_IsArray(models)) {
+		problem(m, "\"models\" is not an array");
+		goto done;
+	}
+	n = (size_t)cJSON_GetArraySize(models);
+	m->models = mm_xcalloc(n ? n : 1, sizeof(*m->models));
+	i = 0;
+	for (o = models->child; o; o = next) {
+		struct mm_model v;
+		int merged = 0;
+
+		next = o->next;
+		if (model_view(m, o, i++, flags, &v) < 0)
+			continue;
+		for (j = 0; j < m->n; j++) {
+			if (strcmp(m->models[j].save_to, v.save_to) == 0) {
+				merge(m, &m->models[j], &v);
+				merged = 1;
+				break;
+			}
+		}
+		if (merged) {
+			cJSON_Delete(cJSON_DetachItemViaPointer(models, o));
+			continue;
+		}
+		m->models[m->n++] = v;
+	}
+	for (j = 0; j < m->n; j++)
+		m->models[j].index = j;
+done:
+	*out = m;
+	if (m->nproblems) {
+		if (m->nproblems == 1)
+			return mm_error(err, MM_EINPUT, "%s", m->problems[0]);
+		return mm_error(err, MM_EINPUT, "%s (and %zu more problems)", m->problems[0],
+				m->nproblems - 1);
+	}
+	return 0;
+}
+
+int mm_manifest_parse(const char *text, size_t len, const char *origin, int flags,
+		      struct mm_manifest **out, struct mm_err *err)
+{
+	const char *end = NULL;
+	size_t at, line, col;
+	char why[128];
+	cJSON *root;
+	int rc;
+
+	*out = NULL;
+	if (mm_json_text_check(text, len, &at, why, sizeof(why)) < 0) {
+		line_col(text, at, &line, &col);
+		return mm_error(err, MM_EINPUT, "%s: line %zu, column %zu: %s", origin, line, col, why);
+	}
+	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (!root) {
+		size_t off = end && end >= text ? (size_t)(end - text) : 0;
+
+		line_col(text, off, &line, &col);
+		if (off >= len)
+			return mm_error(err, MM_EINPUT, "%s: line %zu, column %zu: unexpected end of JSON",
+					origin, line, col);
+		return mm_error(err, MM_EINPUT, "%s: line %zu, column %zu: malformed JSON near '%.20s'",
+				origin, line, col, end);
+	}
+	/* Nothing but white space may follow the value. */
+	if (end) {
+		const char *p = end;
+
+		while ((size_t)(p - text) < len && isspace((unsigned char)*p))
+			p++;
+		if ((size_t)(p - text) < len) {
+			line_col(text, (size_t)(p - text), &line, &col);
+			cJSON_Delete(root);
+			return mm_error(err, MM_EINPUT, "%s: line %zu, column %zu: text after the JSON value",
+					origin, line, col);
+		}
+	}
+	rc = mm_manifest_from_json(root, flags, out, err);
+	if (rc)
+		mm_error_prefix(err, "%s", origin);
+	return rc;
+}
+
+int mm_manifest_load(const char *path, int flags, struct mm_manifest **out, struct mm_err *err)
+{
+	FILE *f;
+	char *buf = NULL;
+	size_t len = 0, cap = 0, r;
+	const char *origin;
+	int rc;
+
+	*out = NULL;
+	if (!path || strcmp(path, "-") == 0) {
+		f = stdin;
+		origin = "<stdin>";
+	} else {
+		f = fopen(path, "rb");
+		origin = path;
+		if (!f)
+			return mm_error(err, errno == ENOENT ? MM_EUSAGE : MM_EINPUT,
+					"cannot open '%s': %s", path, strerror(errno));
+	}
+	for (;;) {
+		if (cap - len < 65536) {
+			cap = cap ? cap * 2 : 1 << 16;
+			buf = mm_xrealloc(buf, cap + 1);
+		}
+		r = fread(buf + len, 1, cap - len, f);
+		len += r;
+		if (len > (size_t)MM_MANIFEST_MAX) {
+			rc = mm_error(err, MM_EINPUT, "%s: larger than %ld MiB", origin,
+				      MM_MANIFEST_MAX >> 20);
+			goto out;
+		}
+		if (r == 0)
+			break;
+	}
+	if (ferror(f)) {
+		rc = mm_error(err, MM_EINPUT, "cannot read %s: %s", origin, strerror(errno));
+		goto out;
+	}
+	buf[len] = '\0';
+	if (len == 0) {
+		rc = mm_error(err, MM_EINPUT, "%s: empty input, expected a manifest", origin);
+		goto out;
+	}
+	rc = mm_manifest_parse(buf, len, origin, flags, out, err);
+out:
+	if (f != stdin)
+		fclose(f);
+	free(buf);
+	return rc;
+}
+
+void mm_manifest_free(struct mm_manifest *m)
+{
+	size_t i;
+
+	if (!m)
+		return;
+	cJSON_Delete(m->root);
+	free(m->models);
+	for (i = 0; i < m->nproblems; i++)
+		free(m->problems[i]);
+	free(m->problems);
+	free(m);
+}
+
+char *mm_manifest_print(struct mm_manifest *m)
+{
+	long long total = 0;
+	size_t i, n;
+	char *s, *out;
+
+	for (i = 0; i < m->n; i++)
+		if (m->models[i].size > 0)
+			total += m->models[i].size;
+	set_number(m->root, "total_models", (double)m->n);
+	set_number(m->root, "total_size_gb",
+		   round((double)total / (1024.0 * 1024 * 1024) * 10) / 10);
+	s = cJSON_Print(m->root);
+	if (!s)
+		return NULL;
+	n = strlen(s);
+	out = mm_xmalloc(n + 2);
+	memcpy(out, s, n);
+	out[n] = '\n';
+	out[n + 1] = '\0';
+	cJSON_free(s);
+	return out;
+}
+
+int mm_manifest_write(struct mm_manifest *m, FILE *f, struct mm_err *err)
+{
+	char *s = mm_manifest_print(m);
+	int rc = 0;
+
+	if (!s)
+		return mm_error(err, MM_EFAIL, "cannot render the manifest: out of memory");
+	if (fputs(s, f) == EOF || fflush(f) == EOF || ferror(f))
+		rc = mm_error(err, MM_EFAIL, "cannot write the manifest: %s", strerror(errno));
+	free(s);
+	return rc;
+}
+
+cJSON *mm_model_stage(struct mm_model *model, const char *stage)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (cJSON_GetObjectItemCaseSensitive(model->obj, stage))
+		cJSON_ReplaceItemInObjectCaseSensitive(model->obj, stage, o);
+	else
+		cJSON_AddItemToObject(model->obj, stage, o);
+	return o;
+}
+
+const char *mm_model_stage_status(const struct mm_model *model, const char *stage)
+{
+	cJSON *o = cJSON_GetObjectItemCaseSensitive(model->obj, stage);
+	cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "status");
+
+	return cJSON_IsString(s) ? s->valuestring : NULL;
+}

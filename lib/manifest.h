@@ -1,0 +1,105 @@
+/*
+ * manifest.h — the manifest every tool reads and writes (mm-manifest(5)).
+ *
+ * A manifest is kept as the cJSON tree it was read from, so keys this code
+ * does not know pass through untouched, plus an array of parsed views of its
+ * models.  Parsing also normalises: snake_case keys become camelCase,
+ * `sizeBytes` is derived from `fileSize`, `sources` from `source`, and
+ * entries wanted twice for one saveTo are merged.
+ *
+ * Ownership: mm_manifest_* functions that return a manifest hand it to the
+ * caller, who frees it with mm_manifest_free().  The strings in struct
+ * mm_model are borrowed from the tree and live as long as the manifest.
+ */
+#ifndef MM_MANIFEST_H
+#define MM_MANIFEST_H
+
+#include <stdio.h>
+#include <cjson/cJSON.h>
+
+#include "mm.h"
+
+struct mm_model {
+	cJSON *obj;             /* this model's object in the tree */
+	size_t index;           /* position in "models" after merging */
+	const char *name;
+	const char *url;        /* downloadUrl, or NULL */
+	const char *save_to;
+	const char *hash;       /* as given, or NULL */
+	const char *auth_env;   /* authEnvVar when isAuthReq, or NULL */
+	int auth_req;
+	long long size;         /* sizeBytes, or -1 when unknown */
+};
+
+struct mm_manifest {
+	cJSON *root;
+	struct mm_model *models;
+	size_t n;
+	char **problems;        /* every schema problem found, in order */
+	size_t nproblems;
+};
+
+/* Flags for parsing. */
+enum {
+	MM_MANIFEST_NEED_URL = 1 << 0,  /* every model must have a downloadUrl */
+};
+
+/* The largest manifest read from a file or stdin. */
+#define MM_MANIFEST_MAX (256L << 20)
+
+/*
+ * Parse and normalise a manifest from text.  Malformed JSON is MM_EINPUT
+ * with "line L, column C: ..." and *out NULL.  A manifest that breaks the
+ * schema is MM_EINPUT with *out set and every problem in (*out)->problems,
+ * err->msg holding the first; callers that only need the verdict free it.
+ * origin names the input in messages ("<stdin>", a file name).
+ */
+int mm_manifest_parse(const char *text, size_t len, const char *origin, int flags,
+		      struct mm_manifest **out, struct mm_err *err);
+
+/* As mm_manifest_parse, taking ownership of an already built tree. */
+int mm_manifest_from_json(cJSON *root, int flags, struct mm_manifest **out,
+			  struct mm_err *err);
+
+/* Read all of path ("-" or NULL: stdin) and parse it. */
+int mm_manifest_load(const char *path, int flags, struct mm_manifest **out,
+		     struct mm_err *err);
+
+void mm_manifest_free(struct mm_manifest *m);
+
+/*
+ * Recompute total_models and total_size_gb and return the manifest as
+ * indented JSON with a final newline.  Caller frees.
+ */
+char *mm_manifest_print(struct mm_manifest *m);
+
+/* Print to f and check the write; MM_EFAIL with a message when it failed. */
+int mm_manifest_write(struct mm_manifest *m, FILE *f, struct mm_err *err);
+
+/*
+ * Replace model's stage object ("fetch", "verify") with a new empty object
+ * and return it (borrowed) for the caller to fill.
+ */
+cJSON *mm_model_stage(struct mm_model *model, const char *stage);
+
+/* The stage object's "status" string, or NULL. */
+const char *mm_model_stage_status(const struct mm_model *model, const char *stage);
+
+/*
+ * Parse a size hint: "17.2GB", "850MB", "0.3 GiB", "1024" (bytes).  Units
+ * are binary (1 GB = 2^30 bytes), as the API uses them.  Returns bytes, or -1
+ * when s is not a size.
+ */
+long long mm_parse_size(const char *s);
+
+/* Bytes as the API spells them: "17.2GB", "850MB", "12KB", "3B".  buf >= 32. */
+void mm_format_size(long long bytes, char *buf, size_t bufsz);
+
+/*
+ * Validate text as JSON-ready UTF-8 with no escaped NUL (\u0000) inside a
+ * string.  Returns 0, or -1 and the byte offset of the first problem in *at
+ * with a reason in why.
+ */
+int mm_json_text_check(const char *text, size_t len, size_t *at, char *why, size_t whysz);
+
+#endif

@@ -1,0 +1,179 @@
+/* paths.c — saveTo safety and contained opens. */
+#include "paths.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int mm_path_check(const char *rel, size_t len, char *why, size_t whysz)
+{
+	const char *p, *comp;
+	size_t i, clen;
+
+#define BAD(...) do { if (why) snprintf(why, whysz, __VA_ARGS__); return -1; } while (0)
+	if (!rel || len == 0)
+		BAD("is empty");
+	if (memchr(rel, '\0', len))
+		BAD("contains a NUL byte");
+	if (len > MM_PATH_MAX)
+		BAD("is longer than %d bytes", MM_PATH_MAX);
+	if (rel[0] == '/')
+		BAD("is an absolute path");
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)rel[i];
+
+		if (c == '\\')
+			BAD("contains a backslash");
+		if (c < 0x20 || c == 0x7f)
+			BAD("contains a control character");
+	}
+	p = rel;
+	for (;;) {
+		comp = p;
+		while (*p && *p != '/')
+			p++;
+		clen = (size_t)(p - comp);
+		if (clen == 0)
+			BAD("has an empty component");
+		if (clen == 1 && comp[0] == '.')
+			BAD("has a '.' component");
+		if (clen == 2 && comp[0] == '.' && comp[1] == '.')
+			BAD("has a '..' component");
+		if (clen > MM_NAME_MAX)
+			BAD("has a component longer than %d bytes", MM_NAME_MAX);
+		if (!*p)
+			break;
+		p++;
+	}
+#undef BAD
+	return 0;
+}
+
+static int have_openat2 = 1;
+
+/* Fallback when openat2 is missing: walk each component with O_NOFOLLOW. */
+static int open_walk(int rootfd, const char *rel, int flags, mode_t mode)
+{
+	char *copy = mm_xstrdup(rel), *comp = copy, *slash;
+	int dfd = rootfd, fd;
+
+	while ((slash = strchr(comp, '/'))) {
+		*slash = '\0';
+		fd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd != rootfd)
+			close(dfd);
+		if (fd < 0) {
+			free(copy);
+			return -1;
+		}
+		dfd = fd;
+		comp = slash + 1;
+	}
+	fd = openat(dfd, comp, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (dfd != rootfd) {
+		int e = errno;
+
+		close(dfd);
+		errno = e;
+	}
+	free(copy);
+	return fd;
+}
+
+int mm_openat_beneath(int rootfd, const char *rel, int flags, mode_t mode)
+{
+	if (have_openat2) {
+		struct open_how how;
+		long fd;
+
+		memset(&how, 0, sizeof(how));
+		how.flags = (unsigned long long)(flags | O_CLOEXEC);
+		if (flags & (O_CREAT | O_TMPFILE))
+			how.mode = mode;
+		how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+		do {
+			fd = syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+		} while (fd < 0 && errno == EAGAIN);
+		if (fd >= 0 || errno != ENOSYS)
+			return (int)fd;
+		have_openat2 = 0;
+	}
+	return open_walk(rootfd, rel, flags, mode);
+}
+
+int mm_mkparents_beneath(int rootfd, const char *rel)
+{
+	char *copy = mm_xstrdup(rel), *slash = copy;
+	int rc = 0;
+
+	while ((slash = strchr(slash, '/'))) {
+		int fd;
+
+		*slash = '\0';
+		fd = mm_openat_beneath(rootfd, copy, O_RDONLY | O_DIRECTORY, 0);
+		if (fd < 0 && errno == ENOENT) {
+			/*
+			 * Create the last component through its (contained)
+			 * parent, never by path from the root.
+			 */
+			char *last = strrchr(copy, '/');
+			int pfd = rootfd;
+
+			if (last) {
+				*last = '\0';
+				pfd = mm_openat_beneath(rootfd, copy, O_RDONLY | O_DIRECTORY, 0);
+				*last = '/';
+				if (pfd < 0) {
+					rc = -1;
+					break;
+				}
+			}
+			if (mkdirat(pfd, last ? last + 1 : copy, 0755) < 0 && errno != EEXIST)
+				rc = -1;
+			if (pfd != rootfd) {
+				int e = errno;
+
+				close(pfd);
+				errno = e;
+			}
+			if (rc < 0)
+				break;
+			fd = mm_openat_beneath(rootfd, copy, O_RDONLY | O_DIRECTORY, 0);
+		}
+		if (fd < 0) {
+			rc = -1;
+			break;
+		}
+		close(fd);
+		*slash++ = '/';
+	}
+	free(copy);
+	return rc;
+}
+
+const char *mm_basename(const char *rel)
+{
+	const char *s = strrchr(rel, '/');
+
+	return s ? s + 1 : rel;
+}
+
+char *mm_dirname(const char *rel)
+{
+	const char *s = strrchr(rel, '/');
+
+	return s ? mm_xstrndup(rel, (size_t)(s - rel)) : mm_xstrdup(".");
+}
+
+char *mm_part_path(const char *rel)
+{
+	const char *base = mm_basename(rel);
+
+	return mm_xasprintf("%.*s.%s.mm-part", (int)(base - rel), rel, base);
+}

@@ -1,0 +1,50 @@
+/*
+ * paths.h — where files may go: the saveTo safety rule and opening files
+ * beneath MM_ROOT without ever following a symlink out of it.
+ */
+#ifndef MM_PATHS_H
+#define MM_PATHS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "mm.h"
+
+#define MM_PATH_MAX 4096
+#define MM_NAME_MAX 255
+
+/*
+ * Check that rel is a safe saveTo: non-empty, relative, '/'-separated, no
+ * '..', '.' or empty components, no backslash, no control character, at most
+ * MM_PATH_MAX bytes with components of at most MM_NAME_MAX.  len is the
+ * string's real length (JSON strings may hold a NUL; a NUL is refused).
+ * Returns 0, or -1 with a reason ("has a '..' component") in why.
+ */
+int mm_path_check(const char *rel, size_t len, char *why, size_t whysz);
+
+/*
+ * Open rel beneath the directory rootfd, resolving every component inside
+ * it: a symlink or '..' that would leave the root fails with EXDEV (openat2
+ * RESOLVE_BENEATH; on kernels without it, any symlink fails with ELOOP).
+ * flags and mode as for openat(2).  Returns an fd or -1 with errno set.
+ */
+int mm_openat_beneath(int rootfd, const char *rel, int flags, mode_t mode);
+
+/*
+ * Create the parent directories of rel beneath rootfd (mode 0755), with the
+ * same containment as mm_openat_beneath.  Returns 0 or -1 with errno set.
+ */
+int mm_mkparents_beneath(int rootfd, const char *rel);
+
+/*
+ * The temporary name a download of rel is written to before it is renamed
+ * into place: same directory, hidden, ".<file>.mm-part".  Caller frees.
+ */
+char *mm_part_path(const char *rel);
+
+/* "dir/sub" of "dir/sub/file" (caller frees), or "." for a bare file name. */
+char *mm_dirname(const char *rel);
+/* The last component of rel (borrowed, points into rel). */
+const char *mm_basename(const char *rel);
+
+#endif
