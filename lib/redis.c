@@ -1,0 +1,811 @@
+/* redis.c — REDIS_URL, connections with retries, commands and pipelines. */
+#include "redis.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#ifdef MM_HAVE_HIREDIS_SSL
+#include <hiredis/hiredis_ssl.h>
+#endif
+
+static void wipe_free(char *s)
+{
+	if (s) {
+		OPENSSL_cleanse(s, strlen(s));
+		free(s);
+	}
+}
+
+void mm_redis_url_free(struct mm_redis_url *u)
+{
+	if (!u)
+		return;
+	free(u->host);
+	free(u->path);
+	free(u->user);
+	wipe_free(u->password);
+	memset(u, 0, sizeof(*u));
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Percent-decode s[0..n) into a new string; NULL on a bad escape or a NUL. */
+static char *pct_decode(const char *s, size_t n)
+{
+	char *out = mm_xmalloc(n + 1), *o = out;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '%') {
+			int h, l;
+
+			if (i + 2 >= n)
+				goto bad;
+			h = hexval((unsigned char)s[i + 1]);
+			l = hexval((unsigned char)s[i + 2]);
+			if (h < 0 || l < 0 || (h == 0 && l == 0))
+				goto bad;
+			*o++ = (char)(h * 16 + l);
+			i += 2;
+		} else {
+			*o++ = s[i];
+		}
+	}
+	*o = '\0';
+	return out;
+bad:
+	OPENSSL_cleanse(out, n + 1);
+	free(out);
+	return NULL;
+}
+
+/* Parse the query string "db=N"; other parameters are refused. */
+static int parse_query(const char *q, struct mm_redis_url *u, struct mm_err *err)
+{
+	char *copy = mm_xstrdup(q), *save = NULL, *tok;
+	int rc = 0;
+
+	for (tok = strtok_r(copy, "&", &save); tok; tok = strtok_r(NULL, "&", &save)) {
+		if (strncmp(tok, "db=", 3) == 0) {
+			if (mm_parse_long(tok + 3, 0, INT_MAX, &u->db) < 0) {
+				rc = mm_error(err, MM_EUSAGE, "REDIS_URL: bad database number '%s'", tok + 3);
+				break;
+			}
+		} else {
+			char *eq = strchr(tok, '=');
+
+			if (eq)
+				*eq = '\0';
+			rc = mm_error(err, MM_EUSAGE, "REDIS_URL: unknown parameter '%s'", tok);
+			break;
+		}
+	}
+	free(copy);
+	return rc;
+}
+
+/* Split "user:password" (already cut from before the '@'). */
+static int parse_userinfo(const char *s, size_t n, struct mm_redis_url *u, struct mm_err *err)
+{
+	const char *colon = memchr(s, ':', n);
+
+	if (!colon) {
+		/*
+		 * One word before the '@' is a password, as redis-cli and most
+		 * clients read "redis://secret@host".
+		 */
+		u->password = pct_decode(s, n);
+		if (!u->password)
+			return mm_error(err, MM_EUSAGE, "REDIS_URL: bad percent-escape in the password");
+	} else {
+		if (colon > s) {
+			u->user = pct_decode(s, (size_t)(colon - s));
+			if (!u->user)
+				return mm_error(err, MM_EUSAGE, "REDIS_URL: bad percent-escape in the user name");
+		}
+		u->password = pct_decode(colon + 1, (size_t)(s + n - colon - 1));
+		if (!u->password)
+			return mm_error(err, MM_EUSAGE, "REDIS_URL: bad percent-escape in the password");
+	}
+	if (u->password && !*u->password) {
+		free(u->password);
+		u->password = NULL;
+	}
+	if (u->user && !u->password)
+		return mm_error(err, MM_EUSAGE, "REDIS_URL: user '%s' given without a password", u->user);
+	mm_log_secret(u->password);
+	return 0;
+}
+
+static int parse_tcp(const char *rest, struct mm_redis_url *u, struct mm_err *err)
+{
+	const char *end = rest + strcspn(rest, "/?#"), *at = NULL, *p, *hp;
+	const char *hend, *portp = NULL;
+
+	for (p = rest; p < end; p++)
+		if (*p == '@')
+			at = p;
+	if (at && parse_userinfo(rest, (size_t)(at - rest), u, err))
+		return err ? err->code : MM_EUSAGE;
+	hp = at ? at + 1 : rest;
+	if (*hp == '[') {
+		hend = memchr(hp, ']', (size_t)(end - hp));
+		if (!hend)
+			return mm_error(err, MM_EUSAGE, "REDIS_URL: unterminated '[' in the host");
+		u->host = mm_xstrndup(hp + 1, (size_t)(hend - hp - 1));
+		hend++;
+		if (hend < end && *hend != ':')
+			return mm_error(err, MM_EUSAGE, "REDIS_URL: junk after the IPv6 address");
+		if (hend < end)
+			portp = hend + 1;
+	} else {
+		hend = memchr(hp, ':', (size_t)(end - hp));
+		if (!hend)
+			hend = end;
+		else
+			portp = hend + 1;
+		u->host = mm_xstrndup(hp, (size_t)(hend - hp));
+	}
+	if (!*u->host) {
+		free(u->host);
+		u->host = mm_xstrdup("127.0.0.1");
+	}
+	for (p = u->host; *p; p++)
+		if (isspace((unsigned char)*p) || *p == '@')
+			return mm_error(err, MM_EUSAGE, "REDIS_URL: bad host name '%s'", u->host);
+	u->port = 6379;
+	if (portp) {
+		char *ps = mm_xstrndup(portp, (size_t)(end - portp));
+		long port;
+		int bad = mm_parse_long(ps, 1, 65535, &port) < 0;
+
+		if (bad) {
+			mm_error(err, MM_EUSAGE, "REDIS_URL: bad port '%s'", ps);
+			free(ps);
+			return MM_EUSAGE;
+		}
+		free(ps);
+		u->port = (int)port;
+	}
+	if (*end == '/') {
+		const char *d = end + 1;
+		size_t dn = strcspn(d, "?#");
+
+		if (dn) {
+			char *ds = mm_xstrndup(d, dn);
+			int bad = mm_parse_long(ds, 0, INT_MAX, &u->db) < 0;
+
+			if (bad) {
+				mm_error(err, MM_EUSAGE, "REDIS_URL: bad database number '%s'", ds);
+				free(ds);
+				return MM_EUSAGE;
+			}
+			free(ds);
+		}
+		end = d + dn;
+	}
+	if (*end == '?') {
+		char *q = mm_xstrndup(end + 1, strcspn(end + 1, "#"));
+		int rc = parse_query(q, u, err);
+
+		free(q);
+		return rc;
+	}
+	return 0;
+}
+
+static int parse_unix(const char *rest, struct mm_redis_url *u, struct mm_err *err)
+{
+	const char *slash = strchr(rest, '/'), *q;
+	size_t n;
+
+	if (!slash)
+		return mm_error(err, MM_EUSAGE, "REDIS_URL: unix:// needs an absolute socket path");
+	if (slash > rest) {
+		const char *at = slash - 1;
+
+		if (*at != '@')
+			return mm_error(err, MM_EUSAGE, "REDIS_URL: unix:// takes no host, write unix:///path");
+		if (parse_userinfo(rest, (size_t)(at - rest), u, err))
+			return err ? err->code : MM_EUSAGE;
+	}
+	n = strcspn(slash, "?#");
+	u->path = pct_decode(slash, n);
+	if (!u->path)
+		return mm_error(err, MM_EUSAGE, "REDIS_URL: bad percent-escape in the socket path");
+	if (strlen(u->path) < 2)
+		return mm_error(err, MM_EUSAGE, "REDIS_URL: unix:// needs an absolute socket path");
+	u->is_unix = 1;
+	q = slash + n;
+	if (*q == '?') {
+		char *qs = mm_xstrndup(q + 1, strcspn(q + 1, "#"));
+		int rc = parse_query(qs, u, err);
+
+		free(qs);
+		return rc;
+	}
+	return 0;
+}
+
+int mm_redis_url_parse(const char *url, struct mm_redis_url *u, struct mm_err *err)
+{
+	int rc;
+
+	memset(u, 0, sizeof(*u));
+	if (!url || !*url)
+		url = MM_REDIS_DEFAULT_URL;
+	if (strncasecmp(url, "redis://", 8) == 0) {
+		rc = parse_tcp(url + 8, u, err);
+	} else if (strncasecmp(url, "rediss://", 9) == 0) {
+#ifdef MM_HAVE_HIREDIS_SSL
+		u->tls = 1;
+		rc = parse_tcp(url + 9, u, err);
+#else
+		rc = mm_error(err, MM_EUSAGE,
+			      "REDIS_URL: rediss:// (TLS) is not supported: built without hiredis_ssl");
+#endif
+	} else if (strncasecmp(url, "unix://", 7) == 0) {
+		rc = parse_unix(url + 7, u, err);
+	} else {
+		const char *colon = strstr(url, "://");
+
+		if (colon)
+			rc = mm_error(err, MM_EUSAGE, "REDIS_URL: unknown scheme '%.*s', want redis:// or unix://",
+				      (int)(colon - url), url);
+		else
+			rc = mm_error(err, MM_EUSAGE, "REDIS_URL: not a URL, want redis://host:port/db or unix:///path");
+	}
+	if (rc)
+		mm_redis_url_free(u);
+	return rc;
+}
+
+char *mm_redis_url_display(const struct mm_redis_url *u)
+{
+	const char *user = u->user ? u->user : "";
+	const char *at = u->user ? "@" : "";
+
+	if (u->is_unix)
+		return u->db ? mm_xasprintf("unix://%s%s%s?db=%ld", user, at, u->path, u->db)
+			     : mm_xasprintf("unix://%s%s%s", user, at, u->path);
+	if (strchr(u->host, ':'))
+		return mm_xasprintf("%s://%s%s[%s]:%d/%ld", u->tls ? "rediss" : "redis", user, at,
+				    u->host, u->port, u->db);
+	return mm_xasprintf("%s://%s%s%s:%d/%ld", u->tls ? "rediss" : "redis", user, at,
+			    u->host, u->port, u->db);
+}
+
+static int env_seconds(const char *name, double *out, struct mm_err *err)
+{
+	const char *v = getenv(name);
+
+	if (!v || !*v)
+		return 0;
+	if (mm_parse_double(v, 0, 86400, out) < 0)
+		return mm_error(err, MM_EUSAGE, "%s: not a number of seconds: '%s'", name, v);
+	return 0;
+}
+
+int mm_redis_opts_from_env(struct mm_redis_opts *o, struct mm_err *err)
+{
+	o->connect_timeout = 5;
+	o->command_timeout = 30;
+	o->retry_for = 10;
+	if (env_seconds("MM_REDIS_CONNECT_TIMEOUT", &o->connect_timeout, err) ||
+	    env_seconds("MM_REDIS_TIMEOUT", &o->command_timeout, err) ||
+	    env_seconds("MM_REDIS_RETRY_SECONDS", &o->retry_for, err))
+		return MM_EUSAGE;
+	if (o->connect_timeout <= 0)
+		o->connect_timeout = 5;
+	if (o->command_timeout <= 0)
+		o->command_timeout = 30;
+	return 0;
+}
+
+struct mm_redis {
+	redisContext *c;
+	struct mm_redis_url url;
+	struct mm_redis_opts opts;
+	char *addr;
+#ifdef MM_HAVE_HIREDIS_SSL
+	redisSSLContext *ssl;
+#endif
+};
+
+static struct timeval tv_of(double s)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)s;
+	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
+	if (tv.tv_sec == 0 && tv.tv_usec == 0)
+		tv.tv_usec = 1000;
+	return tv;
+}
+
+static void drop_context(struct mm_redis *r)
+{
+	if (r->c) {
+		redisFree(r->c);
+		r->c = NULL;
+	}
+}
+
+/* After an I/O error the context is useless: record the error, drop it. */
+static int io_error(struct mm_redis *r, struct mm_err *err)
+{
+	const char *why = r->c && r->c->errstr[0] ? r->c->errstr : "connection lost";
+
+	if (r->c && r->c->err == REDIS_ERR_EOF)
+		why = "server closed the connection";
+	mm_error(err, MM_EUNAVAIL, "redis %s: %s", r->addr, why);
+	drop_context(r);
+	return MM_EUNAVAIL;
+}
+
+/* Is this error reply a reason to try again (server starting up)? */
+static int transient_reply(const char *s)
+{
+	return strncmp(s, "LOADING", 7) == 0 || strncmp(s, "BUSY", 4) == 0 ||
+	       strncmp(s, "MASTERDOWN", 10) == 0;
+}
+
+/*
+ * One attempt: connect, AUTH, SELECT.  Returns 0, MM_EUNAVAIL (worth
+ * retrying) or MM_EUSAGE (credentials or database refused).
+ */
+static int connect_once(struct mm_redis *r, struct mm_err *err)
+{
+	struct timeval ctv = tv_of(r->opts.connect_timeout);
+	redisReply *rep = NULL;
+	int rc;
+
+	drop_context(r);
+	if (r->url.is_unix)
+		r->c = redisConnectUnixWithTimeout(r->url.path, ctv);
+	else
+		r->c = redisConnectWithTimeout(r->url.host, r->url.port, ctv);
+	if (!r->c)
+		return mm_error(err, MM_EUNAVAIL, "redis %s: cannot allocate a connection", r->addr);
+	if (r->c->err)
+		return io_error(r, err);
+#ifdef MM_HAVE_HIREDIS_SSL
+	if (r->url.tls) {
+		if (!r->ssl) {
+			redisSSLContextError e = 0;
+
+			r->ssl = redisCreateSSLContext(getenv("REDIS_CA_CERT"), NULL, NULL, NULL,
+						       r->url.host, &e);
+			if (!r->ssl) {
+				drop_context(r);
+				return mm_error(err, MM_EUSAGE, "redis %s: TLS setup failed: %s", r->addr,
+						redisSSLContextGetError(e));
+			}
+		}
+		if (redisInitiateSSLWithContext(r->c, r->ssl) != REDIS_OK)
+			return io_error(r, err);
+	}
+#endif
+	if (redisSetTimeout(r->c, tv_of(r->opts.command_timeout)) != REDIS_OK)
+		return io_error(r, err);
+	if (r->url.password) {
+		if (r->url.user)
+			rc = mm_redis_cmd(r, &rep, err, "AUTH", r->url.user, r->url.password, (char *)NULL);
+		else
+			rc = mm_redis_cmd(r, &rep, err, "AUTH", r->url.password, (char *)NULL);
+		if (rc == MM_EFAIL) {
+			char why[MM_ERRSZ];
+
+			snprintf(why, sizeof(why), "%s", err ? err->msg : "");
+			drop_context(r);
+			if (transient_reply(why))
+				return mm_error(err, MM_EUNAVAIL, "redis %s: %s", r->addr, why);
+			return mm_error(err, MM_EUSAGE, "redis %s: authentication refused%s%s: %s", r->addr,
+					r->url.user ? " for user " : "", r->url.user ? r->url.user : "", why);
+		}
+		if (rc)
+			return rc;
+		freeReplyObject(rep);
+	}
+	if (r->url.db) {
+		char db[24];
+
+		snprintf(db, sizeof(db), "%ld", r->url.db);
+		rc = mm_redis_cmd(r, &rep, err, "SELECT", db, (char *)NULL);
+		if (rc == MM_EFAIL) {
+			char why[MM_ERRSZ];
+
+			snprintf(why, sizeof(why), "%s", err ? err->msg : "");
+			drop_context(r);
+			if (transient_reply(why))
+				return mm_error(err, MM_EUNAVAIL, "redis %s: %s", r->addr, why);
+			return mm_error(err, MM_EUSAGE, "redis %s: cannot select database %ld: %s",
+					r->addr, r->url.db, why);
+		}
+		if (rc)
+			return rc;
+		freeReplyObject(rep);
+	}
+	return 0;
+}
+
+static void sleep_for(double s)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)s;
+	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+int mm_redis_reconnect(struct mm_redis *r, struct mm_err *err)
+{
+	double deadline = mm_now() + r->opts.retry_for, delay = 0.1;
+	int rc, tries = 0;
+
+	for (;;) {
+		double left;
+
+		rc = connect_once(r, err);
+		tries++;
+		if (rc != MM_EUNAVAIL)
+			return rc;
+		left = deadline - mm_now();
+		if (left <= 0)
+			break;
+		mm_debugf("%s; retrying in %.1fs", err ? err->msg : "redis unreachable", delay);
+		sleep_for(delay < left ? delay : left);
+		delay = delay * 2 > 2 ? 2 : delay * 2;
+	}
+	if (tries > 1 && err)
+		mm_error_prefix(err, "gave up after %d attempts in %.0fs", tries, r->opts.retry_for);
+	return rc;
+}
+
+int mm_redis_connect(const char *url, const struct mm_redis_opts *o,
+		     struct mm_redis **out, struct mm_err *err)
+{
+	struct mm_redis *r;
+	int rc;
+
+	*out = NULL;
+	r = mm_xcalloc(1, sizeof(*r));
+	rc = mm_redis_url_parse(url, &r->url, err);
+	if (rc) {
+		free(r);
+		return rc;
+	}
+	r->addr = mm_redis_url_display(&r->url);
+	if (o) {
+		r->opts = *o;
+	} else {
+		r->opts.connect_timeout = 5;
+		r->opts.command_timeout = 30;
+		r->opts.retry_for = 10;
+	}
+	rc = mm_redis_reconnect(r, err);
+	if (rc) {
+		mm_redis_close(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+int mm_redis_connected(const struct mm_redis *r)
+{
+	return r && r->c && !r->c->err;
+}
+
+const char *mm_redis_address(const struct mm_redis *r)
+{
+	return r->addr;
+}
+
+void mm_redis_close(struct mm_redis *r)
+{
+	if (!r)
+		return;
+	drop_context(r);
+#ifdef MM_HAVE_HIREDIS_SSL
+	if (r->ssl)
+		redisFreeSSLContext(r->ssl);
+#endif
+	mm_redis_url_free(&r->url);
+	free(r->addr);
+	free(r);
+}
+
+/* Fail on an error reply, also one inside an EXEC answer. */
+static int check_reply(redisReply *rep, struct mm_err *err)
+{
+	size_t i;
+
+	if (rep->type == REDIS_REPLY_ERROR)
+		return mm_error(err, MM_EFAIL, "%s", rep->str);
+	if (rep->type == REDIS_REPLY_ARRAY)
+		for (i = 0; i < rep->elements; i++)
+			if (rep->element[i] && rep->element[i]->type == REDIS_REPLY_ERROR)
+				return mm_error(err, MM_EFAIL, "%s", rep->element[i]->str);
+	return 0;
+}
+
+int mm_redis_cmdv(struct mm_redis *r, int argc, const char **argv,
+		  const size_t *lens, redisReply **reply, struct mm_err *err)
+{
+	redisReply *rep;
+
+	*reply = NULL;
+	if (!r->c)
+		return mm_error(err, MM_EUNAVAIL, "redis %s: not connected", r->addr);
+	rep = redisCommandArgv(r->c, argc, argv, lens);
+	if (!rep || r->c->err) {
+		if (rep)
+			freeReplyObject(rep);
+		return io_error(r, err);
+	}
+	if (rep->type == REDIS_REPLY_ERROR) {
+		mm_error(err, MM_EFAIL, "%s", rep->str);
+		freeReplyObject(rep);
+		return MM_EFAIL;
+	}
+	*reply = rep;
+	return 0;
+}
+
+int mm_redis_cmd(struct mm_redis *r, redisReply **reply, struct mm_err *err,
+		 const char *arg0, ...)
+{
+	const char *argv[64];
+	int argc = 0;
+	const char *a;
+	va_list ap;
+
+	va_start(ap, arg0);
+	for (a = arg0; a && argc < 64; a = va_arg(ap, const char *))
+		argv[argc++] = a;
+	va_end(ap);
+	return mm_redis_cmdv(r, argc, argv, NULL, reply, err);
+}
+
+/*
+ * Commands are kept as argument vectors in one growing arena each for the
+ * bytes and for the (offset, length) pairs, so a pipeline of thousands of
+ * commands costs a handful of allocations.
+ */
+struct mm_rcmds {
+	char *bytes;
+	size_t nbytes, capbytes;
+	size_t *argoff, *arglen;
+	size_t nargs, capargs;
+	size_t *cmdfirst;  /* index of the first argument of each command */
+	size_t ncmds, capcmds;
+};
+
+struct mm_rcmds *mm_rcmds_new(void)
+{
+	return mm_xcalloc(1, sizeof(struct mm_rcmds));
+}
+
+void mm_rcmds_free(struct mm_rcmds *q)
+{
+	if (!q)
+		return;
+	free(q->bytes);
+	free(q->argoff);
+	free(q->arglen);
+	free(q->cmdfirst);
+	free(q);
+}
+
+size_t mm_rcmds_count(const struct mm_rcmds *q)
+{
+	return q->ncmds;
+}
+
+void mm_rcmds_begin(struct mm_rcmds *q)
+{
+	if (q->ncmds == q->capcmds) {
+		q->capcmds = q->capcmds ? q->capcmds * 2 : 64;
+		q->cmdfirst = mm_xrealloc(q->cmdfirst, q->capcmds * sizeof(*q->cmdfirst));
+	}
+	q->cmdfirst[q->ncmds++] = q->nargs;
+}
+
+void mm_rcmds_argn(struct mm_rcmds *q, const char *s, size_t n)
+{
+	if (q->nargs == q->capargs) {
+		q->capargs = q->capargs ? q->capargs * 2 : 256;
+		q->argoff = mm_xrealloc(q->argoff, q->capargs * sizeof(*q->argoff));
+		q->arglen = mm_xrealloc(q->arglen, q->capargs * sizeof(*q->arglen));
+	}
+	if (q->nbytes + n + 1 > q->capbytes) {
+		q->capbytes = (q->nbytes + n + 1) * 2;
+		q->bytes = mm_xrealloc(q->bytes, q->capbytes);
+	}
+	memcpy(q->bytes + q->nbytes, s, n);
+	q->bytes[q->nbytes + n] = '\0';
+	q->argoff[q->nargs] = q->nbytes;
+	q->arglen[q->nargs] = n;
+	q->nargs++;
+	q->nbytes += n + 1;
+}
+
+void mm_rcmds_arg(struct mm_rcmds *q, const char *s)
+{
+	mm_rcmds_argn(q, s, strlen(s));
+}
+
+void mm_rcmds_argf(struct mm_rcmds *q, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (!s)
+		s = mm_xstrdup("");
+	mm_rcmds_arg(q, s);
+	free(s);
+}
+
+void mm_rcmds_add(struct mm_rcmds *q, const char *arg0, ...)
+{
+	const char *a;
+	va_list ap;
+
+	mm_rcmds_begin(q);
+	va_start(ap, arg0);
+	for (a = arg0; a; a = va_arg(ap, const char *))
+		mm_rcmds_arg(q, a);
+	va_end(ap);
+}
+
+static size_t cmd_argc(const struct mm_rcmds *q, size_t i)
+{
+	size_t end = i + 1 < q->ncmds ? q->cmdfirst[i + 1] : q->nargs;
+
+	return end - q->cmdfirst[i];
+}
+
+static int needs_quotes(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0)
+		return 1;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c <= ' ' || c >= 0x7f || c == '"' || c == '\'' || c == '\\')
+			return 1;
+	}
+	return 0;
+}
+
+static void render_arg(FILE *f, const char *s, size_t n)
+{
+	size_t i;
+
+	if (!needs_quotes(s, n)) {
+		fwrite(s, 1, n, f);
+		return;
+	}
+	putc('"', f);
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		switch (c) {
+		case '\\': fputs("\\\\", f); break;
+		case '"': fputs("\\\"", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		case '\t': fputs("\\t", f); break;
+		default:
+			if (c < ' ' || c == 0x7f)
+				fprintf(f, "\\x%02x", c);
+			else
+				putc(c, f);
+		}
+	}
+	putc('"', f);
+}
+
+int mm_rcmds_render(const struct mm_rcmds *q, FILE *f)
+{
+	size_t i, j;
+
+	for (i = 0; i < q->ncmds; i++) {
+		size_t first = q->cmdfirst[i], n = cmd_argc(q, i);
+
+		for (j = 0; j < n; j++) {
+			if (j)
+				putc(' ', f);
+			render_arg(f, q->bytes + q->argoff[first + j], q->arglen[first + j]);
+		}
+		putc('\n', f);
+	}
+	return ferror(f) ? -1 : 0;
+}
+
+void mm_redis_replies_free(redisReply **replies, size_t n)
+{
+	size_t i;
+
+	if (!replies)
+		return;
+	for (i = 0; i < n; i++)
+		if (replies[i])
+			freeReplyObject(replies[i]);
+	free(replies);
+}
+
+int mm_redis_pipeline(struct mm_redis *r, const struct mm_rcmds *q,
+		      redisReply ***replies, struct mm_err *err)
+{
+	const char **argv = NULL;
+	redisReply **reps;
+	size_t i, j, maxargc = 0;
+	int rc = 0;
+
+	*replies = NULL;
+	if (!r->c)
+		return mm_error(err, MM_EUNAVAIL, "redis %s: not connected", r->addr);
+	for (i = 0; i < q->ncmds; i++)
+		if (cmd_argc(q, i) > maxargc)
+			maxargc = cmd_argc(q, i);
+	argv = mm_xcalloc(maxargc ? maxargc : 1, sizeof(*argv));
+	for (i = 0; i < q->ncmds; i++) {
+		size_t first = q->cmdfirst[i], n = cmd_argc(q, i);
+
+		for (j = 0; j < n; j++)
+			argv[j] = q->bytes + q->argoff[first + j];
+		if (redisAppendCommandArgv(r->c, (int)n, argv, q->arglen + first) != REDIS_OK) {
+			free(argv);
+			return io_error(r, err);
+		}
+	}
+	free(argv);
+	reps = mm_xcalloc(q->ncmds ? q->ncmds : 1, sizeof(*reps));
+	for (i = 0; i < q->ncmds; i++) {
+		void *rep = NULL;
+
+		if (redisGetReply(r->c, &rep) != REDIS_OK || !rep) {
+			if (rep)
+				freeReplyObject(rep);
+			mm_redis_replies_free(reps, i);
+			return io_error(r, err);
+		}
+		reps[i] = rep;
+		if (!rc && check_reply(reps[i], err))
+			rc = MM_EFAIL;
+	}
+	if (rc) {
+		mm_redis_replies_free(reps, q->ncmds);
+		return rc;
+	}
+	*replies = reps;
+	return 0;
+}
