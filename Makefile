@@ -74,33 +74,45 @@ $(B)/.build-flags: FORCE
 	@echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(LIBS)' > $@.new
 	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
 
+# Quiet by default; make V=1 shows the commands.
+ifeq ($(V),1)
+Q =
+else
+Q = @
+endif
+
 $(B)/lib/%.o: lib/%.c $(B)/.build-flags
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(B)/gen/redis_lua.c: $(LUA_SRC) scripts/embed
 	@mkdir -p $(@D)
 	sh scripts/embed mm_redis_lua $(LUA_SRC) > $@.tmp && mv $@.tmp $@
 
 $(B)/gen/redis_lua.o: $(B)/gen/redis_lua.c $(B)/.build-flags
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(LIBMM): $(LIB_OBJ)
 	@mkdir -p $(@D)
-	rm -f $@
-	$(AR) rcs $@ $^
+	@rm -f $@
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)$(AR) rcs $@ $^
 
 $(B)/cmd/%.o: cmd/%.c $(B)/.build-flags
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(B)/bin/%: $(B)/cmd/%.o $(LIBMM)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBMM) $(LIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBMM) $(LIBS)
 
 $(B)/tests/unit/%: tests/unit/%.c tests/unit/tap.h $(LIBMM) $(B)/.build-flags
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(LIBMM) $(LIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(LIBMM) $(LIBS)
 
 tests: $(PROGRAMS) $(UNIT_BIN)
 

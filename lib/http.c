@@ -1,0 +1,261 @@
+/* http.c — libcurl under mm's rules. */
+#include "http.h"
+#include "log.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void global_init(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void mm_http_init(void)
+{
+	pthread_once(&once, global_init);
+}
+
+int mm_http_url_ok(const char *url)
+{
+	const char *host;
+
+	if (!url)
+		return 0;
+	if (strncasecmp(url, "https://", 8) == 0)
+		host = url + 8;
+	else if (strncasecmp(url, "http://", 7) == 0)
+		host = url + 7;
+	else
+		return 0;
+	return *host && *host != '/';
+}
+
+int mm_http_token_ok(const char *t)
+{
+	if (!t || !*t)
+		return 0;
+	for (; *t; t++)
+		if ((unsigned char)*t <= 0x20 || (unsigned char)*t >= 0x7f)
+			return 0;
+	return 1;
+}
+
+int mm_http_setup(CURL *h, const char *url, const struct mm_http_policy *p, char *errbuf,
+		  struct mm_err *err)
+{
+	const char *ca;
+	int https;
+
+	if (!mm_http_url_ok(url))
+		return mm_error(err, MM_EINPUT, "'%.200s' is not an http or https URL", url);
+	if (p->bearer && !mm_http_token_ok(p->bearer))
+		return mm_error(err, MM_EINPUT,
+				"the token has a space or control character and cannot be sent");
+	https = strncasecmp(url, "https://", 8) == 0;
+	errbuf[0] = '\0';
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* Once on https, a redirect may not drop to plain http. */
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, https ? "https" : "http,https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(h, CURLOPT_MAXREDIRS, p->max_redirs > 0 ? p->max_redirs : 10L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, p->connect_timeout > 0 ? p->connect_timeout : 15L);
+	if (p->timeout > 0)
+		curl_easy_setopt(h, CURLOPT_TIMEOUT, p->timeout);
+	if (p->stall_timeout > 0) {
+		curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, p->stall_timeout);
+	}
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "mm/" MM_VERSION);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (p->accept_gzip)
+		curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "gzip");
+	if (p->bearer) {
+		/*
+		 * libcurl sends credentials set this way only to the host, port
+		 * and protocol of the first request (UNRESTRICTED_AUTH stays off).
+		 */
+		curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
+		curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, p->bearer);
+		curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
+	}
+	/* Debian's libcurl ignores SSL_CERT_FILE by itself; the curl tool reads both. */
+	ca = getenv("CURL_CA_BUNDLE");
+	if (!ca || !*ca)
+		ca = getenv("SSL_CERT_FILE");
+	if (ca && *ca)
+		curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+	return 0;
+}
+
+enum mm_http_class mm_http_classify(CURLcode rc, long status)
+{
+	switch (rc) {
+	case CURLE_OK:
+		break;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_BAD_CONTENT_ENCODING:
+		return MM_HTTP_TRANSIENT;
+	default:
+		return MM_HTTP_FATAL;
+	}
+	if (status >= 200 && status < 300)
+		return MM_HTTP_DONE;
+	if (status == 408 || status == 429 || status >= 500)
+		return MM_HTTP_TRANSIENT;
+	return MM_HTTP_FATAL;
+}
+
+void mm_http_describe(CURLcode rc, long status, const char *errbuf, char *buf, size_t bufsz)
+{
+	char *r;
+
+	if (rc == CURLE_OK) {
+		snprintf(buf, bufsz, "HTTP %ld", status);
+		return;
+	}
+	if (rc == CURLE_UNSUPPORTED_PROTOCOL)
+		r = mm_xstrdup("refused: a redirect to a protocol other than http(s), "
+			       "or from https to http");
+	else if (rc == CURLE_TOO_MANY_REDIRECTS)
+		r = mm_xstrdup("too many redirects");
+	else
+		r = mm_redact(errbuf && *errbuf ? errbuf : curl_easy_strerror(rc));
+	snprintf(buf, bufsz, "%s", r);
+	free(r);
+}
+
+long mm_http_retry_after(const char *v)
+{
+	long n;
+	time_t t;
+
+	if (!v)
+		return -1;
+	while (*v == ' ')
+		v++;
+	if (mm_parse_long(v, 0, 86400 * 7, &n) == 0)
+		return n;
+	t = curl_getdate(v, NULL);
+	if (t < 0)
+		return -1;
+	n = (long)(t - time(NULL));
+	return n < 0 ? 0 : n > 86400 * 7 ? 86400 * 7 : n;
+}
+
+struct getctx {
+	struct mm_http_get *req;
+	size_t max;
+	size_t cap;
+};
+
+static size_t get_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct getctx *c = arg;
+	size_t n = size * nmemb;
+
+	if (c->req->len + n > c->max) {
+		c->req->too_large = 1;
+		return 0;
+	}
+	if (c->req->len + n + 1 > c->cap) {
+		c->cap = (c->req->len + n + 1) * 2;
+		if (c->cap > c->max + 1)
+			c->cap = c->max + 1;
+		c->req->body = mm_xrealloc(c->req->body, c->cap);
+	}
+	memcpy(c->req->body + c->req->len, data, n);
+	c->req->len += n;
+	c->req->body[c->req->len] = '\0';
+	return n;
+}
+
+int mm_http_get_all(struct mm_http_get *reqs, size_t n, int parallel, size_t max_body,
+		    const struct mm_http_policy *p, struct mm_err *err)
+{
+	CURLM *multi;
+	struct getctx *ctx;
+	size_t next = 0, active = 0, i;
+
+	mm_http_init();
+	if (parallel < 1)
+		parallel = 1;
+	/* Refuse bad requests before any transfer starts. */
+	for (i = 0; i < n; i++) {
+		if (!mm_http_url_ok(reqs[i].url))
+			return mm_error(err, MM_EINPUT, "'%.200s' is not an http or https URL",
+					reqs[i].url);
+		if (reqs[i].bearer && !mm_http_token_ok(reqs[i].bearer))
+			return mm_error(err, MM_EINPUT,
+					"the token has a space or control character and cannot be sent");
+	}
+	multi = curl_multi_init();
+	ctx = mm_xcalloc(n ? n : 1, sizeof(*ctx));
+	for (i = 0; i < n; i++) {
+		reqs[i].status = 0;
+		reqs[i].code = CURLE_OK;
+		reqs[i].body = NULL;
+		reqs[i].len = 0;
+		reqs[i].too_large = 0;
+		reqs[i].error[0] = '\0';
+	}
+	while (next < n || active > 0) {
+		CURLMsg *msg;
+		int still, left;
+
+		while (active < (size_t)parallel && next < n) {
+			struct mm_http_policy pol = *p;
+			CURL *h = curl_easy_init();
+
+			i = next++;
+			pol.bearer = reqs[i].bearer;
+			ctx[i].req = &reqs[i];
+			ctx[i].max = max_body;
+			mm_http_setup(h, reqs[i].url, &pol, reqs[i].error, NULL);
+			curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, get_write);
+			curl_easy_setopt(h, CURLOPT_WRITEDATA, &ctx[i]);
+			curl_easy_setopt(h, CURLOPT_PRIVATE, &ctx[i]);
+			curl_multi_add_handle(multi, h);
+			active++;
+		}
+		curl_multi_perform(multi, &still);
+		while ((msg = curl_multi_info_read(multi, &left))) {
+			struct getctx *c;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+			c->req->code = msg->data.result;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &c->req->status);
+			curl_multi_remove_handle(multi, msg->easy_handle);
+			curl_easy_cleanup(msg->easy_handle);
+			active--;
+		}
+		if (active > 0)
+			curl_multi_poll(multi, NULL, 0, 1000, NULL);
+	}
+	curl_multi_cleanup(multi);
+	free(ctx);
+	for (i = 0; i < n; i++)
+		if (!reqs[i].body)
+			reqs[i].body = mm_xstrdup("");
+	return 0;
+}

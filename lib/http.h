@@ -1,0 +1,85 @@
+/*
+ * http.h — the HTTP policy every mm tool shares, on libcurl.
+ *
+ * mm_http_setup() puts one easy handle under the rules of DESIGN.md: only
+ * http and https, redirects bounded and never from https down to http, a
+ * bearer token sent to the URL's own host and port only (libcurl drops it
+ * when a redirect goes elsewhere), an error buffer, timeouts, the CA bundle
+ * named by CURL_CA_BUNDLE or SSL_CERT_FILE.  HTTP status >= 400 is left to the
+ * caller to judge (mm_http_classify), so it can read Retry-After first.
+ *
+ * mm_http_get_all() fetches a set of small bodies (API answers) concurrently
+ * on the multi interface.
+ */
+#ifndef MM_HTTP_H
+#define MM_HTTP_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+
+#include "mm.h"
+
+struct mm_http_policy {
+	long connect_timeout;   /* seconds; 0: 15 */
+	long timeout;           /* whole transfer, seconds; 0: none */
+	long stall_timeout;     /* no bytes for this long is an error; 0: none */
+	long max_redirs;        /* 0: 10 */
+	const char *bearer;     /* token or NULL; validated by mm_http_token_ok */
+	int accept_gzip;        /* ask for gzip (JSON answers, never model files) */
+};
+
+/* curl_global_init once; safe to call from every command. */
+void mm_http_init(void);
+
+/* True when url is http:// or https:// with a host. */
+int mm_http_url_ok(const char *url);
+
+/* True when a token can go into a header: visible ASCII, no space, CR or LF. */
+int mm_http_token_ok(const char *token);
+
+/*
+ * Apply the policy to h for url.  errbuf (CURL_ERROR_SIZE bytes) becomes the
+ * handle's error buffer and must outlive the transfer.  MM_EINPUT when the
+ * URL's scheme is not http(s) or the token could inject a header.
+ */
+int mm_http_setup(CURL *h, const char *url, const struct mm_http_policy *p, char *errbuf,
+		  struct mm_err *err);
+
+/* How a finished transfer should be treated. */
+enum mm_http_class {
+	MM_HTTP_DONE,       /* 2xx */
+	MM_HTTP_TRANSIENT,  /* connection trouble, timeout, 408, 429, 5xx: try again */
+	MM_HTTP_FATAL,      /* other 4xx, a refused protocol, a bad answer: do not retry */
+};
+enum mm_http_class mm_http_classify(CURLcode rc, long status);
+
+/*
+ * A message for a failed transfer, redacted: "HTTP 404 from host",
+ * "connection refused (host:port)".  buf >= 256.
+ */
+void mm_http_describe(CURLcode rc, long status, const char *errbuf, char *buf, size_t bufsz);
+
+/* Retry-After as seconds (a number or an HTTP date), or -1. */
+long mm_http_retry_after(const char *value);
+
+/* One request of mm_http_get_all. */
+struct mm_http_get {
+	char *url;              /* in (owned by the caller) */
+	const char *bearer;     /* in, may be NULL */
+	long status;            /* out: HTTP status, 0 when none */
+	CURLcode code;          /* out */
+	char *body;             /* out: NUL-terminated, caller frees */
+	size_t len;             /* out */
+	int too_large;          /* out: the body passed max_body */
+	char error[CURL_ERROR_SIZE];  /* out: libcurl's message, may be empty */
+};
+
+/*
+ * Run every request, at most `parallel` at once; each ends with code,
+ * status and body filled.  Bodies over max_body bytes are cut off with
+ * too_large set.  Returns 0, or MM_EINPUT when a request could not be set up.
+ */
+int mm_http_get_all(struct mm_http_get *reqs, size_t n, int parallel, size_t max_body,
+		    const struct mm_http_policy *p, struct mm_err *err);
+
+#endif
