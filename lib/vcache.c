@@ -1,0 +1,394 @@
+/* vcache.c — verified-result cache; the scheme and its reasons are in vcache.h. */
+#include "vcache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+enum { SLOT_EMPTY, SLOT_LIVE, SLOT_DEAD };
+
+struct rec {
+	uint64_t dev, ino, size;
+	int64_t mtime, ctime;
+	unsigned char state, algo, xattr, changed;
+	char hex[MM_HASH_HEXMAX + 1];
+};
+
+struct table {
+	struct rec *slot;
+	size_t cap, used;       /* used counts LIVE and DEAD slots */
+};
+
+struct mm_vcache {
+	char *dir;
+	int flags;
+	struct table t;
+	int dirty;
+	pthread_mutex_t lock;
+};
+
+static int64_t ns(struct timespec ts)
+{
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static size_t key_hash(uint64_t dev, uint64_t ino)
+{
+	uint64_t h = ino * 0x9e3779b97f4a7c15ULL ^ (dev + 0x632be59bd9b4e019ULL);
+
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 32;
+	return (size_t)h;
+}
+
+/* The slot for (dev, ino): the one holding it, or the empty one to fill. */
+static struct rec *table_slot(struct table *t, uint64_t dev, uint64_t ino)
+{
+	size_t i = key_hash(dev, ino) & (t->cap - 1);
+
+	for (;;) {
+		struct rec *r = &t->slot[i];
+
+		if (r->state == SLOT_EMPTY || (r->dev == dev && r->ino == ino))
+			return r;
+		i = (i + 1) & (t->cap - 1);
+	}
+}
+
+static void table_init(struct table *t, size_t cap)
+{
+	t->cap = cap;
+	t->used = 0;
+	t->slot = mm_xcalloc(cap, sizeof(*t->slot));
+}
+
+/* Insert or replace r; returns the stored copy. */
+static struct rec *table_put(struct table *t, const struct rec *r)
+{
+	struct rec *s;
+
+	if ((t->used + 1) * 2 > t->cap) {
+		struct table n;
+
+		table_init(&n, t->cap * 2);
+		for (size_t i = 0; i < t->cap; i++)
+			if (t->slot[i].state != SLOT_EMPTY) {
+				*table_slot(&n, t->slot[i].dev, t->slot[i].ino) = t->slot[i];
+				n.used++;
+			}
+		free(t->slot);
+		*t = n;
+	}
+	s = table_slot(t, r->dev, r->ino);
+	if (s->state == SLOT_EMPTY)
+		t->used++;
+	*s = *r;
+	return s;
+}
+
+static void xattr_value(const struct rec *r, char *buf, size_t n)
+{
+	snprintf(buf, n, "mm1 %s %s %" PRIu64 " %" PRId64 " %" PRIu64 " %" PRIu64,
+		mm_hash_algo_name(r->algo), r->hex, r->size, r->mtime, r->dev, r->ino);
+}
+
+static char *record_path(const char *dir, const char *name)
+{
+	return mm_xasprintf("%s/%s", dir, name);
+}
+
+/* Read the record file into t (which must be initialised); a bad line is skipped. */
+static void load_file(struct table *t, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int first = 1;
+
+	if (!f)
+		return;
+	while (getline(&line, &cap, f) > 0) {
+		struct rec r = { 0 };
+		char algo[16], hex[MM_HASH_HEXMAX + 2];
+		int x;
+
+		if (first) {
+			first = 0;
+			if (strcmp(line, "mm-verified 1\n") != 0)
+				break;
+			continue;
+		}
+		if (sscanf(line, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNd64
+			" %15s %65s %d", &r.dev, &r.ino, &r.size, &r.mtime, &r.ctime,
+			algo, hex, &x) != 8)
+			continue;
+		r.algo = (unsigned char)mm_hash_algo_from_name(algo);
+		if (r.algo == MM_HASH_NONE || r.algo == MM_HASH_AUTOV2 ||
+		    strlen(hex) != mm_hash_hexlen(r.algo))
+			continue;
+		memcpy(r.hex, hex, strlen(hex) + 1);
+		r.xattr = x != 0;
+		r.state = SLOT_LIVE;
+		table_put(t, &r);
+	}
+	free(line);
+	fclose(f);
+}
+
+static int mkdirs(const char *dir, struct mm_err *err)
+{
+	char *p = mm_xstrdup(dir);
+	int rc = 0;
+
+	for (char *s = p + 1; ; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+
+			*s = '\0';
+			if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+				rc = mm_error(err, MM_EFAIL, "cannot create '%s': %s", p, strerror(errno));
+				break;
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	free(p);
+	return rc;
+}
+
+struct mm_vcache *mm_vcache_open(const char *state_dir, int flags, struct mm_err *err)
+{
+	struct mm_vcache *vc;
+	struct stat st;
+	char *path;
+
+	if (!state_dir || !*state_dir) {
+		mm_error(err, MM_EUSAGE, "no state directory for the verified cache");
+		return NULL;
+	}
+	if (mkdirs(state_dir, err) != 0)
+		return NULL;
+	if (stat(state_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		mm_error(err, MM_EFAIL, "'%s' is not a directory", state_dir);
+		return NULL;
+	}
+	vc = mm_xcalloc(1, sizeof(*vc));
+	vc->dir = mm_xstrdup(state_dir);
+	vc->flags = flags;
+	pthread_mutex_init(&vc->lock, NULL);
+	table_init(&vc->t, 64);
+	path = record_path(state_dir, MM_VCACHE_FILE);
+	load_file(&vc->t, path);
+	free(path);
+	return vc;
+}
+
+static int same_identity(const struct rec *r, const struct stat *st)
+{
+	return r->dev == (uint64_t)st->st_dev && r->ino == (uint64_t)st->st_ino &&
+		r->size == (uint64_t)st->st_size && r->mtime == ns(st->st_mtim) &&
+		r->ctime == ns(st->st_ctim);
+}
+
+static void drop(struct mm_vcache *vc, struct rec *r)
+{
+	r->state = SLOT_DEAD;
+	r->changed = 1;
+	vc->dirty = 1;
+}
+
+int mm_vcache_lookup(struct mm_vcache *vc, int fd, const struct stat *st,
+	enum mm_hash_algo algo, char hex[MM_HASH_HEXMAX + 1])
+{
+	struct rec copy, *r;
+	char want[256], got[256];
+	ssize_t n;
+
+	if (!vc)
+		return 0;
+	algo = mm_hash_algo_computed(algo);
+	pthread_mutex_lock(&vc->lock);
+	r = table_slot(&vc->t, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
+	if (r->state != SLOT_LIVE) {
+		pthread_mutex_unlock(&vc->lock);
+		return 0;
+	}
+	if (!same_identity(r, st)) {
+		drop(vc, r);
+		pthread_mutex_unlock(&vc->lock);
+		return 0;
+	}
+	copy = *r;
+	pthread_mutex_unlock(&vc->lock);
+	if (copy.algo != algo)
+		return 0;
+	if (copy.xattr) {
+		xattr_value(&copy, want, sizeof(want));
+		n = fgetxattr(fd, MM_VCACHE_XATTR, got, sizeof(got) - 1);
+		if (n < 0 || (size_t)n != strlen(want) || memcmp(got, want, (size_t)n) != 0)
+			return 0;
+	}
+	memcpy(hex, copy.hex, sizeof(copy.hex));
+	return 1;
+}
+
+int mm_vcache_record(struct mm_vcache *vc, int fd, const struct stat *before,
+	enum mm_hash_algo algo, const char *hex, struct mm_err *err)
+{
+	struct rec r = { 0 };
+	struct stat st, st2;
+	char val[256];
+
+	if (!vc)
+		return 1;
+	algo = mm_hash_algo_computed(algo);
+	if (algo == MM_HASH_NONE || strlen(hex) != mm_hash_hexlen(algo))
+		return mm_error(err, MM_EFAIL, "not a %s digest", mm_hash_algo_name(algo));
+	if (fstat(fd, &st) != 0)
+		return mm_error(err, MM_EFAIL, "fstat: %s", strerror(errno));
+	r.dev = (uint64_t)before->st_dev;
+	r.ino = (uint64_t)before->st_ino;
+	r.size = (uint64_t)before->st_size;
+	r.mtime = ns(before->st_mtim);
+	r.ctime = ns(before->st_ctim);
+	if (!same_identity(&r, &st))
+		return 1;
+	r.algo = (unsigned char)algo;
+	memcpy(r.hex, hex, strlen(hex) + 1);
+	r.state = SLOT_LIVE;
+	r.changed = 1;
+	xattr_value(&r, val, sizeof(val));
+	/* Any failure (no xattr support, read-only, not ours) leaves the record file alone. */
+	if (!(vc->flags & MM_VCACHE_NOXATTR) &&
+	    fsetxattr(fd, MM_VCACHE_XATTR, val, strlen(val), 0) == 0) {
+		if (fstat(fd, &st2) != 0)
+			return mm_error(err, MM_EFAIL, "fstat: %s", strerror(errno));
+		r.ctime = ns(st2.st_ctim);
+		if (!same_identity(&r, &st2))
+			return 1;
+		r.xattr = 1;
+	}
+	pthread_mutex_lock(&vc->lock);
+	table_put(&vc->t, &r);
+	vc->dirty = 1;
+	pthread_mutex_unlock(&vc->lock);
+	return 0;
+}
+
+static int write_file(const struct table *t, const char *path, struct mm_err *err)
+{
+	char *tmp = mm_xasprintf("%s.%ld.tmp", path, (long)getpid());
+	FILE *f = fopen(tmp, "we");
+	int rc = 0;
+
+	if (!f) {
+		rc = mm_error(err, MM_EFAIL, "cannot write '%s': %s", tmp, strerror(errno));
+		goto out;
+	}
+	fputs("mm-verified 1\n", f);
+	for (size_t i = 0; i < t->cap; i++) {
+		const struct rec *r = &t->slot[i];
+
+		if (r->state != SLOT_LIVE)
+			continue;
+		fprintf(f, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " %s %s %d\n",
+			r->dev, r->ino, r->size, r->mtime, r->ctime,
+			mm_hash_algo_name(r->algo), r->hex, r->xattr);
+	}
+	if (fflush(f) != 0 || ferror(f)) {
+		rc = mm_error(err, MM_EFAIL, "cannot write '%s': %s", tmp, strerror(errno));
+		fclose(f);
+		unlink(tmp);
+		goto out;
+	}
+	fclose(f);
+	if (rename(tmp, path) != 0) {
+		rc = mm_error(err, MM_EFAIL, "cannot rename '%s': %s", tmp, strerror(errno));
+		unlink(tmp);
+	}
+out:
+	free(tmp);
+	return rc;
+}
+
+int mm_vcache_save(struct mm_vcache *vc, struct mm_err *err)
+{
+	struct table disk;
+	char *path, *lockpath;
+	int lfd, rc;
+
+	if (!vc)
+		return 0;
+	pthread_mutex_lock(&vc->lock);
+	if (!vc->dirty) {
+		pthread_mutex_unlock(&vc->lock);
+		return 0;
+	}
+	path = record_path(vc->dir, MM_VCACHE_FILE);
+	lockpath = record_path(vc->dir, MM_VCACHE_FILE ".lock");
+	lfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lfd < 0 || flock(lfd, LOCK_EX) != 0) {
+		rc = mm_error(err, MM_EFAIL, "cannot lock '%s': %s", lockpath, strerror(errno));
+		goto out;
+	}
+	/* Another process may have saved since we loaded: merge into its file. */
+	table_init(&disk, 64);
+	load_file(&disk, path);
+	for (size_t i = 0; i < vc->t.cap; i++) {
+		struct rec *r = &vc->t.slot[i];
+
+		if (!r->changed)
+			continue;
+		if (r->state == SLOT_LIVE) {
+			table_put(&disk, r);
+		} else {
+			struct rec *d = table_slot(&disk, r->dev, r->ino);
+
+			if (d->state == SLOT_LIVE)
+				d->state = SLOT_DEAD;
+		}
+	}
+	rc = write_file(&disk, path, err);
+	free(disk.slot);
+	if (rc == 0) {
+		for (size_t i = 0; i < vc->t.cap; i++)
+			vc->t.slot[i].changed = 0;
+		vc->dirty = 0;
+	}
+out:
+	if (lfd >= 0)
+		close(lfd);
+	pthread_mutex_unlock(&vc->lock);
+	free(path);
+	free(lockpath);
+	return rc;
+}
+
+size_t mm_vcache_count(const struct mm_vcache *vc)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; vc && i < vc->t.cap; i++)
+		n += vc->t.slot[i].state == SLOT_LIVE;
+	return n;
+}
+
+void mm_vcache_free(struct mm_vcache *vc)
+{
+	if (!vc)
+		return;
+	pthread_mutex_destroy(&vc->lock);
+	free(vc->t.slot);
+	free(vc->dir);
+	free(vc);
+}

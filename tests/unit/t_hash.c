@@ -1,0 +1,162 @@
+/* t_hash.c — algorithm detection, known digests, streaming and file hashing. */
+#include "tap.h"
+#include "hash.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static const struct {
+	enum mm_hash_algo algo;
+	const char *input;
+	const char *want;
+} vectors[] = {
+	{ MM_HASH_MD5, "", "d41d8cd98f00b204e9800998ecf8427e" },
+	{ MM_HASH_MD5, "abc", "900150983cd24fb0d6963f7d28e17f72" },
+	{ MM_HASH_SHA1, "", "da39a3ee5e6b4b0d3255bfef95601890afd80709" },
+	{ MM_HASH_SHA1, "abc", "a9993e364706816aba3e25717850c26c9cd0d89d" },
+	{ MM_HASH_SHA256, "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+	{ MM_HASH_SHA256, "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+	{ MM_HASH_AUTOV2, "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+};
+
+/* Digests of one million 'a' characters (FIPS 180 and RFC 1321 test data). */
+static const char *million_a[] = {
+	[MM_HASH_MD5] = "7707d6ae4e027c70eea2a935c2296f21",
+	[MM_HASH_SHA1] = "34aa973cd4c4daa4f61eeb2bdbad27316534016f",
+	[MM_HASH_SHA256] = "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
+	[MM_HASH_AUTOV2] = "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
+};
+
+static void test_parse(void)
+{
+	struct mm_hash_spec s;
+	struct mm_err err = { 0 };
+
+	ok(mm_hash_parse("7FAC5935AD7B22C0E9147B26AE3F890B", &s, &err) == 0 &&
+		s.algo == MM_HASH_MD5, "32 hex digits are md5");
+	is_str(s.hex, "7fac5935ad7b22c0e9147b26ae3f890b", "hex is lowercased");
+	ok(mm_hash_parse("a9993e364706816aba3e25717850c26c9cd0d89d", &s, &err) == 0 &&
+		s.algo == MM_HASH_SHA1, "40 hex digits are sha1");
+	ok(mm_hash_parse("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+		&s, &err) == 0 && s.algo == MM_HASH_SHA256, "64 hex digits are sha256");
+	ok(mm_hash_parse("BA7816BF8F", &s, &err) == 0 && s.algo == MM_HASH_AUTOV2,
+		"10 hex digits are civitai AutoV2");
+	is_str(s.hex, "ba7816bf8f", "AutoV2 lowercased");
+	ok(mm_hash_parse("SHA256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+		&s, &err) == 0 && s.algo == MM_HASH_SHA256, "SHA256: prefix, any case");
+	ok(mm_hash_parse("md5:900150983cd24fb0d6963f7d28e17f72", &s, &err) == 0 &&
+		s.algo == MM_HASH_MD5, "md5: prefix");
+	ok(mm_hash_parse("sha1:a9993e364706816aba3e25717850c26c9cd0d89d", &s, &err) == 0 &&
+		s.algo == MM_HASH_SHA1, "sha1: prefix");
+	is_int(mm_hash_parse("sha256:900150983cd24fb0d6963f7d28e17f72", &s, &err), MM_EINPUT,
+		"a prefix with the wrong length is refused");
+	is_int(mm_hash_parse("blake3:900150983cd24fb0d6963f7d28e17f72", &s, &err), MM_EINPUT,
+		"an unknown prefix is refused");
+	ok(strstr(err.msg, "blake3") != NULL, "the message names the prefix: %s", err.msg);
+	is_int(mm_hash_parse("900150983cd24fb0d6963f7d28e17f7g", &s, &err), MM_EINPUT,
+		"a non-hex character is refused");
+	is_int(mm_hash_parse("12345678901", &s, &err), MM_EINPUT, "11 digits name no algorithm");
+	is_int(mm_hash_parse("", &s, &err), MM_EINPUT, "empty is refused");
+	is_int(mm_hash_parse(" 900150983cd24fb0d6963f7d28e17f72", &s, &err), MM_EINPUT,
+		"whitespace is refused");
+	is_int(mm_hash_algo_from_name("SHA256"), MM_HASH_SHA256, "name lookup is case-insensitive");
+	is_str(mm_hash_algo_name(MM_HASH_AUTOV2), "autov2", "AutoV2 name");
+}
+
+static void test_vectors(void)
+{
+	char hex[MM_HASH_HEXMAX + 1];
+
+	for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+		int rc = mm_hash_buf(vectors[i].algo, vectors[i].input, strlen(vectors[i].input),
+			hex, NULL);
+
+		ok(rc == 0, "%s(\"%s\") computes", mm_hash_algo_name(vectors[i].algo),
+			vectors[i].input);
+		is_str(hex, vectors[i].want, "%s(\"%s\")", mm_hash_algo_name(vectors[i].algo),
+			vectors[i].input);
+	}
+}
+
+static void test_matches(void)
+{
+	struct mm_hash_spec s;
+	const char *abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+	mm_hash_parse("BA7816BF8F", &s, NULL);
+	ok(mm_hash_matches(&s, abc), "AutoV2 matches the sha256 prefix");
+	mm_hash_parse("ba7816bf8e", &s, NULL);
+	ok(!mm_hash_matches(&s, abc), "AutoV2 with one digit off does not match");
+	mm_hash_parse(abc, &s, NULL);
+	ok(mm_hash_matches(&s, abc), "sha256 matches itself");
+	ok(!mm_hash_matches(&s, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+		"sha256 does not match another digest");
+	ok(!mm_hash_matches(&s, "ba7816bf8f"), "a truncated digest does not match sha256");
+}
+
+static void test_streaming(void)
+{
+	char hex[MM_HASH_HEXMAX + 1];
+	struct mm_hasher *h = mm_hasher_new(MM_HASH_SHA256, NULL);
+	char chunk[1000];
+	int rc = 0;
+
+	ok(h != NULL, "hasher created");
+	memset(chunk, 'a', sizeof(chunk));
+	for (int i = 0; i < 1000; i++)
+		rc |= mm_hasher_update(h, chunk, sizeof(chunk), NULL);
+	rc |= mm_hasher_final(h, hex, NULL);
+	ok(rc == 0, "1000 updates of 1000 bytes");
+	is_int(mm_hasher_bytes(h), 1000000, "bytes counted");
+	is_str(hex, million_a[MM_HASH_SHA256], "streamed sha256 of a million 'a'");
+	ok(mm_hasher_reset(h, NULL) == 0 && mm_hasher_final(h, hex, NULL) == 0,
+		"reset then final");
+	is_str(hex, vectors[4].want, "a reset hasher starts over (empty sha256)");
+	mm_hasher_free(h);
+	ok(mm_hasher_new(MM_HASH_NONE, NULL) == NULL, "no hasher for no algorithm");
+}
+
+static void test_file(void)
+{
+	char path[] = "/tmp/t_hash.XXXXXX";
+	char *data = malloc(1000000);
+	char hex[MM_HASH_HEXMAX + 1];
+	struct mm_err err = { 0 };
+	uint64_t bytes = 0;
+	int fd = mkstemp(path);
+	static const size_t sizes[] = { 0, 7, 4096, MM_HASH_BUFSZ };
+
+	memset(data, 'a', 1000000);
+	ok(fd >= 0 && write(fd, data, 1000000) == 1000000, "wrote a million 'a' to a file");
+	for (enum mm_hash_algo a = MM_HASH_MD5; a <= MM_HASH_AUTOV2; a++) {
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			char *buf = sizes[i] ? malloc(sizes[i]) : NULL;
+
+			lseek(fd, 0, SEEK_SET);
+			bytes = 0;
+			ok(mm_hash_fd(fd, a, buf, sizes[i], hex, &bytes, &err) == 0 &&
+				bytes == 1000000 && strcmp(hex, million_a[a]) == 0,
+				"file %s with a %zu-byte buffer", mm_hash_algo_name(a), sizes[i]);
+			free(buf);
+		}
+	}
+	close(fd);
+	fd = open(path, O_WRONLY);
+	is_int(mm_hash_fd(fd, MM_HASH_SHA256, NULL, 0, hex, &bytes, &err), MM_EFAIL,
+		"a read error is an error");
+	ok(strstr(err.msg, "read error") != NULL, "and says so: %s", err.msg);
+	close(fd);
+	unlink(path);
+	free(data);
+}
+
+int main(void)
+{
+	test_parse();
+	test_vectors();
+	test_matches();
+	test_streaming();
+	test_file();
+	return done_testing();
+}
