@@ -66,6 +66,14 @@ int mm_list_has(const struct mm_list *l, const char *s)
 	return 0;
 }
 
+void mm_list_push(struct mm_list *l, const char *item)
+{
+	if (mm_list_has(l, item))
+		return;
+	l->v = mm_xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	l->v[l->n++] = mm_xstrdup(item);
+}
+
 void mm_list_add(struct mm_list *l, const char *csv)
 {
 	const char *p = csv, *end;
@@ -87,12 +95,8 @@ void mm_list_add(struct mm_list *l, const char *csv)
 			e--;
 		if (e > s) {
 			item = mm_xstrndup(s, (size_t)(e - s));
-			if (mm_list_has(l, item)) {
-				free(item);
-			} else {
-				l->v = mm_xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
-				l->v[l->n++] = item;
-			}
+			mm_list_push(l, item);
+			free(item);
 		}
 		p = *end ? end + 1 : end;
 	}

@@ -42,6 +42,8 @@ struct mm_list {
 	size_t n;
 };
 void mm_list_add(struct mm_list *l, const char *csv);
+/* Append one item as it is (no splitting), unless it is already there. */
+void mm_list_push(struct mm_list *l, const char *item);
 int mm_list_has(const struct mm_list *l, const char *s);
 void mm_list_free(struct mm_list *l);
 

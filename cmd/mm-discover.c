@@ -1,0 +1,216 @@
+/*
+ * mm-discover — ask the EmProps API which models a machine needs and print
+ * the manifest; or, with --validate, check a manifest from anywhere.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "config.h"
+#include "log.h"
+#include "manifest.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: mm-discover [-qv] [-c ids] [-j n] [-w names] [--api url] [--components names]\n"
+		"                   [--offline] [--state-dir dir] [--timeout seconds]\n"
+		"       mm-discover --validate [file]\n"
+		"\n"
+		"  -c, --collections ids   collection ids (COLLECTION_IDS, COLLECTIONS)\n"
+		"  -w, --workflows names   workflow names (WORKFLOW_IDS)\n"
+		"      --components names  legacy component names (COMPONENTS)\n"
+		"      --api url           API base URL (EMPROPS_API_BASE_URL, EMPROPS_API_URL)\n"
+		"      --offline           use cached API answers only\n"
+		"      --state-dir dir     cache directory (MM_STATE_DIR; default $MM_ROOT/.mm)\n"
+		"  -j, --jobs n            API requests at once (default 8)\n"
+		"      --timeout seconds   per API request (default 30)\n"
+		"      --validate [file]   check a manifest, print it normalised\n"
+		"  -q, --quiet             errors only\n"
+		"  -v, --verbose           more detail on stderr\n"
+		"  -h, --help              this help\n"
+		"  -V, --version           print the version\n");
+}
+
+static void print_problems(const struct mm_manifest *m, const struct mm_err *err)
+{
+	size_t i;
+
+	if (m && m->nproblems) {
+		for (i = 0; i < m->nproblems; i++)
+			mm_errorf("%s", m->problems[i]);
+		if (m->nproblems > 1)
+			mm_errorf("%zu problems found", m->nproblems);
+	} else {
+		mm_errorf("%s", err->msg);
+	}
+}
+
+static int finish_stdout(void)
+{
+	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF) {
+		mm_errorf("cannot write to standard output");
+		return MM_EFAIL;
+	}
+	return 0;
+}
+
+static int validate(const char *file)
+{
+	struct mm_manifest *m = NULL;
+	struct mm_err err = {0};
+	int rc;
+
+	rc = mm_manifest_load(file, 0, &m, &err);
+	if (rc) {
+		print_problems(m, &err);
+		mm_manifest_free(m);
+		return rc;
+	}
+	rc = mm_manifest_write(m, stdout, &err);
+	if (rc)
+		mm_errorf("%s", err.msg);
+	mm_manifest_free(m);
+	return rc;
+}
+
+/* The WORKFLOW_IDS= line that replaces COMPONENTS (MIGRATE_TO_WORKFLOWS). */
+static void migration_notice(const struct mm_discover_req *req)
+{
+	struct mm_list all = {0};
+	size_t i;
+
+	for (i = 0; i < req->workflows.n; i++)
+		mm_list_push(&all, req->workflows.v[i]);
+	for (i = 0; i < req->components.n; i++)
+		mm_list_push(&all, req->components.v[i]);
+	mm_warnf("COMPONENTS is deprecated and read as workflow names; set this instead:");
+	mm_log_raw("WORKFLOW_IDS=");
+	for (i = 0; i < all.n; i++) {
+		if (i)
+			mm_log_raw(",");
+		mm_log_raw(all.v[i]);
+	}
+	mm_log_raw("\n");
+	mm_list_free(&all);
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_API = 256, OPT_COMPONENTS, OPT_OFFLINE, OPT_STATE, OPT_TIMEOUT, OPT_VALIDATE };
+	static const struct option opts[] = {
+		{"api", required_argument, NULL, OPT_API},
+		{"collections", required_argument, NULL, 'c'},
+		{"components", required_argument, NULL, OPT_COMPONENTS},
+		{"help", no_argument, NULL, 'h'},
+		{"jobs", required_argument, NULL, 'j'},
+		{"offline", no_argument, NULL, OPT_OFFLINE},
+		{"quiet", no_argument, NULL, 'q'},
+		{"state-dir", required_argument, NULL, OPT_STATE},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"validate", no_argument, NULL, OPT_VALIDATE},
+		{"verbose", no_argument, NULL, 'v'},
+		{"version", no_argument, NULL, 'V'},
+		{"workflows", required_argument, NULL, 'w'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *opt_wf = NULL, *opt_coll = NULL, *opt_comp = NULL, *opt_state = NULL;
+	struct mm_discover_req req = {0};
+	struct mm_api api = {0};
+	struct mm_manifest *m = NULL;
+	struct mm_err err = {0};
+	char *state_dir = NULL;
+	int c, rc, do_validate = 0, verbosity = MM_LOG_INFO;
+	long n;
+
+	mm_log_init(argv[0]);
+	api.base = mm_env("EMPROPS_API_BASE_URL", "EMPROPS_API_URL");
+	while ((c = getopt_long(argc, argv, "c:hj:qVvw:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': opt_coll = optarg; break;
+		case 'h': usage(stdout); return finish_stdout();
+		case 'j':
+			if (mm_parse_long(optarg, 1, 64, &n) < 0) {
+				mm_errorf("-j takes a number from 1 to 64, not '%s'", optarg);
+				return MM_EUSAGE;
+			}
+			api.parallel = (int)n;
+			break;
+		case 'q': verbosity = MM_LOG_QUIET; break;
+		case 'V': printf("mm-discover %s\n", MM_VERSION); return finish_stdout();
+		case 'v': verbosity = MM_LOG_DEBUG; break;
+		case 'w': opt_wf = optarg; break;
+		case OPT_API: api.base = optarg; break;
+		case OPT_COMPONENTS: opt_comp = optarg; break;
+		case OPT_OFFLINE: api.offline = 1; break;
+		case OPT_STATE: opt_state = optarg; break;
+		case OPT_TIMEOUT:
+			if (mm_parse_long(optarg, 1, 3600, &n) < 0) {
+				mm_errorf("--timeout takes seconds from 1 to 3600, not '%s'", optarg);
+				return MM_EUSAGE;
+			}
+			api.timeout = n;
+			break;
+		case OPT_VALIDATE: do_validate = 1; break;
+		default: usage(stderr); return MM_EUSAGE;
+		}
+	}
+	mm_log_set_level(verbosity);
+	if (do_validate) {
+		if (argc - optind > 1) {
+			usage(stderr);
+			return MM_EUSAGE;
+		}
+		rc = validate(optind < argc ? argv[optind] : NULL);
+		return rc ? rc : finish_stdout();
+	}
+	if (optind < argc) {
+		mm_errorf("unexpected argument '%s'", argv[optind]);
+		usage(stderr);
+		return MM_EUSAGE;
+	}
+
+	mm_list_add(&req.workflows, opt_wf ? opt_wf : mm_env("WORKFLOW_IDS", NULL));
+	mm_list_add(&req.collections, opt_coll ? opt_coll : mm_env("COLLECTION_IDS", "COLLECTIONS"));
+	mm_list_add(&req.components, opt_comp ? opt_comp : mm_env("COMPONENTS", NULL));
+	req.components_as_workflows = mm_env_bool("MIGRATE_TO_WORKFLOWS");
+	if (!req.workflows.n && !req.collections.n && !req.components.n) {
+		mm_errorf("nothing to discover: set WORKFLOW_IDS, COLLECTION_IDS or COMPONENTS "
+			  "(or -w, -c, --components)");
+		rc = MM_EUSAGE;
+		goto out;
+	}
+	if (!api.base && !api.offline) {
+		mm_errorf("EMPROPS_API_BASE_URL is not set (or give --api URL, or --offline to use the cache)");
+		rc = MM_EUSAGE;
+		goto out;
+	}
+	if (req.components_as_workflows && req.components.n)
+		migration_notice(&req);
+	state_dir = opt_state ? mm_xstrdup(opt_state) : mm_config_state_dir(mm_config_root());
+	api.state_dir = state_dir;
+
+	rc = mm_discover(&api, &req, &m, &err);
+	if (rc) {
+		print_problems(m, &err);
+		goto out;
+	}
+	if (api.offline)
+		mm_infof("%zu models from cached answers (offline)", m->n);
+	else
+		mm_debugf("%zu models", m->n);
+	rc = mm_manifest_write(m, stdout, &err);
+	if (rc)
+		mm_errorf("%s", err.msg);
+	else
+		rc = finish_stdout();
+out:
+	mm_manifest_free(m);
+	mm_list_free(&req.workflows);
+	mm_list_free(&req.collections);
+	mm_list_free(&req.components);
+	free(state_dir);
+	return rc;
+}

@@ -1,0 +1,616 @@
+/* api.c — EmProps API answers, cached, and discovery of the models they name. */
+#include "api.h"
+#include "http.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* One API request and its outcome. */
+struct areq {
+	char *path;       /* relative to the base: "workflows/name/x" */
+	char *what;       /* for messages: "workflow 'x'" */
+	cJSON *doc;       /* the envelope, owned */
+	cJSON *data;      /* borrowed from doc */
+	int rc;           /* 0, MM_EINPUT, MM_EUNAVAIL */
+	int notfound;
+	char msg[MM_ERRSZ];
+};
+
+char *mm_api_escape(const char *name)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(name), i, o = 0;
+	char *s = mm_xmalloc(n * 3 + 1);
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '~') {
+			s[o++] = (char)c;
+		} else {
+			s[o++] = '%';
+			s[o++] = hex[c >> 4];
+			s[o++] = hex[c & 15];
+		}
+	}
+	s[o] = '\0';
+	return s;
+}
+
+/* <state>/api/<path>.json, long names replaced by their sha256. */
+static char *cache_path(const struct mm_api *api, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+
+	if (strlen(slash ? slash + 1 : path) <= 200)
+		return mm_xasprintf("%s/api/%s.json", api->state_dir, path);
+	EVP_Digest(path, strlen(path), md, &mdlen, EVP_sha256(), NULL);
+	for (i = 0; i < mdlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return mm_xasprintf("%s/api/%.*s%s.json", api->state_dir,
+			    slash ? (int)(slash - path + 1) : 0, path, hex);
+}
+
+static int mkdirs(const char *dir)
+{
+	char *p = mm_xstrdup(dir), *s;
+	int rc = 0;
+
+	for (s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			rc = -1;
+		*s = '/';
+	}
+	if (mkdir(p, 0755) < 0 && errno != EEXIST)
+		rc = -1;
+	free(p);
+	return rc;
+}
+
+/* Store a good answer; a cache that cannot be written is only a warning. */
+static void cache_store(const struct mm_api *api, const char *path, const char *body, size_t len)
+{
+	char *file = cache_path(api, path), *dir, *tmp;
+	int fd;
+
+	dir = mm_xstrndup(file, (size_t)(strrchr(file, '/') - file));
+	tmp = mm_xasprintf("%s.tmp.%ld", file, (long)getpid());
+	if (mkdirs(dir) < 0 ||
+	    (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0) {
+		mm_warnf("cannot cache the API answer in %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if (write(fd, body, len) != (ssize_t)len || close(fd) < 0 || rename(tmp, file) < 0) {
+		mm_warnf("cannot cache the API answer in %s: %s", file, strerror(errno));
+		unlink(tmp);
+	}
+out:
+	free(tmp);
+	free(dir);
+	free(file);
+}
+
+/* Parse an envelope; 0 with r->doc/r->data set, or MM_EINPUT. */
+static int parse_envelope(struct areq *r, const char *body, size_t len)
+{
+	size_t at;
+	char why[128];
+	cJSON *doc, *e, *d;
+
+	if (len == 0) {
+		snprintf(r->msg, sizeof(r->msg), "the API answered %s with an empty body", r->what);
+		return r->rc = MM_EINPUT;
+	}
+	if (mm_json_text_check(body, len, &at, why, sizeof(why)) < 0) {
+		snprintf(r->msg, sizeof(r->msg), "the API's answer for %s is not valid JSON text: %s at byte %zu",
+			 r->what, why, at);
+		return r->rc = MM_EINPUT;
+	}
+	doc = cJSON_ParseWithLength(body, len);
+	if (!doc) {
+		snprintf(r->msg, sizeof(r->msg), "the API's answer for %s is not JSON", r->what);
+		return r->rc = MM_EINPUT;
+	}
+	if (!cJSON_IsObject(doc)) {
+		snprintf(r->msg, sizeof(r->msg), "the API's answer for %s is not a JSON object", r->what);
+		cJSON_Delete(doc);
+		return r->rc = MM_EINPUT;
+	}
+	e = cJSON_GetObjectItemCaseSensitive(doc, "error");
+	if (e && !cJSON_IsNull(e) && !cJSON_IsFalse(e)) {
+		char *s = cJSON_IsString(e) ? NULL : cJSON_PrintUnformatted(e);
+
+		snprintf(r->msg, sizeof(r->msg), "the API answered %s with an error: %.300s", r->what,
+			 s ? s : e->valuestring);
+		cJSON_free(s);
+		cJSON_Delete(doc);
+		return r->rc = MM_EINPUT;
+	}
+	d = cJSON_GetObjectItemCaseSensitive(doc, "data");
+	if (!d || cJSON_IsNull(d)) {
+		snprintf(r->msg, sizeof(r->msg), "the API's answer for %s has no data", r->what);
+		cJSON_Delete(doc);
+		return r->rc = MM_EINPUT;
+	}
+	r->doc = doc;
+	r->data = d;
+	return r->rc = 0;
+}
+
+/* Fall back to the cache; reason says why the API was not used. */
+static void from_cache(struct mm_api *api, struct areq *r, const char *reason)
+{
+	char *file = cache_path(api, r->path), *body = NULL;
+	FILE *f = fopen(file, "rb");
+	struct stat st;
+	size_t len;
+
+	if (!f) {
+		if (api->offline)
+			snprintf(r->msg, sizeof(r->msg), "offline, and no cached answer for %s", r->what);
+		else
+			snprintf(r->msg, sizeof(r->msg), "cannot reach the API for %s (%s), and no answer is cached",
+				 r->what, reason);
+		r->rc = MM_EUNAVAIL;
+		goto out;
+	}
+	if (fstat(fileno(f), &st) < 0 || st.st_size > MM_API_MAX_ANSWER) {
+		snprintf(r->msg, sizeof(r->msg), "the cached answer %s is unreadable or too large", file);
+		r->rc = MM_EINPUT;
+		goto out;
+	}
+	body = mm_xmalloc((size_t)st.st_size + 1);
+	len = fread(body, 1, (size_t)st.st_size, f);
+	body[len] = '\0';
+	if (parse_envelope(r, body, len) == 0) {
+		char when[32];
+		struct tm tm;
+
+		gmtime_r(&st.st_mtime, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		api->from_cache++;
+		if (!api->offline)
+			mm_warnf("the API is unreachable for %s (%s); using the answer cached at %s",
+				 r->what, reason, when);
+	} else {
+		char m[MM_ERRSZ];
+
+		snprintf(m, sizeof(m), "%s", r->msg);
+		snprintf(r->msg, sizeof(r->msg), "cached answer %.200s: %.800s", file, m);
+	}
+out:
+	if (f)
+		fclose(f);
+	free(body);
+	free(file);
+}
+
+static void sleep_seconds(double s)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)s;
+	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Resolve every request: API with retries, else the cache. */
+static void api_get_all(struct mm_api *api, struct areq *r, size_t n)
+{
+	struct mm_http_policy pol = {0};
+	struct mm_http_get *g;
+	size_t *pending, npend = 0, i, k;
+	int attempts = api->attempts > 0 ? api->attempts : 3, a;
+	char **reason;
+
+	for (i = 0; i < n; i++) {
+		r[i].rc = 0;
+		r[i].msg[0] = '\0';
+	}
+	if (api->offline || !api->base) {
+		for (i = 0; i < n; i++)
+			from_cache(api, &r[i], "offline");
+		return;
+	}
+	pol.timeout = api->timeout > 0 ? api->timeout : 30;
+	pol.connect_timeout = pol.timeout < 10 ? pol.timeout : 10;
+	pol.accept_gzip = 1;
+	pol.max_redirs = 5;
+	g = mm_xcalloc(n ? n : 1, sizeof(*g));
+	pending = mm_xcalloc(n ? n : 1, sizeof(*pending));
+	reason = mm_xcalloc(n ? n : 1, sizeof(*reason));
+	for (i = 0; i < n; i++) {
+		const char *base = api->base;
+		size_t bl = strlen(base);
+
+		while (bl > 0 && base[bl - 1] == '/')
+			bl--;
+		g[i].url = mm_xasprintf("%.*s/%s", (int)bl, base, r[i].path);
+		pending[npend++] = i;
+	}
+	for (a = 1; a <= attempts && npend > 0; a++) {
+		struct mm_http_get *batch = mm_xcalloc(npend, sizeof(*batch));
+		struct mm_err err = {0};
+		size_t still = 0;
+
+		for (k = 0; k < npend; k++)
+			batch[k].url = g[pending[k]].url;
+		if (mm_http_get_all(batch, npend, api->parallel > 0 ? api->parallel : 8,
+				    MM_API_MAX_ANSWER, &pol, &err)) {
+			for (k = 0; k < npend; k++) {
+				struct areq *q = &r[pending[k]];
+
+				q->rc = MM_EUSAGE;
+				snprintf(q->msg, sizeof(q->msg), "EMPROPS_API_BASE_URL: %.900s", err.msg);
+			}
+			free(batch);
+			npend = 0;
+			break;
+		}
+		for (k = 0; k < npend; k++) {
+			struct mm_http_get *b = &batch[k];
+			struct areq *q = &r[pending[k]];
+			enum mm_http_class c = mm_http_classify(b->code, b->status);
+			char desc[300];
+
+			mm_http_describe(b->code, b->status, b->error, desc, sizeof(desc));
+			if (b->too_large) {
+				snprintf(q->msg, sizeof(q->msg), "the API's answer for %s is larger than %ld MiB",
+					 q->what, MM_API_MAX_ANSWER >> 20);
+				q->rc = MM_EINPUT;
+			} else if (c == MM_HTTP_DONE) {
+				if (parse_envelope(q, b->body, b->len) == 0)
+					cache_store(api, q->path, b->body, b->len);
+			} else if (b->code == CURLE_OK && b->status == 404) {
+				struct areq tmp = *q;
+
+				q->notfound = 1;
+				q->rc = MM_EINPUT;
+				/* Keep the API's own words when it gave some. */
+				if (parse_envelope(&tmp, b->body, b->len) != 0 && strstr(tmp.msg, "with an error"))
+					snprintf(q->msg, sizeof(q->msg), "unknown %s (HTTP 404; %s)", q->what,
+						 strstr(tmp.msg, "error: ") + 7);
+				else
+					snprintf(q->msg, sizeof(q->msg), "unknown %s (HTTP 404)", q->what);
+				if (tmp.doc)
+					cJSON_Delete(tmp.doc);
+			} else if (c == MM_HTTP_TRANSIENT) {
+				free(reason[pending[k]]);
+				reason[pending[k]] = mm_xstrdup(desc);
+				pending[still++] = pending[k];
+			} else {
+				snprintf(q->msg, sizeof(q->msg), "the API request for %s failed: %s", q->what, desc);
+				q->rc = MM_EINPUT;
+			}
+			free(b->body);
+		}
+		free(batch);
+		npend = still;
+		if (npend > 0 && a < attempts)
+			sleep_seconds(0.25 * (1 << (a - 1)));
+	}
+	for (k = 0; k < npend; k++)
+		from_cache(api, &r[pending[k]], reason[pending[k]] ? reason[pending[k]] : "unreachable");
+	for (i = 0; i < n; i++) {
+		free(g[i].url);
+		free(reason[i]);
+	}
+	free(reason);
+	free(pending);
+	free(g);
+}
+
+static void areq_clear(struct areq *r, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(r[i].path);
+		free(r[i].what);
+		cJSON_Delete(r[i].doc);
+	}
+	free(r);
+}
+
+/* Keep the most telling failure: unreachable beats bad input beats usage. */
+static void note_failure(struct mm_err *err, const struct areq *r, int *nfail)
+{
+	if (!r->rc)
+		return;
+	if (*nfail == 0 || (r->rc == MM_EUNAVAIL && err->code != MM_EUNAVAIL))
+		mm_error(err, r->rc, "%s", r->msg);
+	(*nfail)++;
+}
+
+/* A pending model: either an object to keep or a name to resolve. */
+struct pending_model {
+	cJSON *obj;         /* owned until added to the manifest */
+	char *name;         /* when obj is NULL: resolve this */
+	char *source;
+};
+
+struct collect {
+	struct pending_model *v;
+	size_t n;
+};
+
+static void collect_add(struct collect *c, cJSON *obj, const char *name, const char *source)
+{
+	c->v = mm_xrealloc(c->v, (c->n + 1) * sizeof(*c->v));
+	c->v[c->n].obj = obj;
+	c->v[c->n].name = name ? mm_xstrdup(name) : NULL;
+	c->v[c->n].source = mm_xstrdup(source);
+	c->n++;
+}
+
+/* The models of one workflow answer, into c.  0 or MM_EINPUT. */
+static int workflow_models(const struct areq *r, const char *source, struct collect *c,
+			   struct mm_err *err)
+{
+	cJSON *models = cJSON_GetObjectItemCaseSensitive(r->data, "models"), *m;
+	int i = 0;
+
+	if (!cJSON_IsObject(r->data))
+		return mm_error(err, MM_EINPUT, "the API's answer for %s: data is not an object", r->what);
+	if (!models || cJSON_IsNull(models))
+		return mm_error(err, MM_EINPUT, "the API's answer for %s has no data.models", r->what);
+	if (!cJSON_IsArray(models))
+		return mm_error(err, MM_EINPUT, "the API's answer for %s: data.models is not an array", r->what);
+	cJSON_ArrayForEach(m, models) {
+		if (cJSON_IsObject(m))
+			collect_add(c, cJSON_Duplicate(m, 1), NULL, source);
+		else if (cJSON_IsString(m) && *m->valuestring)
+			collect_add(c, NULL, m->valuestring, source);
+		else
+			return mm_error(err, MM_EINPUT,
+					"the API's answer for %s: data.models[%d] is neither a model nor a model name",
+					r->what, i);
+		i++;
+	}
+	return 0;
+}
+
+/* Workflow names of a collection answer (collection_node[] or components[]). */
+static int collection_workflows(const struct areq *r, struct mm_list *names, struct mm_err *err)
+{
+	cJSON *nodes, *n;
+	int i = 0;
+
+	if (!cJSON_IsObject(r->data))
+		return mm_error(err, MM_EINPUT, "the API's answer for %s: data is not an object", r->what);
+	nodes = cJSON_GetObjectItemCaseSensitive(r->data, "collection_node");
+	if (!nodes)
+		nodes = cJSON_GetObjectItemCaseSensitive(r->data, "components");
+	if (!cJSON_IsArray(nodes))
+		return mm_error(err, MM_EINPUT,
+				"the API's answer for %s has no collection_node or components array", r->what);
+	cJSON_ArrayForEach(n, nodes) {
+		cJSON *name = cJSON_IsObject(n) ? cJSON_GetObjectItemCaseSensitive(n, "name") : n;
+
+		if (!cJSON_IsString(name) || !*name->valuestring)
+			return mm_error(err, MM_EINPUT, "the API's answer for %s: entry %d has no workflow name",
+					r->what, i);
+		mm_list_push(names, name->valuestring);
+		i++;
+	}
+	return 0;
+}
+
+static struct areq *make_reqs(const char *kind, const char *what, const struct mm_list *names,
+			      const char *suffix)
+{
+	struct areq *r = mm_xcalloc(names->n ? names->n : 1, sizeof(*r));
+	size_t i;
+
+	for (i = 0; i < names->n; i++) {
+		char *e = mm_api_escape(names->v[i]);
+
+		r[i].path = mm_xasprintf("%s/%s%s", kind, e, suffix);
+		r[i].what = mm_xasprintf("%s '%s'", what, names->v[i]);
+		free(e);
+	}
+	return r;
+}
+
+static cJSON *string_array(const struct mm_list *l)
+{
+	cJSON *a = cJSON_CreateArray();
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(l->v[i]));
+	return a;
+}
+
+int mm_discover(struct mm_api *api, const struct mm_discover_req *req,
+		struct mm_manifest **out, struct mm_err *err)
+{
+	struct mm_list fetch_wf = {0}, names = {0};
+	struct mm_list *per_coll = NULL;
+	struct areq *rw = NULL, *rc = NULL, *rc2 = NULL, *rn = NULL;
+	struct collect col = {0};
+	struct mm_list retry = {0};
+	cJSON *root = NULL, *models, *src;
+	char ts[32];
+	size_t i, j;
+	int nfail = 0, rcode = 0;
+
+	*out = NULL;
+	memset(err, 0, sizeof(*err));
+	/* Round 1: the workflows and components named directly, and the collections. */
+	for (i = 0; i < req->workflows.n; i++)
+		mm_list_push(&fetch_wf, req->workflows.v[i]);
+	for (i = 0; i < req->components.n; i++)
+		mm_list_push(&fetch_wf, req->components.v[i]);
+	rc = make_reqs("collections", "collection", &req->collections, "/public");
+	api_get_all(api, rc, req->collections.n);
+	/* Some deployments answer /collections/{id} with components[] instead. */
+	for (i = 0; i < req->collections.n; i++)
+		if (rc[i].notfound)
+			mm_list_push(&retry, req->collections.v[i]);
+	if (retry.n) {
+		rc2 = make_reqs("collections", "collection", &retry, "");
+		api_get_all(api, rc2, retry.n);
+		for (i = 0, j = 0; i < req->collections.n; i++) {
+			if (!rc[i].notfound)
+				continue;
+			free(rc[i].path);
+			free(rc[i].what);
+			rc[i] = rc2[j];
+			memset(&rc2[j], 0, sizeof(rc2[j]));
+			if (rc[i].notfound)
+				snprintf(rc[i].msg, sizeof(rc[i].msg), "unknown collection '%s' (HTTP 404)",
+					 req->collections.v[i]);
+			j++;
+		}
+	}
+	per_coll = mm_xcalloc(req->collections.n ? req->collections.n : 1, sizeof(*per_coll));
+	for (i = 0; i < req->collections.n; i++) {
+		note_failure(err, &rc[i], &nfail);
+		if (rc[i].rc)
+			continue;
+		if (collection_workflows(&rc[i], &per_coll[i], err)) {
+			nfail++;
+			continue;
+		}
+		for (j = 0; j < per_coll[i].n; j++)
+			mm_list_push(&fetch_wf, per_coll[i].v[j]);
+	}
+	if (nfail)
+		goto out;
+
+	/* Round 2: every workflow, once. */
+	rw = make_reqs("workflows/name", "workflow", &fetch_wf, "");
+	api_get_all(api, rw, fetch_wf.n);
+	for (i = 0; i < fetch_wf.n; i++) {
+		const char *name = fetch_wf.v[i];
+		char *s;
+
+		note_failure(err, &rw[i], &nfail);
+		if (rw[i].rc)
+			continue;
+		if (mm_list_has(&req->workflows, name)) {
+			s = mm_xasprintf("workflow:%s", name);
+			if (workflow_models(&rw[i], s, &col, err))
+				nfail++;
+			free(s);
+		}
+		if (mm_list_has(&req->components, name)) {
+			s = mm_xasprintf("%s:%s", req->components_as_workflows ? "workflow" : "component", name);
+			if (!(req->components_as_workflows && mm_list_has(&req->workflows, name)) &&
+			    workflow_models(&rw[i], s, &col, err))
+				nfail++;
+			free(s);
+		}
+		for (j = 0; j < req->collections.n; j++) {
+			if (!mm_list_has(&per_coll[j], name))
+				continue;
+			s = mm_xasprintf("collection:%s/workflow:%s", req->collections.v[j], name);
+			if (workflow_models(&rw[i], s, &col, err))
+				nfail++;
+			free(s);
+		}
+	}
+	if (nfail)
+		goto out;
+
+	/* Round 3: model names to model objects. */
+	for (i = 0; i < col.n; i++)
+		if (!col.v[i].obj)
+			mm_list_push(&names, col.v[i].name);
+	rn = make_reqs("models/name", "model", &names, "");
+	api_get_all(api, rn, names.n);
+	for (i = 0; i < names.n; i++) {
+		note_failure(err, &rn[i], &nfail);
+		if (!rn[i].rc && !cJSON_IsObject(rn[i].data)) {
+			mm_error(err, MM_EINPUT, "the API's answer for %s: data is not a model object",
+				 rn[i].what);
+			nfail++;
+		}
+	}
+	if (nfail)
+		goto out;
+
+	root = cJSON_CreateObject();
+	mm_iso8601_now(ts);
+	cJSON_AddStringToObject(root, "timestamp", ts);
+	src = cJSON_AddObjectToObject(root, "source");
+	if (req->components_as_workflows) {
+		struct mm_list all = {0};
+
+		for (i = 0; i < req->workflows.n; i++)
+			mm_list_push(&all, req->workflows.v[i]);
+		for (i = 0; i < req->components.n; i++)
+			mm_list_push(&all, req->components.v[i]);
+		cJSON_AddItemToObject(src, "workflow_ids", string_array(&all));
+		mm_list_free(&all);
+	} else {
+		cJSON_AddItemToObject(src, "workflow_ids", string_array(&req->workflows));
+	}
+	cJSON_AddItemToObject(src, "collection_ids", string_array(&req->collections));
+	cJSON_AddItemToObject(src, "components",
+			      req->components_as_workflows ? cJSON_CreateArray()
+							   : string_array(&req->components));
+	models = cJSON_AddArrayToObject(root, "models");
+	for (i = 0; i < col.n; i++) {
+		cJSON *o = col.v[i].obj;
+
+		if (!o) {
+			for (j = 0; j < names.n; j++)
+				if (strcmp(names.v[j], col.v[i].name) == 0)
+					break;
+			o = cJSON_Duplicate(rn[j].data, 1);
+		}
+		col.v[i].obj = NULL;
+		cJSON_DeleteItemFromObjectCaseSensitive(o, "source");
+		cJSON_DeleteItemFromObjectCaseSensitive(o, "sources");
+		cJSON_AddStringToObject(o, "source", col.v[i].source);
+		cJSON_AddItemToArray(models, o);
+	}
+	rcode = mm_manifest_from_json(root, MM_MANIFEST_NEED_URL, out, err);
+	root = NULL;
+out:
+	if (nfail && !rcode)
+		rcode = err->code ? err->code : MM_EINPUT;
+	if (nfail > 1)
+		snprintf(err->msg + strlen(err->msg), sizeof(err->msg) - strlen(err->msg),
+			 " (and %d more failures)", nfail - 1);
+	cJSON_Delete(root);
+	for (i = 0; i < col.n; i++) {
+		cJSON_Delete(col.v[i].obj);
+		free(col.v[i].name);
+		free(col.v[i].source);
+	}
+	free(col.v);
+	if (rw)
+		areq_clear(rw, fetch_wf.n);
+	if (rc)
+		areq_clear(rc, req->collections.n);
+	if (rc2)
+		areq_clear(rc2, retry.n);
+	if (rn)
+		areq_clear(rn, names.n);
+	for (i = 0; i < req->collections.n; i++)
+		mm_list_free(&per_coll[i]);
+	free(per_coll);
+	mm_list_free(&fetch_wf);
+	mm_list_free(&names);
+	mm_list_free(&retry);
+	return rcode;
+}
