@@ -1,5 +1,6 @@
 /* manifest.c — parse, validate, normalise, merge and print manifests. */
 #include "manifest.h"
+#include "hash.h"
 #include "paths.h"
 
 #include <ctype.h>
@@ -251,26 +252,6 @@ static int valid_env_name(const char *s)
 	return p - s <= 128;
 }
 
-static int valid_hash(const char *h)
-{
-	const char *hex = h, *colon = strchr(h, ':');
-	size_t n, want = 0;
-
-	if (colon) {
-		if (!strncasecmp(h, "md5:", 4)) want = 32;
-		else if (!strncasecmp(h, "sha1:", 5)) want = 40;
-		else if (!strncasecmp(h, "sha256:", 7)) want = 64;
-		else return 0;
-		hex = colon + 1;
-	}
-	n = strspn(hex, "0123456789abcdefABCDEF");
-	if (hex[n])
-		return 0;
-	if (want)
-		return n == want;
-	return n == 32 || n == 40 || n == 64 || n == 10;
-}
-
 /* Compare two hash strings by their hex, ignoring case and prefix. */
 static const char *hash_hex(const char *h)
 {
@@ -323,8 +304,13 @@ static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, stru
 		if (*p)
 			problem(m, "%s: downloadUrl contains a space or control character", label);
 	}
-	if (v->hash && !valid_hash(v->hash))
-		problem(m, "%s: hash '%.80s' is not md5, sha1, sha256 or AutoV2 hex", label, v->hash);
+	if (v->hash) {
+		struct mm_hash_spec spec;
+		struct mm_err herr;
+
+		if (mm_hash_parse(v->hash, &spec, &herr))
+			problem(m, "%s: hash '%.80s': %s", label, v->hash, herr.msg);
+	}
 
 	/* Sizes: sizeBytes wins; otherwise parse fileSize. */
 	it = cJSON_GetObjectItemCaseSensitive(o, "sizeBytes");
