@@ -1,0 +1,307 @@
+/* scan.c — walk model folders; the rules are in scan.h. */
+#include "scan.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* Deeper than any real model tree; stops pathological nesting. */
+#define MAX_DEPTH 64
+
+static const char *const model_ext[] = {
+	".safetensors", ".sft", ".ckpt", ".pt", ".pt2", ".pth", ".bin", ".pkl",
+	".gguf", ".onnx",
+};
+
+static const char *const partial_ext[] = {
+	".part", ".tmp", ".aria2", ".crdownload", ".download", ".incomplete", ".mm-part",
+};
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n > m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+int mm_scan_is_model_name(const char *name)
+{
+	if (!name || name[0] == '.' || name[0] == '\0')
+		return 0;
+	for (size_t i = 0; i < sizeof(partial_ext) / sizeof(partial_ext[0]); i++)
+		if (ends_with(name, partial_ext[i]))
+			return 0;
+	for (size_t i = 0; i < sizeof(model_ext) / sizeof(model_ext[0]); i++)
+		if (ends_with(name, model_ext[i]))
+			return 1;
+	return 0;
+}
+
+struct walk {
+	struct mm_scan *out;
+	size_t cap;
+	char **allowed;            /* real paths symlink targets may resolve into */
+	size_t nallowed;
+	struct stat state;         /* the state directory, if have_state */
+	int have_state;
+	const char *base;          /* what save_to is relative to */
+	dev_t chain_dev[MAX_DEPTH + 1];
+	ino_t chain_ino[MAX_DEPTH + 1];
+	int depth;
+};
+
+static int inside(const char *real, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (n == 1 && dir[0] == '/')
+		return 1;
+	return strncmp(real, dir, n) == 0 && (real[n] == '/' || real[n] == '\0');
+}
+
+/*
+ * 1 when the symlink at path may be followed: its target resolves inside an
+ * allowed directory and is not a folder that holds the link (a loop).
+ */
+static int allowed_target(struct walk *w, const char *dirpath, const char *path)
+{
+	char *real = realpath(path, NULL), *here = NULL;
+	int ok = 0;
+
+	if (!real)
+		return 0;
+	for (size_t i = 0; i < w->nallowed && !ok; i++)
+		ok = inside(real, w->allowed[i]);
+	here = ok ? realpath(dirpath, NULL) : NULL;
+	if (here && inside(here, real)) {
+		mm_debugf("skipping '%s': symlink loop", path);
+		ok = -1;
+	}
+	free(here);
+	free(real);
+	return ok;
+}
+
+static void add(struct walk *w, const char *path, const char *name, const struct stat *st)
+{
+	struct mm_scan_entry *e;
+	size_t bl = strlen(w->base);
+
+	if (w->out->n == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 64;
+		w->out->v = mm_xrealloc(w->out->v, w->cap * sizeof(*w->out->v));
+	}
+	e = &w->out->v[w->out->n++];
+	e->name = mm_xstrdup(name);
+	e->path = mm_xstrdup(path);
+	e->save_to = mm_xstrdup(path + bl + (path[bl] == '/'));
+	e->st = *st;
+}
+
+static void walk_dir(struct walk *w, int dfd, const char *path);
+
+static void visit(struct walk *w, int dfd, const char *dirpath, const char *name)
+{
+	struct stat lst, st;
+	char *path;
+	int islink;
+
+	if (name[0] == '.')
+		return;
+	if (fstatat(dfd, name, &lst, AT_SYMLINK_NOFOLLOW) != 0)
+		return;
+	path = mm_xasprintf("%s/%s", dirpath, name);
+	islink = S_ISLNK(lst.st_mode);
+	if (islink) {
+		if (fstatat(dfd, name, &st, 0) != 0) {
+			mm_debugf("skipping '%s': broken symlink", path);
+			goto out;
+		}
+		switch (allowed_target(w, dirpath, path)) {
+		case 1:
+			break;
+		case 0:
+			mm_debugf("skipping '%s': symlink leads outside the allowed directories", path);
+			/* fall through */
+		default:
+			goto out;
+		}
+	} else {
+		st = lst;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		int cfd;
+
+		if (w->have_state && st.st_dev == w->state.st_dev && st.st_ino == w->state.st_ino)
+			goto out;
+		for (int i = 0; i <= w->depth; i++)
+			if (w->chain_dev[i] == st.st_dev && w->chain_ino[i] == st.st_ino) {
+				mm_debugf("skipping '%s': symlink loop", path);
+				goto out;
+			}
+		if (w->depth >= MAX_DEPTH) {
+			mm_warnf("skipping '%s': deeper than %d folders", path, MAX_DEPTH);
+			goto out;
+		}
+		cfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (cfd < 0) {
+			mm_warnf("cannot open folder '%s': %s", path, strerror(errno));
+			goto out;
+		}
+		w->depth++;
+		w->chain_dev[w->depth] = st.st_dev;
+		w->chain_ino[w->depth] = st.st_ino;
+		walk_dir(w, cfd, path);
+		w->depth--;
+	} else if (S_ISREG(st.st_mode) && mm_scan_is_model_name(name)) {
+		add(w, path, name, &st);
+	}
+out:
+	free(path);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Walks and closes dfd.  Names are visited in order, so output is stable. */
+static void walk_dir(struct walk *w, int dfd, const char *path)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 32;
+			names = mm_xrealloc(names, cap * sizeof(*names));
+		}
+		names[n++] = mm_xstrdup(de->d_name);
+	}
+	if (errno)
+		mm_warnf("cannot read folder '%s': %s", path, strerror(errno));
+	qsort(names, n, sizeof(*names), name_cmp);
+	for (size_t i = 0; i < n; i++) {
+		visit(w, dirfd(d), path, names[i]);
+		free(names[i]);
+	}
+	free(names);
+	closedir(d);
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct mm_scan_entry *)a)->save_to,
+		((const struct mm_scan_entry *)b)->save_to);
+}
+
+/* path without trailing slashes (keeps "/"); caller frees. */
+static char *trim(const char *path)
+{
+	char *s = mm_xstrdup(path);
+	size_t n = strlen(s);
+
+	while (n > 1 && s[n - 1] == '/')
+		s[--n] = '\0';
+	return s;
+}
+
+int mm_scan(const struct mm_scan_opts *o, struct mm_scan *out, struct mm_err *err)
+{
+	struct walk w = { 0 };
+	char *root = NULL, *dir = NULL, *rroot = NULL, *rdir = NULL;
+	struct stat st;
+	int dfd = -1, rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	w.out = out;
+	if (!o->root || !*o->root)
+		return mm_error(err, MM_EUSAGE, "no MM_ROOT to scan");
+	root = trim(o->root);
+	dir = o->dir ? trim(o->dir) : mm_xasprintf("%s/models", root);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		if (!o->dir && errno == ENOENT)
+			goto out;
+		rc = mm_error(err, MM_EUSAGE, "cannot open '%s': %s", dir, strerror(errno));
+		goto out;
+	}
+	rroot = realpath(root, NULL);
+	rdir = realpath(dir, NULL);
+	w.allowed = mm_xcalloc(o->nallow + 2, sizeof(*w.allowed));
+	if (rroot)
+		w.allowed[w.nallowed++] = mm_xstrdup(rroot);
+	if (rdir)
+		w.allowed[w.nallowed++] = mm_xstrdup(rdir);
+	for (size_t i = 0; i < o->nallow; i++) {
+		char *r = realpath(o->allow_dirs[i], NULL);
+
+		if (r)
+			w.allowed[w.nallowed++] = r;
+		else
+			mm_warnf("allowed directory '%s': %s", o->allow_dirs[i], strerror(errno));
+	}
+	if (o->state_dir && stat(o->state_dir, &w.state) == 0)
+		w.have_state = 1;
+	/*
+	 * saveTo is relative to MM_ROOT when the directory is inside it, as
+	 * written or once resolved; else relative to the directory itself.
+	 */
+	if (inside(dir, root)) {
+		w.base = root;
+	} else if (rroot && rdir && inside(rdir, rroot)) {
+		free(dir);
+		dir = mm_xstrdup(rdir);
+		w.base = rroot;
+	} else {
+		w.base = dir;
+	}
+	if (fstat(dfd, &st) == 0) {
+		w.chain_dev[0] = st.st_dev;
+		w.chain_ino[0] = st.st_ino;
+	}
+	walk_dir(&w, dfd, dir);
+	dfd = -1;
+	qsort(out->v, out->n, sizeof(*out->v), entry_cmp);
+out:
+	if (dfd >= 0)
+		close(dfd);
+	for (size_t i = 0; i < w.nallowed; i++)
+		free(w.allowed[i]);
+	free(w.allowed);
+	free(root);
+	free(dir);
+	free(rroot);
+	free(rdir);
+	return rc;
+}
+
+void mm_scan_free(struct mm_scan *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->v[i].name);
+		free(s->v[i].save_to);
+		free(s->v[i].path);
+	}
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
