@@ -1,0 +1,418 @@
+# shellcheck shell=sh
+# tests/lib.sh — sourced by every integration test, from the top of the tree:
+#
+#	. tests/lib.sh
+#
+# TAP assertions, a private temporary directory $T (removed on exit, with
+# every server the test started), the fixture HTTP server, a private
+# redis-server, and helpers to build API answers and model files.
+# tests/fixtures/README.md documents every function.
+
+: "${MM_TOP:=$(pwd)}"
+: "${MM_BIN:=$MM_TOP/bin}"
+export MM_TOP MM_BIN
+
+# A test sees only the configuration it sets itself.
+unset WORKFLOW_IDS COLLECTION_IDS COLLECTIONS COMPONENTS MIGRATE_TO_WORKFLOWS \
+	EMPROPS_API_BASE_URL EMPROPS_API_URL MM_ROOT COMFYUI_PATH MM_STATE_DIR \
+	MODEL_DOWNLOAD_CONCURRENCY MODEL_DOWNLOAD_TIMEOUT_MINUTES \
+	MODEL_DOWNLOAD_RETRY_ATTEMPTS HF_TOKEN CIVITAI_TOKEN REDIS_URL MACHINE_ID \
+	MODEL_MANAGER_ENABLED MM_ON_FAILURE MM_LOG_FORMAT \
+	http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+NO_PROXY=127.0.0.1,127.0.0.2,localhost
+no_proxy=$NO_PROXY
+export NO_PROXY no_proxy
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/mm-test.XXXXXX") || {
+	echo "Bail out! cannot create a temporary directory"
+	exit 1
+}
+: > "$T/.tap"
+: > "$T/.pids"
+
+_lib_cleanup() {
+	while read -r _p; do
+		_lib_stop_pid "$_p"
+	done < "$T/.pids"
+	rm -rf "$T"
+}
+trap _lib_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# _lib_stop_pid PID: SIGTERM, up to 5 s to go, then SIGKILL.
+_lib_stop_pid() {
+	kill "$1" 2>/dev/null || return 0
+	_i=0
+	while kill -0 "$1" 2>/dev/null && [ "$_i" -lt 50 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+# track_pid PID: stop this process (SIGTERM, then SIGKILL) when the test exits.
+track_pid() {
+	echo "$1" >> "$T/.pids"
+}
+
+# ---------------------------------------------------------------- TAP
+
+# The results are counted in a file, so that assertions made in a subshell
+# (a pipeline, a `while read` loop) still count.
+_lib_result() {
+	echo "$1" >> "$T/.tap"
+	_n=$(wc -l < "$T/.tap")
+	if [ "$1" = ok ]; then
+		echo "ok $((_n)) - $2"
+	else
+		echo "not ok $((_n)) - $2"
+	fi
+}
+
+# diag LINE…: print each LINE as a TAP comment (on stderr).
+diag() {
+	for _l in "$@"; do
+		printf '%s\n' "$_l"
+	done | sed 's/^/# /' >&2
+}
+
+# pass DESC / fail DESC [DETAILS…]
+pass() {
+	_lib_result ok "$1"
+}
+
+fail() {
+	_lib_result "not ok" "$1"
+	shift
+	[ $# -gt 0 ] && diag "$@"
+	return 1
+}
+
+# skip DESC REASON: a test that was not run.
+skip() {
+	_lib_result ok "$1 # SKIP ${2:-}"
+}
+
+# check DESC CMD [ARGS…]: ok when CMD exits 0.  Its output is kept in
+# $T/out and $T/err and shown when it fails.
+check() {
+	_d=$1
+	shift
+	if "$@" > "$T/out" 2> "$T/err"; then
+		pass "$_d"
+	else
+		_rc=$?
+		fail "$_d" "command: $*" "exit status: $_rc" \
+			"stdout: $(head -c 2000 "$T/out")" "stderr: $(head -c 2000 "$T/err")"
+	fi
+}
+
+# exit_is WANT DESC CMD [ARGS…]: ok when CMD exits with status WANT.
+# stdout and stderr are saved in $T/out and $T/err.
+exit_is() {
+	_want=$1 _d=$2
+	shift 2
+	"$@" > "$T/out" 2> "$T/err"
+	_rc=$?
+	if [ "$_rc" -eq "$_want" ]; then
+		pass "$_d"
+	else
+		fail "$_d" "command: $*" "exit status: $_rc, wanted $_want" \
+			"stderr: $(head -c 2000 "$T/err")"
+	fi
+}
+
+# is GOT WANT DESC / isnt GOT UNWANTED DESC: string comparison.
+is() {
+	if [ "$1" = "$2" ]; then
+		pass "$3"
+	else
+		fail "$3" "     got: '$1'" "expected: '$2'"
+	fi
+}
+
+isnt() {
+	if [ "$1" != "$2" ]; then
+		pass "$3"
+	else
+		fail "$3" "     got: '$1'" "expected anything else"
+	fi
+}
+
+# like TEXT ERE DESC / unlike TEXT ERE DESC: grep -E on TEXT.
+like() {
+	if printf '%s\n' "$1" | grep -Eq -- "$2"; then
+		pass "$3"
+	else
+		fail "$3" "text: $1" "does not match: $2"
+	fi
+}
+
+unlike() {
+	if printf '%s\n' "$1" | grep -Eq -- "$2"; then
+		fail "$3" "text: $1" "matches: $2"
+	else
+		pass "$3"
+	fi
+}
+
+# done_testing: print the plan; exit 1 when an assertion failed.
+done_testing() {
+	_n=$(wc -l < "$T/.tap")
+	echo "1..$((_n))"
+	if grep -q '^not ok' "$T/.tap"; then
+		exit 1
+	fi
+	exit 0
+}
+
+# skip_all REASON: this whole test cannot run here.
+skip_all() {
+	echo "1..0 # SKIP $1"
+	exit 0
+}
+
+# need CMD…: skip_all unless every CMD is installed.
+need() {
+	for _c in "$@"; do
+		command -v "$_c" > /dev/null 2>&1 || skip_all "$_c is not installed"
+	done
+}
+
+# wait_until SECONDS CMD [ARGS…]: run CMD every 0.1 s until it succeeds;
+# status 1 when SECONDS pass first.
+wait_until() {
+	_deadline=$(($1 * 10))
+	shift
+	_i=0
+	until "$@"; do
+		_i=$((_i + 1))
+		[ "$_i" -ge "$_deadline" ] && return 1
+		sleep 0.1
+	done
+	return 0
+}
+
+# ---------------------------------------------------------------- binaries
+
+# mm BIN [ARGS…]: run $MM_BIN/BIN, under valgrind when MM_VALGRIND=1.
+mm() {
+	_b=$1
+	shift
+	if [ "${MM_VALGRIND:-0}" = 1 ]; then
+		valgrind --error-exitcode=99 --leak-check=full \
+			--errors-for-leak-kinds=definite -q "$MM_BIN/$_b" "$@"
+	else
+		"$MM_BIN/$_b" "$@"
+	fi
+}
+
+# ---------------------------------------------------------------- fixture
+
+# start_fixture: start tests/fixtures/server.py on 127.0.0.1 and 127.0.0.2,
+# serving $FIX_ROOT.  Sets FIX_PORT FIX_ALT_PORT FIX_URL FIX_ALT_URL FIX_ROOT.
+start_fixture() {
+	FIX_ROOT=$T/www
+	mkdir -p "$FIX_ROOT"
+	rm -f "$T/fix.port" "$T/fix.altport"
+	python3 "$MM_TOP/tests/fixtures/server.py" --root "$FIX_ROOT" \
+		--port-file "$T/fix.port" --alt-port-file "$T/fix.altport" &
+	_fix_pid=$!
+	track_pid "$_fix_pid"
+	_i=0
+	until [ -s "$T/fix.port" ] && [ -s "$T/fix.altport" ]; do
+		if ! kill -0 "$_fix_pid" 2>/dev/null; then
+			echo "Bail out! the fixture server exited at start"
+			exit 1
+		fi
+		_i=$((_i + 1))
+		if [ "$_i" -ge 100 ]; then
+			echo "Bail out! the fixture server did not start within 10 s"
+			exit 1
+		fi
+		sleep 0.1
+	done
+	FIX_PORT=$(cat "$T/fix.port")
+	FIX_ALT_PORT=$(cat "$T/fix.altport")
+	FIX_URL=http://127.0.0.1:$FIX_PORT
+	FIX_ALT_URL=http://127.0.0.2:$FIX_ALT_PORT
+	export FIX_PORT FIX_ALT_PORT FIX_URL FIX_ALT_URL FIX_ROOT
+}
+
+# _fix_ctl ENDPOINT [--KEY VALUE…] [PATH [NAME]]: GET /_ctl/ENDPOINT with the
+# options and arguments as its query (path=, name=, key=).
+_fix_ctl() {
+	_ep=$1
+	shift
+	_n=$# _pos=path
+	while [ "$_n" -gt 0 ]; do
+		case $1 in
+		--*)
+			if [ "$_n" -lt 2 ]; then
+				echo "fix_$_ep: $1 needs a value" >&2
+				return 2
+			fi
+			set -- "$@" --data-urlencode "${1#--}=$2"
+			shift 2
+			_n=$((_n - 2))
+			;;
+		*)
+			set -- "$@" --data-urlencode "$_pos=$1"
+			_pos=name
+			shift
+			_n=$((_n - 1))
+			;;
+		esac
+	done
+	curl -sS --fail-with-body --noproxy '*' -G "$@" "$FIX_URL/_ctl/$_ep"
+}
+
+# fix_rule JSON: append a rule (tests/fixtures/README.md).  A rule the
+# server refuses is a failed test.
+fix_rule() {
+	if ! curl -sS --fail-with-body --noproxy '*' -o "$T/.ctl" \
+		-H 'Content-Type: application/json' --data-binary "$1" "$FIX_URL/_ctl/rule"; then
+		fail "fix_rule $1" "$(cat "$T/.ctl" 2>/dev/null)"
+		return 1
+	fi
+}
+
+# fix_reset: forget every rule and the request log.
+fix_reset() {
+	curl -sS --fail-with-body --noproxy '*' -o /dev/null -X POST "$FIX_URL/_ctl/reset"
+}
+
+# fix_log [--host H] [--method M] [--status N] [PATH]: print the request log
+# (a JSON array), or the part of it that matches.  PATH ending in '*' is a
+# prefix.
+fix_log() {
+	_fix_ctl log "$@"
+}
+
+# fix_count [--host H] [--method M] [--status N] [PATH]: the number of
+# logged requests that match.
+fix_count() {
+	_fix_ctl count "$@"
+}
+
+# fix_header [--host H] [--method M] [--status N] [--index I] PATH NAME:
+# header NAME of the last (or I-th, 1-based, negative from the end) request
+# that matches; status 1 when there is no such request or header.
+fix_header() {
+	_fix_ctl header "$@" 2> /dev/null || return 1
+}
+
+# fix_wait [--host H] [--method M] [--bytes N] [--timeout S] PATH: wait
+# until a matching request was logged with at least N body bytes sent
+# (default 0, timeout 10 s); status 1 on timeout.
+fix_wait() {
+	_fix_ctl wait "$@" > /dev/null 2>&1 || return 1
+}
+
+# ---------------------------------------------------------------- API answers
+
+_lib_write() {
+	mkdir -p "$(dirname "$1")"
+	printf '%s\n' "$2" > "$1"
+}
+
+# api_workflow NAME MODELS_JSON_ARRAY
+api_workflow() {
+	_lib_write "$FIX_ROOT/workflows/name/$1" \
+		"{\"data\":{\"name\":$(_json_str "$1"),\"models\":$2},\"error\":null}"
+}
+
+# api_model NAME MODEL_JSON_OBJECT
+api_model() {
+	_lib_write "$FIX_ROOT/models/name/$1" "{\"data\":$2,\"error\":null}"
+}
+
+# api_collection ID WORKFLOW_NAMES_JSON_ARRAY
+api_collection() {
+	_lib_write "$FIX_ROOT/collections/$1/public" "$(python3 -c '
+import json, sys
+names = json.loads(sys.argv[1])
+print(json.dumps({"data": {"collection_node": [{"name": n} for n in names]},
+                  "error": None}))' "$2")"
+}
+
+# _json_str TEXT: TEXT as a JSON string.
+_json_str() {
+	python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$1"
+}
+
+# ---------------------------------------------------------------- files
+
+# make_file RELPATH SIZE [SEED]: $FIX_ROOT/RELPATH with SIZE bytes of
+# pseudo-random content, the same for the same RELPATH (or SEED) every time.
+make_file() {
+	mkdir -p "$(dirname "$FIX_ROOT/$1")"
+	python3 -c '
+import random, sys
+path, size, seed = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rng = random.Random(seed)
+with open(path, "wb") as f:
+    while size > 0:
+        n = min(size, 1 << 20)
+        f.write(rng.randbytes(n))
+        size -= n' "$FIX_ROOT/$1" "$2" "${3:-$1}"
+}
+
+# sha256_of FILE / md5_of FILE: the hex digest.
+sha256_of() {
+	sha256sum < "$1" | cut -d ' ' -f 1
+}
+
+md5_of() {
+	md5sum < "$1" | cut -d ' ' -f 1
+}
+
+# ---------------------------------------------------------------- redis
+
+# start_redis: a redis-server without persistence on $T/redis.sock and a
+# free TCP port.  Sets REDIS_SOCK REDIS_PORT REDIS_URL; rcli runs redis-cli.
+start_redis() {
+	command -v redis-server > /dev/null 2>&1 || skip_all "redis-server is not installed"
+	REDIS_SOCK=$T/redis.sock
+	REDIS_PORT=${1:-$(python3 -c '
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')}
+	REDIS_URL=unix://$REDIS_SOCK
+	export REDIS_SOCK REDIS_PORT REDIS_URL
+	redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
+		--unixsocket "$REDIS_SOCK" --unixsocketperm 700 \
+		--save '' --appendonly no --dir "$T" --logfile "$T/redis.log" \
+		--enable-debug-command local > /dev/null &
+	_redis_pid=$!
+	track_pid "$_redis_pid"
+	if ! wait_until 10 _redis_up; then
+		echo "Bail out! redis-server did not start: $(tail -n 3 "$T/redis.log" 2>/dev/null)"
+		exit 1
+	fi
+}
+
+_redis_up() {
+	kill -0 "$_redis_pid" 2>/dev/null || return 2
+	[ "$(redis-cli -s "$REDIS_SOCK" ping 2>/dev/null)" = PONG ]
+}
+
+# stop_redis: stop it and wait until it is gone.
+stop_redis() {
+	_lib_stop_pid "$_redis_pid"
+}
+
+# restart_redis: stop it and start an empty one on the same socket and port.
+restart_redis() {
+	stop_redis
+	start_redis "$REDIS_PORT"
+}
+
+# rcli ARGS…: redis-cli against the test's redis-server.
+rcli() {
+	redis-cli -s "$REDIS_SOCK" "$@"
+}
