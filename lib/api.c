@@ -29,12 +29,14 @@ char *mm_api_escape(const char *name)
 	static const char hex[] = "0123456789ABCDEF";
 	size_t n = strlen(name), i, o = 0;
 	char *s = mm_xmalloc(n * 3 + 1);
+	/* "." and ".." would be path steps; any other dot is a plain character. */
+	int dots_only = strspn(name, ".") == n;
 
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)name[i];
 
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '~') {
+		    c == '-' || c == '_' || c == '~' || (c == '.' && !dots_only)) {
 			s[o++] = (char)c;
 		} else {
 			s[o++] = '%';

@@ -55,8 +55,9 @@ int mm_discover(struct mm_api *api, const struct mm_discover_req *req,
 
 /*
  * The percent-escaped form of a name used both in request paths and cache
- * file names: letters, digits, '-', '_' and '~' stay, everything else
- * (dots and slashes included) becomes %XX.  Caller frees.
+ * file names: letters, digits, '-', '_', '~' and '.' stay, everything else
+ * (slashes included) becomes %XX, and so do the dots of a name made only
+ * of dots, which would otherwise be a path step.  Caller frees.
  */
 char *mm_api_escape(const char *name);
 
