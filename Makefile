@@ -168,6 +168,7 @@ clean:
 		tests/unit/t_* tests/unit/*.o
 
 FORCE:
+.SECONDARY:
 .PHONY: all tests check check-san lint demo bench fuzz install uninstall clean FORCE
 
 -include $(shell find $(B)/lib $(B)/cmd $(B)/tests $(B)/gen -name '*.d' 2>/dev/null)

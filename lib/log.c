@@ -120,13 +120,13 @@ static char *redact_patterns(const char *s)
 	const char *p = s;
 
 	while (*p) {
-		/* ?name=value or &name=value */
-		if ((*p == '?' || *p == '&' || *p == ';') && p[1]) {
-			const char *name = p + 1, *eq = name;
+		/* name=value at the start, or after ?, &, ; or a space */
+		if (p == s || strchr("?&; \t", p[-1])) {
+			const char *eq = p;
 
 			while (*eq && *eq != '=' && *eq != '&' && *eq != '#' && !isspace((unsigned char)*eq))
 				eq++;
-			if (*eq == '=' && is_secret_param(name, (size_t)(eq - name))) {
+			if (*eq == '=' && eq > p && is_secret_param(p, (size_t)(eq - p))) {
 				bput(&b, p, (size_t)(eq - p + 1));
 				bput(&b, "***", 3);
 				p = eq + 1;
