@@ -212,18 +212,23 @@ mm() {
 
 # ---------------------------------------------------------------- fixture
 
-# start_fixture: start tests/fixtures/server.py on 127.0.0.1 and 127.0.0.2,
-# serving $FIX_ROOT.  Sets FIX_PORT FIX_ALT_PORT FIX_URL FIX_ALT_URL FIX_ROOT.
+# start_fixture: start tests/fixtures/server.py serving $FIX_ROOT over http
+# and https, on 127.0.0.1 and on 127.0.0.2.  Sets FIX_ROOT, FIX_PORT,
+# FIX_URL, FIX_ALT_PORT, FIX_ALT_URL, FIX_TLS_PORT, FIX_TLS_URL,
+# FIX_TLS_ALT_PORT, FIX_TLS_ALT_URL, and FIX_CA (the CA that signed the
+# https certificate).
 start_fixture() {
 	FIX_ROOT=$T/www
 	mkdir -p "$FIX_ROOT"
-	rm -f "$T/fix.port" "$T/fix.altport"
+	rm -f "$T"/fix.*
 	python3 "$MM_TOP/tests/fixtures/server.py" --root "$FIX_ROOT" \
-		--port-file "$T/fix.port" --alt-port-file "$T/fix.altport" &
+		--port-file "$T/fix.port" --alt-port-file "$T/fix.alt" \
+		--tls-port-file "$T/fix.tls" --tls-alt-port-file "$T/fix.tlsalt" &
 	_fix_pid=$!
 	track_pid "$_fix_pid"
 	_i=0
-	until [ -s "$T/fix.port" ] && [ -s "$T/fix.altport" ]; do
+	until [ -s "$T/fix.port" ] && [ -s "$T/fix.alt" ] && [ -s "$T/fix.tls" ] &&
+		[ -s "$T/fix.tlsalt" ]; do
 		if ! kill -0 "$_fix_pid" 2>/dev/null; then
 			echo "Bail out! the fixture server exited at start"
 			exit 1
@@ -236,10 +241,16 @@ start_fixture() {
 		sleep 0.1
 	done
 	FIX_PORT=$(cat "$T/fix.port")
-	FIX_ALT_PORT=$(cat "$T/fix.altport")
+	FIX_ALT_PORT=$(cat "$T/fix.alt")
+	FIX_TLS_PORT=$(cat "$T/fix.tls")
+	FIX_TLS_ALT_PORT=$(cat "$T/fix.tlsalt")
 	FIX_URL=http://127.0.0.1:$FIX_PORT
 	FIX_ALT_URL=http://127.0.0.2:$FIX_ALT_PORT
-	export FIX_PORT FIX_ALT_PORT FIX_URL FIX_ALT_URL FIX_ROOT
+	FIX_TLS_URL=https://127.0.0.1:$FIX_TLS_PORT
+	FIX_TLS_ALT_URL=https://127.0.0.2:$FIX_TLS_ALT_PORT
+	FIX_CA=$MM_TOP/tests/fixtures/tls/ca.pem
+	export FIX_ROOT FIX_PORT FIX_URL FIX_ALT_PORT FIX_ALT_URL FIX_TLS_PORT \
+		FIX_TLS_URL FIX_TLS_ALT_PORT FIX_TLS_ALT_URL FIX_CA
 }
 
 # _fix_ctl ENDPOINT [--KEY VALUE…] [PATH [NAME]]: GET /_ctl/ENDPOINT with the
@@ -285,27 +296,26 @@ fix_reset() {
 	curl -sS --fail-with-body --noproxy '*' -o /dev/null -X POST "$FIX_URL/_ctl/reset"
 }
 
-# fix_log [--host H] [--method M] [--status N] [PATH]: print the request log
-# (a JSON array), or the part of it that matches.  PATH ending in '*' is a
-# prefix.
+# fix_log [FILTER] [PATH]: print the request log (a JSON array), or the part
+# of it that matches.  FILTER: --host H, --scheme http|https, --method M,
+# --status N.  PATH ending in '*' is a prefix.
 fix_log() {
 	_fix_ctl log "$@"
 }
 
-# fix_count [--host H] [--method M] [--status N] [PATH]: the number of
-# logged requests that match.
+# fix_count [FILTER] [PATH]: the number of logged requests that match.
 fix_count() {
 	_fix_ctl count "$@"
 }
 
-# fix_header [--host H] [--method M] [--status N] [--index I] PATH NAME:
+# fix_header [FILTER] [--index I] PATH NAME:
 # header NAME of the last (or I-th, 1-based, negative from the end) request
 # that matches; status 1 when there is no such request or header.
 fix_header() {
 	_fix_ctl header "$@" 2> /dev/null || return 1
 }
 
-# fix_wait [--host H] [--method M] [--bytes N] [--timeout S] PATH: wait
+# fix_wait [FILTER] [--bytes N] [--timeout S] PATH: wait
 # until a matching request was logged with at least N body bytes sent
 # (default 0, timeout 10 s); status 1 on timeout.
 fix_wait() {

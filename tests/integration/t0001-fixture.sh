@@ -178,6 +178,30 @@ is "$(get "$FIX_ALT_URL/alt-only")" 418 "host rule: matches the alt listener"
 is "$(get "$FIX_URL/alt-only")" 404 "host rule: not the primary"
 is "$(get "$FIX_ALT_URL/_ctl/log")" 404 "no control plane on the alt listener"
 
+make_file files/c.bin 300000
+fix_rule '{"path": "/files/c.bin", "chunked": true, "times": 1}'
+is "$(get "$FIX_URL/files/c.bin")" 200 "chunked: 200"
+is "$(hdr transfer-encoding)/$(hdr content-length)" chunked/ "chunked: no Content-Length"
+check "chunked: the bytes" cmp "$T/body" "$FIX_ROOT/files/c.bin"
+fix_rule '{"path": "/files/c.bin", "headers": {"Content-Length": "10"}, "times": 1}'
+is "$(curl -sS -o "$T/body" -o /dev/null -w '%{http_code} ' "$FIX_URL/files/c.bin" "$FIX_URL/files/c.bin")" \
+	"200 200 " "headers: a lying Content-Length, then a clean connection"
+is "$(wc -c < "$T/body" | tr -d ' ')" 10 "headers: the client believes Content-Length"
+
+# https, with the test CA.
+is "$(get "$FIX_TLS_URL/files/a.bin" --cacert "$FIX_CA")" 200 "https: 200 with FIX_CA"
+check "https: the bytes" cmp "$T/body" "$F"
+is "$(get "$FIX_TLS_ALT_URL/files/a.bin" --cacert "$FIX_CA" -r 0-9)" 206 "https on the alt host"
+exit_is 60 "https: the certificate is not trusted without FIX_CA" \
+	curl -sS -o /dev/null "$FIX_TLS_URL/files/a.bin"
+fix_rule '{"path": "/down", "scheme": "https", "redirect": "http://127.0.0.1:{port}/files/a.bin"}'
+get "$FIX_TLS_URL/down" --cacert "$FIX_CA" > /dev/null
+is "$(hdr location)" "$FIX_URL/files/a.bin" "redirect from https to http"
+is "$(get "$FIX_URL/down")" 404 "scheme rule: not on http"
+fix_rule '{"path": "/up", "redirect": "https://127.0.0.2:{tls_alt_port}/files/a.bin"}'
+is "$(get "$FIX_URL/up" -L --cacert "$FIX_CA")" 200 "redirect to {tls_alt_port}"
+is "$(fix_count --scheme https --host 127.0.0.2 /files/a.bin)" 2 "fix_count --scheme"
+
 # A stall: the transfer stops at N bytes, the log shows it live, and a client
 # that goes away is noticed.
 fix_reset
@@ -201,6 +225,7 @@ check "stall: the transfer goes on afterwards" cmp "$T/body" "$FIX_ROOT/files/b.
 # The control plane.
 exit_is 22 "an unknown rule key is refused" curl -sS --fail-with-body -d '{"path": "/x", "stauts": 500}' "$FIX_URL/_ctl/rule"
 like "$(cat "$T/out")" "unknown rule key 'stauts'" "the refusal names the key"
+exit_is 22 "bad base64 is refused" curl -sS --fail-with-body -d '{"body_b64": "**"}' "$FIX_URL/_ctl/rule"
 exit_is 22 "an unknown log filter is refused" curl -sS --fail-with-body "$FIX_URL/_ctl/count?paht=/x"
 fix_reset
 is "$(fix_count)" 0 "fix_reset clears the log"
