@@ -149,6 +149,19 @@ api_workflow other '[{"name":"ae2","downloadUrl":"http://example.com/other-ae","
 exit_is 3 "two files for one saveTo is a conflict" mm mm-discover -w txt2img-flux,other
 like "$(cat "$T/err")" "workflow:txt2img-flux.*workflow:other" "naming both sources"
 
+# Interrupted while the API stalls: 143, and stdout holds no partial JSON.
+fix_reset
+fix_rule '{"path":"/workflows/name/upscale","stall_after":5,"stall_seconds":30,"times":1}'
+"$MM_BIN/mm-discover" -w upscale > "$T/int.out" 2> "$T/int.err" &
+pid=$!
+track_pid "$pid"
+fix_wait --bytes 5 /workflows/name/upscale
+kill -TERM "$pid"
+wait "$pid"
+is "$?" 143 "SIGTERM ends mm-discover with 143"
+is "$(wc -c < "$T/int.out")" 0 "with nothing on stdout"
+fix_reset
+
 # JSON logs.
 exit_is 4 "MM_LOG_FORMAT=json" env MM_LOG_FORMAT=json "$MM_BIN/mm-discover" --api http://127.0.0.1:1 -w nope
 check "  writes one JSON object a line on stderr" python3 -c '
