@@ -23,6 +23,12 @@ NO_PROXY=127.0.0.1,127.0.0.2,localhost
 no_proxy=$NO_PROXY
 export NO_PROXY no_proxy
 
+# Sanitizer builds (make check-san): a memory error or leak exits 99, a
+# status no mm binary uses, so `exit_is 1` cannot take it for a result.
+: "${ASAN_OPTIONS:=exitcode=99:detect_leaks=1}"
+: "${UBSAN_OPTIONS:=print_stacktrace=1:halt_on_error=1:exitcode=99}"
+export ASAN_OPTIONS UBSAN_OPTIONS
+
 T=$(mktemp -d "${TMPDIR:-/tmp}/mm-test.XXXXXX") || {
 	echo "Bail out! cannot create a temporary directory"
 	exit 1
@@ -159,6 +165,19 @@ unlike() {
 	fi
 }
 
+# no_leak SECRET DESC PATH…: ok when no file under the PATHs contains SECRET.
+# The secret itself is never printed.
+no_leak() {
+	_s=$1 _d=$2
+	shift 2
+	_files=$(grep -rlF -- "$_s" "$@" 2>/dev/null)
+	if [ -z "$_files" ]; then
+		pass "$_d"
+	else
+		fail "$_d" "the secret is in:" "$_files"
+	fi
+}
+
 # done_testing: print the plan; exit 1 when an assertion failed.
 done_testing() {
 	_n=$(wc -l < "$T/.tap")
@@ -194,6 +213,34 @@ wait_until() {
 		sleep 0.1
 	done
 	return 0
+}
+
+# json_get PATH [FILE]: print the value at PATH in the JSON document FILE
+# (default: stdin).  PATH is object keys and array indices (negative from
+# the end) joined by dots, e.g. models.0.fetch.status, or empty for the whole
+# document; a final # gives the length of an array or object.  Strings print
+# raw, other values as JSON.  Status 1 when PATH does not exist, 2 when the
+# input is not JSON.
+json_get() {
+	python3 -c '
+import json, sys
+path, src = sys.argv[1], sys.argv[2]
+try:
+    doc = json.load(sys.stdin if src == "-" else open(src))
+except (OSError, ValueError) as e:
+    print("json_get: %s: %s" % (src, e), file=sys.stderr)
+    sys.exit(2)
+for key in path.split(".") if path else []:
+    if key == "#" and isinstance(doc, (list, dict)):
+        doc = len(doc)
+    elif isinstance(doc, dict) and key in doc:
+        doc = doc[key]
+    elif isinstance(doc, list) and key.lstrip("-").isdigit() \
+            and -len(doc) <= int(key) < len(doc):
+        doc = doc[int(key)]
+    else:
+        sys.exit(1)
+print(doc if isinstance(doc, str) else json.dumps(doc))' "$1" "${2:--}"
 }
 
 # ---------------------------------------------------------------- binaries
@@ -382,33 +429,51 @@ md5_of() {
 
 # ---------------------------------------------------------------- redis
 
-# start_redis: a redis-server without persistence on $T/redis.sock and a
-# free TCP port.  Sets REDIS_SOCK REDIS_PORT REDIS_URL; rcli runs redis-cli.
+# start_redis [PORT]: a redis-server without persistence on $T/redis.sock
+# and on PORT (default: a free one) on 127.0.0.1.  Sets REDIS_SOCK,
+# REDIS_PORT, REDIS_URL; rcli runs redis-cli against it.
 start_redis() {
-	command -v redis-server > /dev/null 2>&1 || skip_all "redis-server is not installed"
+	need redis-server redis-cli
 	REDIS_SOCK=$T/redis.sock
-	REDIS_PORT=${1:-$(python3 -c '
+	REDIS_URL=unix://$REDIS_SOCK
+	# A free port can be taken before redis binds it: then try another.
+	for _try in 1 2 3; do
+		REDIS_PORT=${1:-$(_free_port)}
+		redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
+			--unixsocket "$REDIS_SOCK" --unixsocketperm 700 \
+			--save '' --appendonly no --dir "$T" --logfile "$T/redis.log" \
+			--enable-debug-command local > /dev/null &
+		_redis_pid=$!
+		track_pid "$_redis_pid"
+		if _redis_wait; then
+			export REDIS_SOCK REDIS_PORT REDIS_URL
+			return 0
+		fi
+		[ -n "${1:-}" ] && break
+	done
+	echo "Bail out! redis-server did not start: $(tail -n 2 "$T/redis.log" 2>/dev/null)"
+	exit 1
+}
+
+# _redis_wait: until it answers PING (10 s), or has exited.
+_redis_wait() {
+	_i=0
+	while [ "$_i" -lt 100 ]; do
+		kill -0 "$_redis_pid" 2>/dev/null || return 1
+		[ "$(redis-cli -s "$REDIS_SOCK" ping 2>/dev/null)" = PONG ] && return 0
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	_lib_stop_pid "$_redis_pid"
+	return 1
+}
+
+_free_port() {
+	python3 -c '
 import socket
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')}
-	REDIS_URL=unix://$REDIS_SOCK
-	export REDIS_SOCK REDIS_PORT REDIS_URL
-	redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
-		--unixsocket "$REDIS_SOCK" --unixsocketperm 700 \
-		--save '' --appendonly no --dir "$T" --logfile "$T/redis.log" \
-		--enable-debug-command local > /dev/null &
-	_redis_pid=$!
-	track_pid "$_redis_pid"
-	if ! wait_until 10 _redis_up; then
-		echo "Bail out! redis-server did not start: $(tail -n 3 "$T/redis.log" 2>/dev/null)"
-		exit 1
-	fi
-}
-
-_redis_up() {
-	kill -0 "$_redis_pid" 2>/dev/null || return 2
-	[ "$(redis-cli -s "$REDIS_SOCK" ping 2>/dev/null)" = PONG ]
+print(s.getsockname()[1])'
 }
 
 # stop_redis: stop it and wait until it is gone.
@@ -425,4 +490,21 @@ restart_redis() {
 # rcli ARGS…: redis-cli against the test's redis-server.
 rcli() {
 	redis-cli -s "$REDIS_SOCK" "$@"
+}
+
+# redis_dump: print every key with its type and contents, sorted, for
+# comparing or grepping (e.g. for a token that must not be there).
+redis_dump() {
+	rcli --scan | sort | while IFS= read -r _k; do
+		_t=$(rcli type "$_k")
+		echo "$_k ($_t)"
+		case $_t in
+		string) rcli get "$_k" ;;
+		hash) rcli hgetall "$_k" ;;
+		set) rcli smembers "$_k" | sort ;;
+		zset) rcli zrange "$_k" 0 -1 withscores ;;
+		list) rcli lrange "$_k" 0 -1 ;;
+		stream) rcli xrange "$_k" - + ;;
+		esac | sed 's/^/  /'
+	done
 }

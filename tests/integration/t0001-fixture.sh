@@ -70,9 +70,9 @@ is "$(get "$FIX_URL/files")" 404 "a directory: 404"
 is "$(curl -sS -o /dev/null -o /dev/null -w '%{http_code} %{num_connects} ' \
 	"$FIX_URL/files/a.bin" "$FIX_URL/files/a.bin")" "200 1 200 0 " "keep-alive: two requests, one connection"
 
-make_file big.bin 20000000
-is "$(get "$FIX_URL/big.bin")" 200 "a 20 MB file: 200"
-is "$(sha256_of "$T/body")" "$(sha256_of "$FIX_ROOT/big.bin")" "a 20 MB file: the bytes"
+make_file big.bin 5000000
+is "$(get "$FIX_URL/big.bin")" 200 "a 5 MB file: 200"
+is "$(sha256_of "$T/body")" "$(sha256_of "$FIX_ROOT/big.bin")" "a 5 MB file: the bytes"
 
 # API answers.
 api_workflow wf1 '[{"name":"a.bin","downloadUrl":"x","saveTo":"models/a.bin"}]'
@@ -222,6 +222,16 @@ fix_rule '{"path": "/files/b.bin", "stall_after": 10, "stall_seconds": 0.2, "tim
 get "$FIX_URL/files/b.bin" > /dev/null
 check "stall: the transfer goes on afterwards" cmp "$T/body" "$FIX_ROOT/files/b.bin"
 
+fix_rule '{"path": "/slow", "delay": 0.1, "body": "late"}'
+is "$(get "$FIX_URL/slow")" 200 "delay: then the response"
+is "$(cat "$T/body")" late "delay: the body"
+fix_rule '{"path": "/hang", "delay": 30, "body": "never"}'
+exit_is 28 "delay: a client times out first" curl -sS --max-time 1 "$FIX_URL/hang"
+hang_aborted() {
+	[ "$(fix_log /hang | json_get -1.aborted)" = true ]
+}
+check "delay: a client that left is noticed" wait_until 5 hang_aborted
+
 # The control plane.
 exit_is 22 "an unknown rule key is refused" curl -sS --fail-with-body -d '{"path": "/x", "stauts": 500}' "$FIX_URL/_ctl/rule"
 like "$(cat "$T/out")" "unknown rule key 'stauts'" "the refusal names the key"
@@ -248,6 +258,24 @@ e = json.load(open(sys.argv[1]))[1]
 print(e["method"], e["path"], e["query"], e["host"], e["status"], e["bytes"], sorted(e["headers"])[0])' "$T/log.json")" \
 	"HEAD /files/a.bin x=1 127.0.0.1 200 0 accept" "fix_log: the fields of an entry"
 
+# Helpers.
+printf '%s' '{"models": [{"name": "a", "fetch": {"status": "ok"}}, {"name": "b"}], "n": 2}' > "$T/doc.json"
+is "$(json_get models.0.fetch.status "$T/doc.json")" ok "json_get: a string, raw"
+is "$(json_get models.-1 < "$T/doc.json")" '{"name": "b"}' "json_get: stdin, negative index, JSON"
+is "$(json_get 'models.#' "$T/doc.json")" 2 "json_get: length"
+exit_is 1 "json_get: a missing path" json_get models.2 "$T/doc.json"
+echo nope > "$T/nope.json"
+exit_is 2 "json_get: not JSON" json_get a "$T/nope.json"
+mkdir -p "$T/leak/sub"
+echo "Bearer hf_secret" > "$T/leak/sub/log"
+no_leak hf_other "no_leak: absent" "$T/leak"
+# A failing assertion, in a test of its own.
+exit_is 1 "no_leak: present is a failure" \
+	sh -c '. tests/lib.sh; no_leak hf_secret inner "$1"; done_testing' - "$T/leak"
+is "$(cat "$T/out")" "$(printf 'not ok 1 - inner\n1..1')" "a failed test: not ok, the plan, status 1"
+unlike "$(cat "$T/out" "$T/err")" hf_secret "no_leak: never prints the secret"
+like "$(cat "$T/err")" "^# .*leak/sub/log" "no_leak: names the file in a diagnostic"
+
 # Redis.
 if command -v redis-server > /dev/null 2>&1; then
 	start_redis
@@ -255,6 +283,9 @@ if command -v redis-server > /dev/null 2>&1; then
 	is "$(redis-cli -p "$REDIS_PORT" ping)" PONG "start_redis: answers on the TCP port"
 	is "$REDIS_URL" "unix://$T/redis.sock" "REDIS_URL"
 	rcli set k v > /dev/null
+	rcli hset h f1 v1 > /dev/null
+	rcli sadd s m2 m1 > /dev/null
+	is "$(redis_dump | tr '\n' ' ')" "h (hash)   f1   v1 k (string)   v s (set)   m1   m2 " "redis_dump"
 	restart_redis
 	is "$(rcli ping)" PONG "restart_redis: up again"
 	is "$(rcli exists k)" 0 "restart_redis: empty"
