@@ -1,0 +1,259 @@
+/*
+ * mm-fetch — bring every model of a manifest onto the disk, verified, and
+ * print the manifest with a "fetch" object per model.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "fetch.h"
+#include "log.h"
+#include "manifest.h"
+#include "progress.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	stop = sig;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: mm-fetch [-nqv] [-j n] [--attempts n] [--limit-rate rate] [--no-wait]\n"
+		"                [--progress mode] [--retry-delay seconds] [--segment-min size]\n"
+		"                [--segments n] [--stall-timeout seconds] [--state-dir dir]\n"
+		"                [--timeout minutes] [--verify-present] [file]\n"
+		"\n"
+		"  -j, --jobs n              files downloaded at once (MODEL_DOWNLOAD_CONCURRENCY; 3)\n"
+		"      --segments n          connections for one large file (4; 1: never split)\n"
+		"      --segment-min size    smallest file split into segments (64MB)\n"
+		"      --attempts n          tries per file (MODEL_DOWNLOAD_RETRY_ATTEMPTS; 3)\n"
+		"      --retry-delay seconds first wait before a retry, doubled each time (1)\n"
+		"      --timeout minutes     limit for one file (MODEL_DOWNLOAD_TIMEOUT_MINUTES; 30)\n"
+		"      --stall-timeout secs  no data for this long is a failed try (60)\n"
+		"      --limit-rate rate     bytes per second for all downloads (like 20M, 500K)\n"
+		"      --verify-present      hash files already present too\n"
+		"  -n, --dry-run             probe each missing file and check disk space only\n"
+		"      --no-wait             fail a file another mm-fetch is downloading\n"
+		"      --progress mode       auto, bar, plain or none\n"
+		"      --state-dir dir       locks and verified cache (MM_STATE_DIR; $MM_ROOT/.mm)\n"
+		"  -q, --quiet               errors only\n"
+		"  -v, --verbose             more detail on stderr\n"
+		"  -h, --help                this help\n"
+		"  -V, --version             print the version\n");
+}
+
+static int finish_stdout(void)
+{
+	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF) {
+		mm_errorf("cannot write to standard output");
+		return MM_EFAIL;
+	}
+	return 0;
+}
+
+static void print_problems(const struct mm_manifest *m, const struct mm_err *err)
+{
+	size_t i;
+
+	if (m && m->nproblems) {
+		for (i = 0; i < m->nproblems; i++)
+			mm_errorf("%s", m->problems[i]);
+		if (m->nproblems > 1)
+			mm_errorf("%zu problems found", m->nproblems);
+	} else {
+		mm_errorf("%s", err->msg);
+	}
+}
+
+/* "20M", "500K", "1G", "1048576" → bytes per second (binary units). */
+static int parse_rate(const char *s, long long *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	double mul = 1;
+
+	if (end == s || v <= 0)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': mul = 1024.0; end++; break;
+	case 'm': case 'M': mul = 1024.0 * 1024; end++; break;
+	case 'g': case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
+	}
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end || v * mul > 1e15 || v * mul < 1)
+		return -1;
+	*out = (long long)(v * mul);
+	return 0;
+}
+
+static int num_opt(const char *flag, const char *s, long min, long max, long *out)
+{
+	if (mm_parse_long(s, min, max, out) == 0)
+		return 0;
+	mm_errorf("%s takes a number from %ld to %ld, not '%s'", flag, min, max, s);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	enum {
+		OPT_ATTEMPTS = 256, OPT_LIMIT, OPT_NOWAIT, OPT_PROGRESS, OPT_RETRY_DELAY,
+		OPT_SEGMIN, OPT_SEGMENTS, OPT_STALL, OPT_STATE, OPT_TIMEOUT, OPT_VERIFY,
+	};
+	static const struct option opts[] = {
+		{"attempts", required_argument, NULL, OPT_ATTEMPTS},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{"jobs", required_argument, NULL, 'j'},
+		{"limit-rate", required_argument, NULL, OPT_LIMIT},
+		{"no-wait", no_argument, NULL, OPT_NOWAIT},
+		{"progress", required_argument, NULL, OPT_PROGRESS},
+		{"quiet", no_argument, NULL, 'q'},
+		{"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
+		{"segment-min", required_argument, NULL, OPT_SEGMIN},
+		{"segments", required_argument, NULL, OPT_SEGMENTS},
+		{"stall-timeout", required_argument, NULL, OPT_STALL},
+		{"state-dir", required_argument, NULL, OPT_STATE},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"verbose", no_argument, NULL, 'v'},
+		{"verify-present", no_argument, NULL, OPT_VERIFY},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	struct mm_fetch_opts o;
+	struct mm_manifest *m = NULL;
+	struct mm_err err = {0};
+	struct sigaction sa;
+	int c, rc, verbosity = MM_LOG_INFO;
+	long n, jobs = MM_FETCH_JOBS, attempts = MM_FETCH_ATTEMPTS, minutes = MM_FETCH_TIMEOUT_MIN;
+	int have_jobs = 0, have_attempts = 0, have_minutes = 0;
+	double d;
+	long long ll;
+
+	mm_log_init(argv[0]);
+	mm_fetch_opts_init(&o);
+	while ((c = getopt_long(argc, argv, "hj:nqVv", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h': usage(stdout); return finish_stdout();
+		case 'j':
+			if (num_opt("-j", optarg, 1, 256, &jobs) < 0)
+				return MM_EUSAGE;
+			have_jobs = 1;
+			break;
+		case 'n': o.dry_run = 1; break;
+		case 'q': verbosity = MM_LOG_QUIET; break;
+		case 'V': printf("mm-fetch %s\n", MM_VERSION); return finish_stdout();
+		case 'v': verbosity = MM_LOG_DEBUG; break;
+		case OPT_ATTEMPTS:
+			if (num_opt("--attempts", optarg, 1, 100, &attempts) < 0)
+				return MM_EUSAGE;
+			have_attempts = 1;
+			break;
+		case OPT_LIMIT:
+			if (parse_rate(optarg, &o.limit_rate) < 0) {
+				mm_errorf("--limit-rate takes bytes per second like 20M or 500K, not '%s'", optarg);
+				return MM_EUSAGE;
+			}
+			break;
+		case OPT_NOWAIT: o.no_wait = 1; break;
+		case OPT_PROGRESS:
+			o.progress = mm_progress_mode_parse(optarg);
+			if (o.progress < 0) {
+				mm_errorf("--progress takes auto, bar, plain or none, not '%s'", optarg);
+				return MM_EUSAGE;
+			}
+			break;
+		case OPT_RETRY_DELAY:
+			if (mm_parse_double(optarg, 0, 600, &d) < 0) {
+				mm_errorf("--retry-delay takes seconds from 0 to 600, not '%s'", optarg);
+				return MM_EUSAGE;
+			}
+			o.backoff = d;
+			break;
+		case OPT_SEGMIN:
+			ll = mm_parse_size(optarg);
+			if (ll < 0) {
+				mm_errorf("--segment-min takes a size like 64MB, not '%s'", optarg);
+				return MM_EUSAGE;
+			}
+			o.segment_min = ll;
+			break;
+		case OPT_SEGMENTS:
+			if (num_opt("--segments", optarg, 1, 256, &n) < 0)
+				return MM_EUSAGE;
+			o.segments = (int)n;
+			break;
+		case OPT_STALL:
+			if (num_opt("--stall-timeout", optarg, 1, 86400, &n) < 0)
+				return MM_EUSAGE;
+			o.stall_timeout = n;
+			break;
+		case OPT_STATE: o.state_dir = optarg; break;
+		case OPT_TIMEOUT:
+			if (num_opt("--timeout", optarg, 1, 100000, &minutes) < 0)
+				return MM_EUSAGE;
+			have_minutes = 1;
+			break;
+		case OPT_VERIFY: o.verify_present = 1; break;
+		default: usage(stderr); return MM_EUSAGE;
+		}
+	}
+	mm_log_set_level(verbosity);
+	if (argc - optind > 1) {
+		mm_errorf("unexpected argument '%s'", argv[optind + 1]);
+		usage(stderr);
+		return MM_EUSAGE;
+	}
+	/* Flags win over the environment. */
+	if ((!have_jobs && mm_env_long("MODEL_DOWNLOAD_CONCURRENCY", 1, 256, &jobs, &err)) ||
+	    (!have_attempts && mm_env_long("MODEL_DOWNLOAD_RETRY_ATTEMPTS", 1, 100, &attempts, &err)) ||
+	    (!have_minutes && mm_env_long("MODEL_DOWNLOAD_TIMEOUT_MINUTES", 1, 100000, &minutes, &err))) {
+		mm_errorf("%s", err.msg);
+		return MM_EUSAGE;
+	}
+	o.jobs = (int)jobs;
+	o.attempts = (int)attempts;
+	o.file_timeout = minutes * 60;
+	o.root = mm_config_root();
+	if (!o.state_dir)
+		o.state_dir = mm_env("MM_STATE_DIR", NULL);
+
+	rc = mm_manifest_load(optind < argc ? argv[optind] : NULL, 0, &m, &err);
+	if (rc) {
+		print_problems(m, &err);
+		mm_manifest_free(m);
+		return rc;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	o.stop = &stop;
+
+	rc = mm_fetch_run(m, &o, &err);
+	if (rc == MM_EUSAGE) {
+		mm_errorf("%s", err.msg);
+		mm_manifest_free(m);
+		return rc;
+	}
+	if (rc == MM_ENOSPACE || rc == MM_EINT || rc == MM_ETERM)
+		mm_errorf("%s", err.msg);
+	if (mm_manifest_write(m, stdout, &err) != 0) {
+		mm_errorf("%s", err.msg);
+		rc = rc ? rc : MM_EFAIL;
+	} else if (finish_stdout() != 0) {
+		rc = rc ? rc : MM_EFAIL;
+	}
+	mm_manifest_free(m);
+	return rc;
+}

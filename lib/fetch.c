@@ -1,0 +1,1943 @@
+/* fetch.c — downloads on the multi interface, hashed while they stream. */
+#include "fetch.h"
+#include "config.h"
+#include "hash.h"
+#include "http.h"
+#include "log.h"
+#include "paths.h"
+#include "progress.h"
+#include "vcache.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_RESTARTS 3
+#define STATE_EVERY 1.0                 /* seconds between resume-state saves */
+#define HASH_CHUNK (1 << 20)            /* bytes read back per hashing step */
+#define WRITEBACK_EVERY (32LL << 20)    /* start writeback after this much hashed */
+#define PIECE_MIN (2LL << 20)
+#define PIECE_MAX (64LL << 20)
+#define STATE_MAX 65536
+#define PROBE_TIMEOUT 60L
+
+enum jstate {
+	J_SKIP,         /* failed before starting, or no work */
+	J_PRESENT,
+	J_LINK,         /* gets its bytes from another job or a present file */
+	J_QUEUED,
+	J_LOCKWAIT,
+	J_RUNNING,
+	J_DONE,
+	J_FAILED,
+};
+
+enum { P_TODO, P_ACTIVE, P_DONE };
+
+struct piece {
+	long long start, end;   /* [start, end); end -1 while the size is unknown */
+	long long pos;          /* bytes on disk from start */
+	int state;
+	double not_before;
+};
+
+struct job {
+	struct mm_model *model;
+	int state;
+	int has_hash;
+	struct mm_hash_spec spec;
+	const char *token;
+	long long hint;         /* manifest size or -1 */
+	int exact;              /* hint is an exact byte count */
+	struct job *link_from;  /* J_LINK: where the bytes come from */
+
+	char *dir, *base, *part, *sidecar, *sidecar_tmp;
+	int dirfd, fd, lockfd;
+	int progress_id;
+	int lock_msg;
+	double next_lock_try;
+
+	/* What the server said. */
+	long long size;         /* total bytes, -1 unknown */
+	char validator[256];    /* strong ETag or Last-Modified, for If-Range */
+	int resumable, segmented;
+
+	struct piece *pieces;
+	size_t npieces, fcur;
+	int nactive;
+	int failures, attempts, restarts;
+	double not_before, t0, t1, last_save;
+	long long bytes_run, resumed_from;
+	char error[512];
+
+	/* Shared with the hashing threads, under pool.mx. */
+	long long frontier, hashed;
+	int complete, busy, dead, fin, fin_rc;
+	unsigned gen, hasher_gen;
+	struct mm_hasher *hasher;
+	char digest[MM_HASH_HEXMAX + 1];
+	char fin_err[256];
+	long long synced;
+};
+
+struct xfer {
+	CURL *h;
+	struct run *r;
+	struct job *j;
+	long piece;             /* -1: the first request, before the size is known */
+	long long off, end;     /* next byte to write; end exclusive or -1 */
+	long long got;
+	int checked, reached_end, restart, werr, probe, probe_get;
+	long status;
+	long long clen, cr_start, cr_total;
+	int ranges;
+	long retry_after;
+	char etag[256], lastmod[128];
+	struct curl_slist *hdrs;
+	char errbuf[CURL_ERROR_SIZE];
+	struct xfer *next;
+};
+
+struct pool {
+	pthread_mutex_t mx;
+	pthread_cond_t cv, done;
+	pthread_t *th;
+	int nth, quit;
+	struct job *jobs;
+	size_t njobs;
+	CURLM *multi;
+};
+
+struct run {
+	const struct mm_fetch_opts *o;
+	struct mm_manifest *m;
+	int rootfd;
+	char *lockdir;
+	struct job *jobs;
+	size_t n;
+	CURLM *multi;
+	struct xfer *xfers;
+	int nx;
+	struct pool pool;
+	struct mm_progress *prog;
+	struct mm_vcache *vc;
+	double t0;
+	long long bytes;
+	int ndownloaded;
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static unsigned long long fnv64(const char *s)
+{
+	unsigned long long h = 1469598103934665603ULL;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static double jitter(void)
+{
+	return 0.5 + (double)rand() / RAND_MAX;
+}
+
+static void gb(long long b, char *buf, size_t n)
+{
+	snprintf(buf, n, "%.1f GB", (double)b / (1024.0 * 1024 * 1024));
+}
+
+static int pwrite_all(int fd, const char *p, size_t n, long long off)
+{
+	while (n > 0) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+/* The manifest's size is exact when fileSize is a byte count, not "17.2GB". */
+static int size_is_exact(const struct mm_model *m)
+{
+	cJSON *fs = cJSON_GetObjectItemCaseSensitive(m->obj, "fileSize");
+	const char *s;
+
+	if (m->size < 0)
+		return 0;
+	if (!fs || cJSON_IsNull(fs))
+		return 1;
+	if (cJSON_IsNumber(fs))
+		return 1;
+	if (!cJSON_IsString(fs) || !fs->valuestring || !*fs->valuestring)
+		return 0;
+	for (s = fs->valuestring; *s; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+static int size_ok(const struct job *j, long long have)
+{
+	long long tol;
+
+	if (j->hint < 0)
+		return 1;
+	if (j->exact)
+		return have == j->hint;
+	/* "17.2GB" is rounded: accept what the rounding allows. */
+	tol = j->hint / 20;
+	if (tol < (1LL << 20))
+		tol = 1LL << 20;
+	return have > 0 && llabs(have - j->hint) <= tol;
+}
+
+static void set_error(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(struct job *j, const char *fmt, ...)
+{
+	va_list ap;
+	char *r;
+
+	va_start(ap, fmt);
+	vsnprintf(j->error, sizeof(j->error), fmt, ap);
+	va_end(ap);
+	r = mm_redact(j->error);
+	snprintf(j->error, sizeof(j->error), "%s", r);
+	free(r);
+}
+
+/* --------------------------------------------------------- hashing threads */
+
+static int pick(struct pool *p, struct job **out)
+{
+	size_t i;
+
+	for (i = 0; i < p->njobs; i++) {
+		struct job *j = &p->jobs[i];
+
+		/* frontier is set only once the part file is open (publish). */
+		if (j->dead || j->busy || j->fin)
+			continue;
+		if (j->hashed < j->frontier || (j->complete && j->hashed == j->frontier)) {
+			*out = j;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void *hash_main(void *arg)
+{
+	struct pool *p = arg;
+	char *buf = mm_xmalloc(HASH_CHUNK);
+
+	pthread_mutex_lock(&p->mx);
+	while (!p->quit) {
+		struct job *j;
+		unsigned gen;
+		long long off, n;
+		int fin_now, rc = 0;
+		char err[256] = "";
+
+		if (!pick(p, &j)) {
+			pthread_cond_wait(&p->cv, &p->mx);
+			continue;
+		}
+		j->busy = 1;
+		gen = j->gen;
+		off = j->hashed;
+		n = j->frontier - off;
+		if (n > HASH_CHUNK)
+			n = HASH_CHUNK;
+		fin_now = j->complete && off == j->frontier;
+		pthread_mutex_unlock(&p->mx);
+
+		if (j->hasher && j->hasher_gen != gen) {
+			mm_hasher_reset(j->hasher, NULL);
+			j->hasher_gen = gen;
+		}
+		if (fin_now) {
+			struct mm_err e;
+
+			/* One fsync per file, here, off the network thread. */
+			if (fsync(j->fd) < 0) {
+				snprintf(err, sizeof(err), "cannot fsync the part file: %s", strerror(errno));
+				rc = -1;
+			} else if (j->hasher && mm_hasher_final(j->hasher, j->digest, &e) != 0) {
+				snprintf(err, sizeof(err), "%.200s", e.msg);
+				rc = -1;
+			}
+		} else {
+			if (j->hasher) {
+				long long done = 0;
+
+				while (done < n) {
+					ssize_t r = pread(j->fd, buf + done, (size_t)(n - done), (off_t)(off + done));
+
+					if (r < 0 && errno == EINTR)
+						continue;
+					if (r <= 0) {
+						snprintf(err, sizeof(err), "cannot read back the part file: %s",
+							 r < 0 ? strerror(errno) : "it is shorter than written");
+						rc = -1;
+						break;
+					}
+					done += r;
+				}
+				if (rc == 0)
+					mm_hasher_update(j->hasher, buf, (size_t)n, NULL);
+			}
+			/* Start writeback early so the final fsync has little left to do. */
+			if (rc == 0 && off + n - j->synced >= WRITEBACK_EVERY) {
+				sync_file_range(j->fd, (off_t)j->synced, (off_t)(off + n - j->synced),
+						SYNC_FILE_RANGE_WRITE);
+				j->synced = off + n;
+			}
+		}
+
+		pthread_mutex_lock(&p->mx);
+		j->busy = 0;
+		if (gen == j->gen) {
+			if (rc != 0 || fin_now) {
+				j->fin = 1;
+				j->fin_rc = rc;
+				snprintf(j->fin_err, sizeof(j->fin_err), "%s", err);
+			} else {
+				j->hashed += n;
+			}
+		}
+		pthread_cond_broadcast(&p->done);
+		if (j->fin)
+			curl_multi_wakeup(p->multi);
+	}
+	pthread_mutex_unlock(&p->mx);
+	free(buf);
+	return NULL;
+}
+
+static void pool_start(struct pool *p, struct job *jobs, size_t n, int nth, CURLM *multi)
+{
+	int i;
+
+	pthread_mutex_init(&p->mx, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	pthread_cond_init(&p->done, NULL);
+	p->jobs = jobs;
+	p->njobs = n;
+	p->multi = multi;
+	p->nth = nth;
+	p->th = mm_xcalloc((size_t)nth, sizeof(*p->th));
+	for (i = 0; i < nth; i++)
+		if (pthread_create(&p->th[i], NULL, hash_main, p) != 0)
+			break;
+	p->nth = i;
+}
+
+static void pool_stop(struct pool *p)
+{
+	int i;
+
+	pthread_mutex_lock(&p->mx);
+	p->quit = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mx);
+	for (i = 0; i < p->nth; i++)
+		pthread_join(p->th[i], NULL);
+	free(p->th);
+	pthread_mutex_destroy(&p->mx);
+	pthread_cond_destroy(&p->cv);
+	pthread_cond_destroy(&p->done);
+}
+
+/* Make the hashing threads forget what they know of j's bytes (and wait for them). */
+static void hash_forget(struct run *r, struct job *j, int dead)
+{
+	struct pool *p = &r->pool;
+
+	pthread_mutex_lock(&p->mx);
+	j->gen++;
+	j->hashed = 0;
+	j->frontier = 0;
+	j->complete = 0;
+	j->fin = 0;
+	j->synced = 0;
+	if (dead)
+		j->dead = 1;
+	while (j->busy)
+		pthread_cond_wait(&p->done, &p->mx);
+	pthread_mutex_unlock(&p->mx);
+}
+
+/* Tell the hashing threads how far the file is contiguous on disk. */
+static void publish(struct run *r, struct job *j)
+{
+	struct pool *p = &r->pool;
+	long long f;
+	int complete;
+
+	while (j->fcur < j->npieces && j->pieces[j->fcur].state == P_DONE)
+		j->fcur++;
+	if (j->npieces == 0)
+		return;
+	if (j->fcur < j->npieces)
+		f = j->pieces[j->fcur].start + j->pieces[j->fcur].pos;
+	else
+		f = j->size;
+	complete = j->fcur == j->npieces && j->size >= 0;
+	pthread_mutex_lock(&p->mx);
+	if (f != j->frontier || complete != j->complete) {
+		j->frontier = f;
+		j->complete = complete;
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mx);
+}
+
+/* ------------------------------------------------------ resume state */
+
+static void state_save(struct run *r, struct job *j)
+{
+	char *buf;
+	size_t len = 0, cap = 512 + j->npieces * 64, i;
+	int fd;
+
+	if (j->dirfd < 0 || !j->resumable || j->npieces == 0)
+		return;
+	buf = mm_xmalloc(cap);
+	len += (size_t)snprintf(buf + len, cap - len, "mm-state 1\nurl %016llx\nsize %lld\nvalidator %s\nsegmented %d\n",
+				fnv64(j->model->url), j->size, j->validator, j->segmented);
+	for (i = 0; i < j->npieces; i++)
+		len += (size_t)snprintf(buf + len, cap - len, "piece %lld %lld %lld\n",
+					j->pieces[i].start, j->pieces[i].end, j->pieces[i].pos);
+	fd = openat(j->dirfd, j->sidecar_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		int ok = pwrite_all(fd, buf, len, 0) == 0;
+
+		close(fd);
+		if (ok)
+			renameat(j->dirfd, j->sidecar_tmp, j->dirfd, j->sidecar);
+		else
+			unlinkat(j->dirfd, j->sidecar_tmp, 0);
+	}
+	free(buf);
+	j->last_save = mm_now();
+	(void)r;
+}
+
+static void state_drop(struct job *j)
+{
+	if (j->dirfd >= 0)
+		unlinkat(j->dirfd, j->sidecar, 0);
+}
+
+/* Load the resume state; 0 when the part file can be continued. */
+static int state_load(struct job *j, long long part_size)
+{
+	char buf[STATE_MAX + 1], *line, *save = NULL;
+	ssize_t n;
+	int fd, ok = 0, version = 0;
+	unsigned long long url = 0;
+	long long expect = 0;
+
+	fd = openat(j->dirfd, j->sidecar, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, STATE_MAX);
+	close(fd);
+	if (n <= 0 || n >= STATE_MAX)
+		return -1;
+	buf[n] = '\0';
+	j->size = -1;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		long long a, b, c;
+
+		if (sscanf(line, "mm-state %d", &version) == 1)
+			continue;
+		if (sscanf(line, "url %llx", &url) == 1)
+			continue;
+		if (sscanf(line, "size %lld", &j->size) == 1)
+			continue;
+		if (!strncmp(line, "validator ", 10)) {
+			snprintf(j->validator, sizeof(j->validator), "%s", line + 10);
+			continue;
+		}
+		if (sscanf(line, "segmented %d", &j->segmented) == 1)
+			continue;
+		if (sscanf(line, "piece %lld %lld %lld", &a, &b, &c) == 3) {
+			if (a != expect || b <= a || c < 0 || c > b - a || a + c > part_size)
+				goto out;
+			j->pieces = mm_xrealloc(j->pieces, (j->npieces + 1) * sizeof(*j->pieces));
+			j->pieces[j->npieces].start = a;
+			j->pieces[j->npieces].end = b;
+			j->pieces[j->npieces].pos = c;
+			j->pieces[j->npieces].state = c == b - a ? P_DONE : P_TODO;
+			j->pieces[j->npieces].not_before = 0;
+			j->npieces++;
+			expect = b;
+			continue;
+		}
+		goto out;
+	}
+	ok = version == 1 && url == fnv64(j->model->url) && j->size > 0 && expect == j->size &&
+	     j->validator[0] && j->npieces > 0;
+out:
+	if (!ok) {
+		free(j->pieces);
+		j->pieces = NULL;
+		j->npieces = 0;
+		j->size = -1;
+		j->validator[0] = '\0';
+		j->segmented = 0;
+		return -1;
+	}
+	j->resumable = 1;
+	return 0;
+}
+
+/* ------------------------------------------------------------ transfers */
+
+static void xfer_free(struct xfer *x)
+{
+	if (x->h)
+		curl_easy_cleanup(x->h);
+	curl_slist_free_all(x->hdrs);
+	free(x);
+}
+
+static void trim(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && (s[n - 1] == '\r' || s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+		s[--n] = '\0';
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nmemb;
+	char line[1024], *v;
+
+	if (n >= sizeof(line))
+		return n;
+	memcpy(line, data, n);
+	line[n] = '\0';
+	trim(line);
+	if (!strncmp(line, "HTTP/", 5)) {
+		/* A new response (after a redirect or a 100): forget the last one. */
+		x->clen = x->cr_start = x->cr_total = -1;
+		x->ranges = 0;
+		x->retry_after = -1;
+		x->etag[0] = x->lastmod[0] = '\0';
+		return n;
+	}
+	v = strchr(line, ':');
+	if (!v)
+		return n;
+	*v++ = '\0';
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (!strcasecmp(line, "content-length")) {
+		char *end;
+		long long l = strtoll(v, &end, 10);
+
+		if (end != v && !*end && l >= 0)
+			x->clen = l;
+	} else if (!strcasecmp(line, "content-range")) {
+		long long a, b, t;
+
+		if (sscanf(v, "bytes %lld-%lld/%lld", &a, &b, &t) == 3 && a >= 0 && b >= a && t > b) {
+			x->cr_start = a;
+			x->cr_total = t;
+		} else if (sscanf(v, "bytes */%lld", &t) == 1) {
+			x->cr_total = t;
+		}
+	} else if (!strcasecmp(line, "accept-ranges")) {
+		x->ranges = strstr(v, "bytes") != NULL;
+	} else if (!strcasecmp(line, "etag")) {
+		snprintf(x->etag, sizeof(x->etag), "%s", v);
+	} else if (!strcasecmp(line, "last-modified")) {
+		snprintf(x->lastmod, sizeof(x->lastmod), "%s", v);
+	} else if (!strcasecmp(line, "retry-after")) {
+		x->retry_after = mm_http_retry_after(v);
+	}
+	return n;
+}
+
+static long long piece_size(const struct run *r, long long size)
+{
+	long long p = size / ((long long)r->o->segments * 4);
+
+	if (p < PIECE_MIN)
+		p = PIECE_MIN;
+	if (p > PIECE_MAX)
+		p = PIECE_MAX;
+	return p;
+}
+
+/* The first answer told us the size: lay out the pieces. */
+static void plan_pieces(struct run *r, struct job *j, struct xfer *x)
+{
+	const struct mm_fetch_opts *o = r->o;
+	long long ps, s;
+
+	j->size = x->clen;
+	j->validator[0] = '\0';
+	if (x->etag[0] && strncmp(x->etag, "W/", 2) != 0)
+		snprintf(j->validator, sizeof(j->validator), "%s", x->etag);
+	else if (x->lastmod[0])
+		snprintf(j->validator, sizeof(j->validator), "%s", x->lastmod);
+	j->resumable = j->size > 0 && j->validator[0] && x->ranges;
+	j->segmented = j->resumable && o->segments > 1 && j->size >= o->segment_min;
+	free(j->pieces);
+	j->pieces = NULL;
+	j->npieces = 0;
+	j->fcur = 0;
+	ps = j->segmented ? piece_size(r, j->size) : (j->size > 0 ? j->size : 0);
+	if (j->size <= 0) {
+		j->pieces = mm_xcalloc(1, sizeof(*j->pieces));
+		j->pieces[0].end = j->size == 0 ? 0 : -1;
+		j->npieces = 1;
+	} else {
+		j->npieces = (size_t)((j->size + ps - 1) / ps);
+		j->pieces = mm_xcalloc(j->npieces, sizeof(*j->pieces));
+		for (s = 0; s < (long long)j->npieces; s++) {
+			j->pieces[s].start = s * ps;
+			j->pieces[s].end = (s + 1) * ps < j->size ? (s + 1) * ps : j->size;
+		}
+	}
+	j->pieces[0].state = P_ACTIVE;
+	x->piece = 0;
+	x->end = j->pieces[0].end;
+	if (j->progress_id >= 0)
+		mm_progress_update(r->prog, j->progress_id, 0, j->size);
+	state_save(r, j);
+}
+
+/* Judge the answer once, before its first body byte; -1 aborts the transfer. */
+static int check_response(struct run *r, struct xfer *x)
+{
+	struct job *j = x->j;
+
+	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->status);
+	if (x->status < 200 || x->status >= 300)
+		return 0;
+	if (x->piece < 0) {
+		if (x->status != 200) {
+			x->restart = 1;
+			return -1;
+		}
+		plan_pieces(r, j, x);
+		return 0;
+	}
+	/* A ranged request: anything but the bytes asked for means the file changed. */
+	if (x->status != 206 || x->cr_start != x->off || (x->cr_total >= 0 && x->cr_total != j->size)) {
+		x->restart = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	struct job *j = x->j;
+	size_t n = size * nmemb, use = n;
+	struct piece *p;
+
+	if (x->probe) {
+		/* A 1-byte ranged GET only wanted the headers. */
+		x->reached_end = 1;
+		return 0;
+	}
+	if (!x->checked) {
+		x->checked = 1;
+		if (check_response(x->r, x) < 0)
+			return 0;
+	}
+	if (x->status < 200 || x->status >= 300)
+		return n;               /* an error page: not part of the file */
+	if (x->end >= 0 && x->off + (long long)n > x->end) {
+		use = (size_t)(x->end - x->off);
+		x->reached_end = 1;
+	}
+	if (use > 0 && pwrite_all(j->fd, data, use, x->off) < 0) {
+		x->werr = errno;
+		return 0;
+	}
+	p = &j->pieces[x->piece];
+	x->off += (long long)use;
+	x->got += (long long)use;
+	p->pos += (long long)use;
+	j->bytes_run += (long long)use;
+	x->r->bytes += (long long)use;
+	return x->reached_end ? 0 : n;
+}
+
+static void set_rates(struct run *r)
+{
+	struct xfer *x;
+
+	if (r->o->limit_rate <= 0 || r->nx == 0)
+		return;
+	for (x = r->xfers; x; x = x->next) {
+		curl_off_t each = (curl_off_t)(r->o->limit_rate / r->nx);
+
+		curl_easy_setopt(x->h, CURLOPT_MAX_RECV_SPEED_LARGE, each > 0 ? each : (curl_off_t)1);
+	}
+}
+
+static struct xfer *xfer_new(struct run *r, struct job *j)
+{
+	struct xfer *x = mm_xcalloc(1, sizeof(*x));
+	struct mm_http_policy pol;
+
+	memset(&pol, 0, sizeof(pol));
+	pol.bearer = j->token;
+	pol.stall_timeout = r->o->stall_timeout;
+	x->r = r;
+	x->j = j;
+	x->piece = -1;
+	x->end = -1;
+	x->clen = x->cr_start = x->cr_total = -1;
+	x->retry_after = -1;
+	x->h = curl_easy_init();
+	mm_http_setup(x->h, j->model->url, &pol, x->errbuf, NULL);
+	curl_easy_setopt(x->h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(x->h, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(x->h, CURLOPT_PRIVATE, x);
+	return x;
+}
+
+static void xfer_add(struct run *r, struct xfer *x)
+{
+	x->next = r->xfers;
+	r->xfers = x;
+	r->nx++;
+	if (x->j)
+		x->j->nactive++;
+	curl_multi_add_handle(r->multi, x->h);
+	set_rates(r);
+}
+
+static void xfer_remove(struct run *r, struct xfer *x)
+{
+	struct xfer **pp;
+
+	for (pp = &r->xfers; *pp; pp = &(*pp)->next)
+		if (*pp == x) {
+			*pp = x->next;
+			break;
+		}
+	r->nx--;
+	if (x->j)
+		x->j->nactive--;
+	curl_multi_remove_handle(r->multi, x->h);
+	set_rates(r);
+}
+
+/* Start a request for piece i of j, or the first request when i < 0. */
+static void start_piece(struct run *r, struct job *j, long i)
+{
+	struct xfer *x = xfer_new(r, j);
+	long bufsz = r->o->segments * r->o->jobs > 8 ? 64L << 10 : 256L << 10;
+
+	curl_easy_setopt(x->h, CURLOPT_BUFFERSIZE, bufsz);
+	if (i >= 0) {
+		struct piece *p = &j->pieces[i];
+		char range[64], *hdr;
+
+		x->piece = i;
+		x->off = p->start + p->pos;
+		x->end = p->end;
+		snprintf(range, sizeof(range), "%lld-%lld", x->off, p->end - 1);
+		curl_easy_setopt(x->h, CURLOPT_RANGE, range);
+		hdr = mm_xasprintf("If-Range: %s", j->validator);
+		x->hdrs = curl_slist_append(NULL, hdr);
+		free(hdr);
+		curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs);
+		p->state = P_ACTIVE;
+	}
+	xfer_add(r, x);
+}
+
+/* Stop every transfer of j. */
+static void abort_job(struct run *r, struct job *j)
+{
+	struct xfer *x, *next;
+
+	for (x = r->xfers; x; x = next) {
+		next = x->next;
+		if (x->j != j)
+			continue;
+		if (x->piece >= 0 && (size_t)x->piece < j->npieces && j->pieces[x->piece].state == P_ACTIVE)
+			j->pieces[x->piece].state = P_TODO;
+		xfer_remove(r, x);
+		xfer_free(x);
+	}
+}
+
+static long long on_disk(const struct job *j)
+{
+	long long b = 0;
+	size_t i;
+
+	for (i = 0; i < j->npieces; i++)
+		b += j->pieces[i].pos;
+	return b;
+}
+
+static void release(struct run *r, struct job *j)
+{
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = -1;
+	if (j->lockfd >= 0)
+		close(j->lockfd);
+	j->lockfd = -1;
+	(void)r;
+}
+
+static void link_followers(struct run *r, struct job *src);
+
+/* j failed: keep what can be resumed, drop what cannot. */
+static void job_fail(struct run *r, struct job *j, int remove_part)
+{
+	abort_job(r, j);
+	hash_forget(r, j, 1);
+	if (j->dirfd >= 0) {
+		if (!remove_part && j->resumable && on_disk(j) > 0) {
+			state_save(r, j);
+		} else {
+			unlinkat(j->dirfd, j->part, 0);
+			state_drop(j);
+		}
+	}
+	release(r, j);
+	j->state = J_FAILED;
+	j->t1 = mm_now();
+	if (j->progress_id >= 0) {
+		mm_progress_end(r->prog, j->progress_id, 0);
+		mm_progress_clear(r->prog);
+	}
+	mm_errorf("%s: %s", j->model->name, j->error);
+	link_followers(r, j);
+}
+
+/* The server will not continue this part file: start it over. */
+static void job_restart(struct run *r, struct job *j, const char *why)
+{
+	abort_job(r, j);
+	hash_forget(r, j, 0);
+	if (++j->restarts > MAX_RESTARTS) {
+		set_error(j, "the server keeps changing the file or refusing ranges (%s)", why);
+		job_fail(r, j, 1);
+		return;
+	}
+	mm_progress_line(r->prog, "%s: %s; starting over", j->model->name, why);
+	if (ftruncate(j->fd, 0) < 0) {
+		set_error(j, "cannot truncate the part file: %s", strerror(errno));
+		job_fail(r, j, 1);
+		return;
+	}
+	state_drop(j);
+	free(j->pieces);
+	j->pieces = NULL;
+	j->npieces = 0;
+	j->fcur = 0;
+	j->size = -1;
+	j->resumable = j->segmented = 0;
+	j->resumed_from = 0;
+	pthread_mutex_lock(&r->pool.mx);
+	j->dead = 0;
+	pthread_mutex_unlock(&r->pool.mx);
+}
+
+static void describe(struct xfer *x, CURLcode rc, char *buf, size_t n)
+{
+	struct job *j = x->j;
+	char d[300];
+
+	if (rc == CURLE_OPERATION_TIMEDOUT && strstr(x->errbuf, "too slow")) {
+		snprintf(buf, n, "stalled: no data for %ld s", x->r->o->stall_timeout);
+		return;
+	}
+	mm_http_describe(rc, x->status, x->errbuf, d, sizeof(d));
+	if (rc == CURLE_OK && (x->status == 401 || x->status == 403)) {
+		if (j->model->auth_env)
+			snprintf(buf, n, "%s: check %s", d, j->model->auth_env);
+		else
+			snprintf(buf, n, "%s: the server wants a token and the manifest names no authEnvVar", d);
+	} else {
+		snprintf(buf, n, "%s", d);
+	}
+}
+
+static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
+{
+	struct job *j = x->j;
+	enum mm_http_class cls;
+	struct piece *p;
+	char why[400];
+
+	xfer_remove(r, x);
+	if (!x->checked && rc == CURLE_OK) {
+		x->checked = 1;
+		check_response(r, x);
+	}
+	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->status);
+	p = x->piece >= 0 ? &j->pieces[x->piece] : NULL;
+	if (p && p->state == P_ACTIVE)
+		p->state = P_TODO;
+	if (x->werr) {
+		set_error(j, "cannot write '%s': %s", j->model->save_to, strerror(x->werr));
+		job_fail(r, j, x->werr == ENOSPC || x->werr == EDQUOT);
+		goto out;
+	}
+	if (x->restart || (p && x->status == 416)) {
+		job_restart(r, j, x->status == 416 ? "the server refused to continue the part file (416)"
+				  : "the file changed on the server");
+		goto out;
+	}
+	if (x->reached_end && rc == CURLE_WRITE_ERROR)
+		rc = CURLE_OK;
+	cls = mm_http_classify(rc, x->status);
+	if (cls == MM_HTTP_DONE && p) {
+		if (p->end < 0) {
+			/* No Content-Length: the body ended where the file ends. */
+			p->end = p->start + p->pos;
+			j->size = p->end;
+		}
+		if (p->start + p->pos == p->end) {
+			p->state = P_DONE;
+			j->failures = 0;
+			goto out;
+		}
+		/* A short body without an error: try the rest again. */
+		cls = MM_HTTP_TRANSIENT;
+		snprintf(x->errbuf, sizeof(x->errbuf), "the body ended early");
+		rc = CURLE_PARTIAL_FILE;
+	}
+	if (cls == MM_HTTP_DONE)
+		cls = MM_HTTP_TRANSIENT;
+	describe(x, rc, why, sizeof(why));
+	if (cls == MM_HTTP_FATAL) {
+		set_error(j, "%s", why);
+		job_fail(r, j, 0);
+		goto out;
+	}
+	if (x->got > 0)
+		j->failures = 0;
+	j->failures++;
+	if (j->failures >= r->o->attempts) {
+		set_error(j, "%s (after %d attempt%s)", why, j->attempts, j->attempts == 1 ? "" : "s");
+		job_fail(r, j, 0);
+		goto out;
+	}
+	j->attempts++;
+	if (p && !j->resumable) {
+		/* Nothing to continue from: the next try starts at byte 0. */
+		job_restart(r, j, "the server cannot resume");
+		j->restarts--;
+		p = NULL;
+	}
+	{
+		double delay = r->o->backoff * pow(2, j->failures - 1);
+
+		if (delay > 60)
+			delay = 60;
+		delay *= jitter();
+		if (x->retry_after >= 0 && (x->status == 429 || x->status == 503))
+			delay = (double)x->retry_after;
+		if (p)
+			p->not_before = mm_now() + delay;
+		else
+			j->not_before = mm_now() + delay;
+		mm_progress_line(r->prog, "%s: %s; retrying in %.1f s", j->model->name, why, delay);
+	}
+out:
+	xfer_free(x);
+}
+
+/* ------------------------------------------------------------ finishing */
+
+static void fetch_obj(struct job *j, const char *status)
+{
+	cJSON *f = mm_model_stage(j->model, "fetch");
+
+	cJSON_AddStringToObject(f, "status", status);
+	cJSON_AddNumberToObject(f, "bytes", (double)j->bytes_run);
+	if (j->t0 > 0 && j->t1 == 0)
+		j->t1 = mm_now();
+	cJSON_AddNumberToObject(f, "seconds", j->t0 > 0 ? round((j->t1 - j->t0) * 1000) / 1000 : 0);
+	cJSON_AddNumberToObject(f, "attempts", j->attempts);
+	if (j->resumed_from > 0)
+		cJSON_AddNumberToObject(f, "resumedFrom", (double)j->resumed_from);
+	if (j->link_from)
+		cJSON_AddStringToObject(f, "linkedFrom", j->link_from->model->save_to);
+	if (j->error[0])
+		cJSON_AddStringToObject(f, "error", j->error);
+}
+
+/* Open (creating the directories) the directory of j beneath MM_ROOT. */
+static int open_dir(struct run *r, struct job *j)
+{
+	if (j->dirfd >= 0)
+		return 0;
+	if (strcmp(j->dir, ".") != 0) {
+		if (mm_mkparents_beneath(r->rootfd, j->model->save_to) < 0)
+			return -1;
+		j->dirfd = mm_openat_beneath(r->rootfd, j->dir, O_RDONLY | O_DIRECTORY, 0);
+	} else {
+		j->dirfd = dup(r->rootfd);
+	}
+	return j->dirfd < 0 ? -1 : 0;
+}
+
+static void record_vcache(struct run *r, struct job *j, int fd, const struct stat *before)
+{
+	struct mm_err e;
+
+	if (!r->vc || !j->has_hash || !j->digest[0])
+		return;
+	if (mm_vcache_record(r->vc, fd, before, j->spec.algo, j->digest, &e) == MM_EFAIL)
+		mm_debugf("%s: %s", j->model->name, e.msg);
+}
+
+static void finish(struct run *r, struct job *j)
+{
+	struct stat st;
+	char a[32];
+	double secs;
+
+	abort_job(r, j);
+	if (j->fin_rc != 0) {
+		set_error(j, "%s", j->fin_err);
+		job_fail(r, j, 0);
+		return;
+	}
+	if (fstat(j->fd, &st) < 0 || st.st_size != j->size) {
+		set_error(j, "the part file holds %lld bytes, the server announced %lld",
+			  (long long)st.st_size, j->size);
+		job_fail(r, j, 1);
+		return;
+	}
+	if (j->exact && j->size != j->hint) {
+		set_error(j, "size mismatch: the manifest says %lld bytes, the server sent %lld",
+			  j->hint, j->size);
+		job_fail(r, j, 1);
+		return;
+	}
+	if (j->has_hash && !mm_hash_matches(&j->spec, j->digest)) {
+		set_error(j, "hash mismatch: expected %s %s, got %.*s", mm_hash_algo_name(j->spec.algo),
+			  j->spec.hex, (int)mm_hash_hexlen(j->spec.algo), j->digest);
+		job_fail(r, j, 1);
+		return;
+	}
+	if (renameat(j->dirfd, j->part, j->dirfd, j->base) < 0) {
+		set_error(j, "cannot rename the part file into place: %s", strerror(errno));
+		job_fail(r, j, 0);
+		return;
+	}
+	state_drop(j);
+	fsync(j->dirfd);
+	record_vcache(r, j, j->fd, &st);
+	hash_forget(r, j, 1);
+	release(r, j);
+	j->state = J_DONE;
+	r->ndownloaded++;
+	j->t1 = mm_now();
+	secs = j->t1 - j->t0;
+	mm_progress_end(r->prog, j->progress_id, 1);
+	mm_progress_bytes(j->size, a, sizeof(a));
+	mm_progress_line(r->prog, "%s: downloaded %s in %.1f s%s%s%s", j->model->name, a, secs,
+			 j->has_hash ? ", " : "", j->has_hash ? mm_hash_algo_name(j->spec.algo) : "",
+			 j->has_hash ? " verified" : "");
+	link_followers(r, j);
+}
+
+static int copy_fd(int in, int out)
+{
+	char buf[1 << 16];
+
+	for (;;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+
+		if (n == 0)
+			return 0;
+		if (n > 0)
+			continue;
+		if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP)
+			return -1;
+		break;
+	}
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+
+		if (n == 0)
+			return 0;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (pwrite_all(out, buf, (size_t)n, lseek(out, 0, SEEK_CUR)) < 0 ||
+		    lseek(out, n, SEEK_CUR) < 0)
+			return -1;
+	}
+}
+
+/* Give j the bytes of src: a hard link, or a copy across filesystems. */
+static void do_link(struct run *r, struct job *j, struct job *src)
+{
+	int sdir = -1, sfd = -1, dfd = -1, rc = -1;
+	struct stat st;
+
+	if (open_dir(r, j) < 0) {
+		set_error(j, "cannot create the directory of '%s': %s", j->model->save_to, strerror(errno));
+		goto out;
+	}
+	unlinkat(j->dirfd, j->part, 0);
+	sdir = strcmp(src->dir, ".") ? mm_openat_beneath(r->rootfd, src->dir, O_RDONLY | O_DIRECTORY, 0)
+				      : dup(r->rootfd);
+	if (sdir >= 0 && fstatat(sdir, src->base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	    linkat(sdir, src->base, j->dirfd, j->part, 0) == 0) {
+		rc = 0;
+	} else {
+		sfd = mm_openat_beneath(r->rootfd, src->model->save_to, O_RDONLY, 0);
+		dfd = openat(j->dirfd, j->part, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (sfd >= 0 && dfd >= 0 && copy_fd(sfd, dfd) == 0 && fsync(dfd) == 0)
+			rc = 0;
+		else
+			unlinkat(j->dirfd, j->part, 0);
+	}
+	if (rc == 0 && renameat(j->dirfd, j->part, j->dirfd, j->base) < 0) {
+		unlinkat(j->dirfd, j->part, 0);
+		rc = -1;
+	}
+	if (rc < 0)
+		set_error(j, "cannot link or copy '%s' to '%s': %s", src->model->save_to,
+			  j->model->save_to, strerror(errno));
+	else
+		fsync(j->dirfd);
+out:
+	if (sdir >= 0)
+		close(sdir);
+	if (sfd >= 0)
+		close(sfd);
+	if (dfd >= 0)
+		close(dfd);
+	j->link_from = src;
+	j->state = rc == 0 ? J_DONE : J_FAILED;
+	if (rc == 0)
+		mm_progress_line(r->prog, "%s: same file as '%s', linked", j->model->name, src->model->save_to);
+	else
+		mm_errorf("%s: %s", j->model->name, j->error);
+}
+
+static void link_followers(struct run *r, struct job *src)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		struct job *j = &r->jobs[i];
+
+		if (j->state != J_LINK || j->link_from != src)
+			continue;
+		if (src->state == J_DONE || src->state == J_PRESENT) {
+			do_link(r, j, src);
+		} else {
+			set_error(j, "not downloaded: '%s' (the same file) failed", src->model->save_to);
+			j->state = J_FAILED;
+			mm_errorf("%s: %s", j->model->name, j->error);
+		}
+	}
+}
+
+/* ------------------------------------------------------------ starting */
+
+/* 1 when MM_ROOT/saveTo is a regular file of the expected size. */
+static int is_present(struct run *r, struct job *j, struct stat *st)
+{
+	int fd = mm_openat_beneath(r->rootfd, j->model->save_to, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+	int ok;
+
+	if (fd < 0)
+		return 0;
+	ok = fstat(fd, st) == 0 && S_ISREG(st->st_mode) && size_ok(j, st->st_size);
+	close(fd);
+	return ok;
+}
+
+static int take_lock(struct run *r, struct job *j)
+{
+	char *path;
+
+	if (!r->lockdir)
+		return 0;
+	if (j->lockfd < 0) {
+		path = mm_xasprintf("%s/%016llx.lock", r->lockdir, fnv64(j->model->save_to));
+		j->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+		free(path);
+		if (j->lockfd < 0)
+			return 0;       /* no lock to be had: go on unlocked */
+	}
+	if (flock(j->lockfd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	return -1;
+}
+
+static void start_job(struct run *r, struct job *j)
+{
+	struct stat st;
+	long long psize = 0;
+	char a[32];
+
+	if (take_lock(r, j) < 0) {
+		if (r->o->no_wait) {
+			set_error(j, "another mm-fetch is downloading '%s' (--no-wait)", j->model->save_to);
+			release(r, j);
+			j->state = J_FAILED;
+			mm_errorf("%s: %s", j->model->name, j->error);
+			return;
+		}
+		if (!j->lock_msg++)
+			mm_progress_line(r->prog, "%s: waiting for another mm-fetch downloading '%s'",
+					 j->model->name, j->model->save_to);
+		j->state = J_LOCKWAIT;
+		j->next_lock_try = mm_now() + 0.5;
+		return;
+	}
+	/* Another run may have finished it while we waited. */
+	if (j->lock_msg && is_present(r, j, &st)) {
+		release(r, j);
+		j->state = J_PRESENT;
+		link_followers(r, j);
+		return;
+	}
+	if (open_dir(r, j) < 0) {
+		set_error(j, "cannot open the directory of '%s' beneath MM_ROOT: %s", j->model->save_to,
+			  strerror(errno));
+		goto fail;
+	}
+	j->fd = openat(j->dirfd, j->part, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (j->fd < 0 || fstat(j->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		set_error(j, "cannot open the part file of '%s': %s", j->model->save_to, strerror(errno));
+		goto fail;
+	}
+	psize = st.st_size;
+	if (psize > 0 && state_load(j, psize) == 0) {
+		j->resumed_from = on_disk(j);
+	} else {
+		state_drop(j);
+		if (psize > 0 && ftruncate(j->fd, 0) < 0) {
+			set_error(j, "cannot truncate the part file: %s", strerror(errno));
+			goto fail;
+		}
+	}
+	if (j->has_hash) {
+		struct mm_err e;
+
+		j->hasher = mm_hasher_new(mm_hash_algo_computed(j->spec.algo), &e);
+		if (!j->hasher) {
+			set_error(j, "%s", e.msg);
+			goto fail;
+		}
+	}
+	j->t0 = mm_now();
+	j->state = J_RUNNING;
+	j->progress_id = mm_progress_add(r->prog, j->model->name, j->size >= 0 ? j->size : j->hint);
+	mm_progress_update(r->prog, j->progress_id, j->resumed_from, -1);
+	if (j->resumed_from > 0) {
+		mm_progress_bytes(j->resumed_from, a, sizeof(a));
+		mm_progress_line(r->prog, "%s: resuming after %s", j->model->name, a);
+	} else {
+		mm_progress_line(r->prog, "%s: downloading", j->model->name);
+	}
+	return;
+fail:
+	j->state = J_RUNNING;
+	job_fail(r, j, 0);
+}
+
+/* Start what may start: files up to -j, pieces up to --segments. */
+static void schedule(struct run *r)
+{
+	double now = mm_now();
+	int running = 0;
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (r->jobs[i].state == J_RUNNING)
+			running++;
+	for (i = 0; i < r->n; i++) {
+		struct job *j = &r->jobs[i];
+
+		if ((j->state == J_QUEUED && running < r->o->jobs) ||
+		    (j->state == J_LOCKWAIT && now >= j->next_lock_try && running < r->o->jobs)) {
+			start_job(r, j);
+			if (j->state == J_RUNNING)
+				running++;
+		}
+		if (j->state != J_RUNNING || j->fin)
+			continue;
+		if (j->npieces == 0) {
+			if (j->nactive == 0 && now >= j->not_before)
+				start_piece(r, j, -1);
+		} else {
+			int want = j->segmented ? r->o->segments : 1;
+			size_t k;
+
+			for (k = j->fcur; k < j->npieces && j->nactive < want; k++) {
+				struct piece *p = &j->pieces[k];
+
+				if (p->state == P_TODO && p->not_before <= now)
+					start_piece(r, j, (long)k);
+			}
+		}
+	}
+}
+
+/* ------------------------------------------------------------ probing */
+
+/* HEAD (or a 1-byte GET) every job in want; results in the jobs. */
+static void probe_all(struct run *r, struct job **want, size_t n, long *status, long long *size,
+		      char (*errs)[400])
+{
+	size_t next = 0;
+	int active = 0;
+
+	while ((next < n || active > 0) && !(r->o->stop && *r->o->stop)) {
+		CURLMsg *msg;
+		int still, left;
+
+		while (next < n && active < r->o->jobs * 2) {
+			struct xfer *x = xfer_new(r, want[next]);
+
+			x->probe = 1;
+			x->piece = (long)next++;
+			curl_easy_setopt(x->h, CURLOPT_NOBODY, 1L);
+			curl_easy_setopt(x->h, CURLOPT_TIMEOUT, PROBE_TIMEOUT);
+			x->j = NULL;
+			curl_easy_setopt(x->h, CURLOPT_PRIVATE, x);
+			x->j = want[x->piece];
+			curl_multi_add_handle(r->multi, x->h);
+			active++;
+		}
+		curl_multi_perform(r->multi, &still);
+		while ((msg = curl_multi_info_read(r->multi, &left))) {
+			struct xfer *x;
+			CURLcode rc;
+			long i;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+			rc = msg->data.result;
+			i = x->piece;
+			curl_multi_remove_handle(r->multi, x->h);
+			active--;
+			curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->status);
+			if (x->reached_end && rc == CURLE_WRITE_ERROR)
+				rc = CURLE_OK;
+			if (!x->probe_get && rc == CURLE_OK &&
+			    (x->status == 400 || x->status == 403 || x->status == 405 || x->status == 501)) {
+				/* HEAD refused (S3 signs GET only): ask for one byte instead. */
+				struct xfer *y = xfer_new(r, x->j);
+
+				y->probe = y->probe_get = 1;
+				y->piece = i;
+				curl_easy_setopt(y->h, CURLOPT_RANGE, "0-0");
+				curl_easy_setopt(y->h, CURLOPT_TIMEOUT, PROBE_TIMEOUT);
+				curl_multi_add_handle(r->multi, y->h);
+				active++;
+				xfer_free(x);
+				continue;
+			}
+			status[i] = rc == CURLE_OK ? x->status : 0;
+			size[i] = x->status == 206 ? x->cr_total : x->clen;
+			if (mm_http_classify(rc, x->status) != MM_HTTP_DONE)
+				describe(x, rc, errs[i], sizeof(errs[i]));
+			else
+				errs[i][0] = '\0';
+			xfer_free(x);
+		}
+		if (active > 0)
+			curl_multi_poll(r->multi, NULL, 0, 100, NULL);
+	}
+}
+
+/* ------------------------------------------------------------ preflight */
+
+struct fsneed {
+	dev_t dev;
+	long long need, avail;
+	char *path;
+};
+
+/* The deepest existing directory of j's saveTo, opened beneath MM_ROOT. */
+static int existing_dir(struct run *r, const char *dir, char **shown)
+{
+	char *d = mm_xstrdup(dir);
+	int fd;
+
+	for (;;) {
+		fd = strcmp(d, ".") ? mm_openat_beneath(r->rootfd, d, O_RDONLY | O_DIRECTORY, 0) : dup(r->rootfd);
+		if (fd >= 0 || !strcmp(d, ".")) {
+			*shown = strcmp(d, ".") ? mm_xasprintf("%s/%s", r->o->root, d) : mm_xstrdup(r->o->root);
+			free(d);
+			return fd;
+		}
+		{
+			char *up = mm_dirname(d);
+
+			free(d);
+			d = up;
+		}
+	}
+}
+
+static long long part_bytes(struct run *r, struct job *j)
+{
+	char *p = mm_part_path(j->model->save_to);
+	int fd = mm_openat_beneath(r->rootfd, p, O_RDONLY | O_NONBLOCK, 0);
+	struct stat st;
+	long long b = 0;
+
+	free(p);
+	if (fd >= 0) {
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+			b = (long long)st.st_blocks * 512;
+		close(fd);
+	}
+	return b;
+}
+
+static int preflight(struct run *r, const long long *sizes, struct mm_err *err)
+{
+	struct fsneed *fs = NULL;
+	size_t nfs = 0, i, k;
+	int rc = 0;
+
+	for (i = 0; i < r->n; i++) {
+		struct job *j = &r->jobs[i];
+		long long need = sizes[i];
+		struct stat st;
+		struct statvfs sv;
+		char *shown;
+		int fd;
+
+		if (j->state != J_QUEUED || need <= 0)
+			continue;
+		need -= part_bytes(r, j);
+		if (need <= 0)
+			continue;
+		fd = existing_dir(r, j->dir, &shown);
+		if (fd < 0 || fstat(fd, &st) < 0 || fstatvfs(fd, &sv) < 0) {
+			if (fd >= 0)
+				close(fd);
+			free(shown);
+			continue;
+		}
+		close(fd);
+		for (k = 0; k < nfs; k++)
+			if (fs[k].dev == st.st_dev)
+				break;
+		if (k == nfs) {
+			fs = mm_xrealloc(fs, (nfs + 1) * sizeof(*fs));
+			fs[k].dev = st.st_dev;
+			fs[k].need = 0;
+			fs[k].avail = (long long)sv.f_bavail * (long long)sv.f_frsize;
+			fs[k].path = shown;
+			nfs++;
+		} else {
+			free(shown);
+		}
+		fs[k].need += need;
+	}
+	for (k = 0; k < nfs; k++) {
+		if (fs[k].need > fs[k].avail && rc == 0) {
+			char a[32], b[32];
+
+			gb(fs[k].need, a, sizeof(a));
+			gb(fs[k].avail, b, sizeof(b));
+			rc = mm_error(err, MM_ENOSPACE, "not enough disk space: need %s, %s free on %s", a, b,
+				      fs[k].path);
+		}
+		free(fs[k].path);
+	}
+	free(fs);
+	return rc;
+}
+
+/* ------------------------------------------------------------ the run */
+
+static void job_init(struct run *r, struct job *j, struct mm_model *m)
+{
+	char *part;
+
+	memset(j, 0, sizeof(*j));
+	j->model = m;
+	j->dirfd = j->fd = j->lockfd = -1;
+	j->progress_id = -1;
+	j->size = -1;
+	j->hint = m->size;
+	j->exact = size_is_exact(m);
+	j->attempts = 1;
+	j->dir = mm_dirname(m->save_to);
+	j->base = mm_xstrdup(mm_basename(m->save_to));
+	part = mm_part_path(m->save_to);
+	j->part = mm_xstrdup(mm_basename(part));
+	free(part);
+	j->sidecar = mm_xasprintf(".%s.mm-state", j->base);
+	j->sidecar_tmp = mm_xasprintf(".%s.mm-state.tmp", j->base);
+	j->state = J_QUEUED;
+	if (m->hash) {
+		struct mm_err e;
+
+		j->has_hash = mm_hash_parse(m->hash, &j->spec, &e) == 0;
+	}
+	(void)r;
+}
+
+static void job_free(struct job *j)
+{
+	if (j->dirfd >= 0)
+		close(j->dirfd);
+	if (j->fd >= 0)
+		close(j->fd);
+	if (j->lockfd >= 0)
+		close(j->lockfd);
+	mm_hasher_free(j->hasher);
+	free(j->pieces);
+	free(j->dir);
+	free(j->base);
+	free(j->part);
+	free(j->sidecar);
+	free(j->sidecar_tmp);
+}
+
+/* Refusals that need no request: a bad URL, a missing token. */
+static void check_job(struct run *r, struct job *j)
+{
+	const struct mm_model *m = j->model;
+
+	if (!m->url) {
+		set_error(j, "no downloadUrl");
+		j->state = J_FAILED;
+	} else if (!mm_http_url_ok(m->url)) {
+		set_error(j, "refusing '%.200s': only http and https URLs are downloaded", m->url);
+		j->state = J_FAILED;
+	} else if (m->auth_env) {
+		const char *t = getenv(m->auth_env);
+
+		if (!t || !*t) {
+			set_error(j, "%s is not set (the model needs a token)", m->auth_env);
+			j->state = J_FAILED;
+		} else if (!mm_http_token_ok(t)) {
+			set_error(j, "%s holds a space or control character and cannot be sent", m->auth_env);
+			j->state = J_FAILED;
+		} else {
+			mm_log_secret(t);
+			j->token = t;
+		}
+	}
+	if (j->state == J_FAILED)
+		mm_errorf("%s: %s", m->name, j->error);
+	(void)r;
+}
+
+static int verify_present(struct run *r, struct job *j)
+{
+	char hex[MM_HASH_HEXMAX + 1];
+	struct stat st;
+	struct mm_err e;
+	int fd, ok = 0;
+
+	if (!j->has_hash)
+		return 1;
+	fd = mm_openat_beneath(r->rootfd, j->model->save_to, O_RDONLY, 0);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	if (r->vc && mm_vcache_lookup(r->vc, fd, &st, j->spec.algo, hex)) {
+		ok = mm_hash_matches(&j->spec, hex);
+	} else if (mm_hash_fd(fd, mm_hash_algo_computed(j->spec.algo), NULL, 0, hex, NULL, &e) == 0) {
+		ok = mm_hash_matches(&j->spec, hex);
+		if (r->vc)
+			mm_vcache_record(r->vc, fd, &st, j->spec.algo, hex, &e);
+	}
+	close(fd);
+	if (!ok)
+		mm_warnf("%s: present but its hash does not match; downloading it again", j->model->name);
+	return ok;
+}
+
+/* Present files, and files wanted twice (same hash): who links to whom. */
+static void classify(struct run *r)
+{
+	size_t i, k;
+	struct stat st;
+
+	for (i = 0; i < r->n; i++) {
+		struct job *j = &r->jobs[i];
+
+		if (j->state != J_QUEUED && j->state != J_FAILED)
+			continue;
+		if (is_present(r, j, &st) && (!r->o->verify_present || verify_present(r, j))) {
+			j->state = J_PRESENT;
+			j->error[0] = '\0';
+		}
+	}
+	for (i = 0; i < r->n; i++) {
+		struct job *j = &r->jobs[i], *src = NULL;
+
+		if (j->state != J_QUEUED || !j->has_hash)
+			continue;
+		for (k = 0; k < r->n; k++) {
+			struct job *o = &r->jobs[k];
+
+			if (k == i || !o->has_hash || o->spec.algo != j->spec.algo ||
+			    strcmp(o->spec.hex, j->spec.hex) != 0)
+				continue;
+			if (o->state == J_PRESENT) {
+				src = o;
+				break;
+			}
+			if (!src && k < i && o->state == J_QUEUED)
+				src = o;
+		}
+		if (src) {
+			j->state = J_LINK;
+			j->link_from = src;
+		}
+	}
+}
+
+static int make_lockdir(struct run *r)
+{
+	char *state = r->o->state_dir ? mm_xstrdup(r->o->state_dir) : mm_config_state_dir(r->o->root);
+
+	if (mkdir(state, 0755) < 0 && errno != EEXIST) {
+		mm_warnf("cannot create '%s' (%s): downloads are not locked against other runs", state,
+			 strerror(errno));
+		free(state);
+		return -1;
+	}
+	r->lockdir = mm_xasprintf("%s/locks", state);
+	if (mkdir(r->lockdir, 0755) < 0 && errno != EEXIST) {
+		mm_warnf("cannot create '%s' (%s): downloads are not locked against other runs",
+			 r->lockdir, strerror(errno));
+		free(r->lockdir);
+		r->lockdir = NULL;
+	}
+	if (!r->vc) {
+		struct mm_err e;
+
+		r->vc = mm_vcache_open(state, 0, &e);
+	}
+	free(state);
+	return 0;
+}
+
+static void dry_run(struct run *r, int *failed)
+{
+	struct job **want = mm_xcalloc(r->n + 1, sizeof(*want));
+	long *status = mm_xcalloc(r->n + 1, sizeof(*status));
+	long long *size = mm_xcalloc(r->n + 1, sizeof(*size));
+	char (*errs)[400] = mm_xcalloc(r->n + 1, sizeof(*errs));
+	size_t i, n = 0;
+
+	for (i = 0; i < r->n; i++)
+		if (r->jobs[i].state == J_QUEUED)
+			want[n++] = &r->jobs[i];
+	probe_all(r, want, n, status, size, errs);
+	for (i = 0; i < n; i++) {
+		struct job *j = want[i];
+		cJSON *f;
+
+		if (status[i] >= 200 && status[i] < 300) {
+			f = mm_model_stage(j->model, "fetch");
+			cJSON_AddStringToObject(f, "status", "would-download");
+			if (size[i] >= 0) {
+				cJSON_AddNumberToObject(f, "bytes", (double)size[i]);
+				j->size = size[i];
+			}
+			continue;
+		}
+		f = mm_model_stage(j->model, "fetch");
+		cJSON_AddStringToObject(f, "status",
+					status[i] == 401 || status[i] == 403 ? "unauthorized" : "unreachable");
+		cJSON_AddStringToObject(f, "error", errs[i]);
+		mm_errorf("%s: %s", j->model->name, errs[i]);
+		j->state = J_SKIP;
+		(*failed)++;
+	}
+	free(want);
+	free(status);
+	free(size);
+	free(errs);
+}
+
+void mm_fetch_opts_init(struct mm_fetch_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->jobs = MM_FETCH_JOBS;
+	o->segments = MM_FETCH_SEGMENTS;
+	o->segment_min = MM_FETCH_SEGMENT_MIN;
+	o->attempts = MM_FETCH_ATTEMPTS;
+	o->stall_timeout = MM_FETCH_STALL;
+	o->file_timeout = MM_FETCH_TIMEOUT_MIN * 60L;
+	o->backoff = 1.0;
+}
+
+static void run_loop(struct run *r)
+{
+	int nth = r->o->jobs;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cpus > 0 && nth > cpus)
+		nth = (int)cpus;
+	pool_start(&r->pool, r->jobs, r->n, nth < 1 ? 1 : nth, r->multi);
+	for (;;) {
+		CURLMsg *msg;
+		int still, left, busy = 0;
+		size_t i;
+		double now;
+
+		if (r->o->stop && *r->o->stop)
+			break;
+		schedule(r);
+		curl_multi_perform(r->multi, &still);
+		while ((msg = curl_multi_info_read(r->multi, &left))) {
+			struct xfer *x;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+			xfer_done(r, x, msg->data.result);
+		}
+		now = mm_now();
+		for (i = 0; i < r->n; i++) {
+			struct job *j = &r->jobs[i];
+			int fin;
+
+			if (j->state == J_QUEUED || j->state == J_LOCKWAIT || j->state == J_RUNNING)
+				busy = 1;
+			if (j->state != J_RUNNING)
+				continue;
+			if (r->o->file_timeout > 0 && now - j->t0 > (double)r->o->file_timeout) {
+				set_error(j, "timed out after %ld minute%s (MODEL_DOWNLOAD_TIMEOUT_MINUTES)",
+					  r->o->file_timeout / 60, r->o->file_timeout / 60 == 1 ? "" : "s");
+				job_fail(r, j, 0);
+				continue;
+			}
+			publish(r, j);
+			pthread_mutex_lock(&r->pool.mx);
+			fin = j->fin;
+			pthread_mutex_unlock(&r->pool.mx);
+			if (fin) {
+				finish(r, j);
+				continue;
+			}
+			mm_progress_update(r->prog, j->progress_id, on_disk(j), j->size);
+			if (j->resumable && now - j->last_save >= STATE_EVERY)
+				state_save(r, j);
+		}
+		if (!busy)
+			break;
+		mm_progress_tick(r->prog, 0);
+		curl_multi_poll(r->multi, NULL, 0, 100, NULL);
+	}
+	/* Interrupted: keep every part file resumable. */
+	if (r->o->stop && *r->o->stop) {
+		size_t i;
+
+		for (i = 0; i < r->n; i++) {
+			struct job *j = &r->jobs[i];
+
+			if (j->state == J_RUNNING || j->state == J_LOCKWAIT || j->state == J_QUEUED ||
+			    j->state == J_LINK) {
+				set_error(j, "interrupted");
+				if (j->state == J_RUNNING) {
+					abort_job(r, j);
+					hash_forget(r, j, 1);
+					if (j->resumable)
+						state_save(r, j);
+					mm_progress_end(r->prog, j->progress_id, 0);
+				}
+				release(r, j);
+				j->state = J_FAILED;
+			}
+		}
+	}
+	pool_stop(&r->pool);
+	mm_progress_clear(r->prog);
+}
+
+int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm_err *err)
+{
+	struct run r;
+	size_t i;
+	int rc = 0, failed = 0, present = 0;
+	long long *sizes = NULL;
+
+	memset(&r, 0, sizeof(r));
+	r.o = o;
+	r.m = m;
+	r.t0 = mm_now();
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	mm_http_init();
+	if (mkdir(o->root, 0755) < 0 && errno != EEXIST)
+		return mm_error(err, MM_EUSAGE, "cannot create MM_ROOT '%s': %s", o->root, strerror(errno));
+	r.rootfd = open(o->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (r.rootfd < 0)
+		return mm_error(err, MM_EUSAGE, "cannot open MM_ROOT '%s': %s", o->root, strerror(errno));
+	r.n = m->n;
+	r.jobs = mm_xcalloc(r.n + 1, sizeof(*r.jobs));
+	r.prog = mm_progress_new(o->progress);
+	r.multi = curl_multi_init();
+	curl_multi_setopt(r.multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+	for (i = 0; i < r.n; i++) {
+		job_init(&r, &r.jobs[i], &m->models[i]);
+		check_job(&r, &r.jobs[i]);
+	}
+	if (!o->dry_run)
+		make_lockdir(&r);
+	classify(&r);
+
+	sizes = mm_xcalloc(r.n + 1, sizeof(*sizes));
+	if (o->dry_run) {
+		dry_run(&r, &failed);
+		for (i = 0; i < r.n; i++)
+			sizes[i] = r.jobs[i].size >= 0 ? r.jobs[i].size : r.jobs[i].hint;
+	} else {
+		/* Sizes the manifest does not give come from a HEAD. */
+		struct job **want = mm_xcalloc(r.n + 1, sizeof(*want));
+		long *st = mm_xcalloc(r.n + 1, sizeof(*st));
+		long long *sz = mm_xcalloc(r.n + 1, sizeof(*sz));
+		char (*errs)[400] = mm_xcalloc(r.n + 1, sizeof(*errs));
+		size_t n = 0;
+
+		for (i = 0; i < r.n; i++) {
+			sizes[i] = r.jobs[i].hint;
+			if (r.jobs[i].state == J_QUEUED && r.jobs[i].hint < 0)
+				want[n++] = &r.jobs[i];
+		}
+		if (n)
+			probe_all(&r, want, n, st, sz, errs);
+		for (i = 0; i < n; i++)
+			if (sz[i] >= 0)
+				sizes[want[i] - r.jobs] = sz[i];
+		free(want);
+		free(st);
+		free(sz);
+		free(errs);
+	}
+	rc = preflight(&r, sizes, err);
+	if (rc == MM_ENOSPACE) {
+		for (i = 0; i < r.n; i++)
+			if (r.jobs[i].state == J_QUEUED || r.jobs[i].state == J_LINK) {
+				set_error(&r.jobs[i], "%s", err->msg);
+				r.jobs[i].state = o->dry_run ? r.jobs[i].state : J_FAILED;
+			}
+	} else if (!o->dry_run && !(o->stop && *o->stop)) {
+		/* Links to files already present need no download. */
+		for (i = 0; i < r.n; i++)
+			if (r.jobs[i].state == J_PRESENT)
+				link_followers(&r, &r.jobs[i]);
+		run_loop(&r);
+	}
+
+	for (i = 0; i < r.n; i++) {
+		struct job *j = &r.jobs[i];
+
+		switch (j->state) {
+		case J_PRESENT:
+			present++;
+			fetch_obj(j, "present");
+			break;
+		case J_DONE:
+			fetch_obj(j, "downloaded");
+			break;
+		case J_QUEUED:
+		case J_LINK:
+			if (o->dry_run) {
+				cJSON *f = mm_model_stage(j->model, "fetch");
+
+				cJSON_AddStringToObject(f, "status", "would-download");
+				if (j->size >= 0)
+					cJSON_AddNumberToObject(f, "bytes", (double)j->size);
+				break;
+			}
+			/* fall through */
+		case J_FAILED:
+			if (o->dry_run && j->state == J_FAILED && j->model->auth_env && !j->token) {
+				cJSON *f = mm_model_stage(j->model, "fetch");
+
+				cJSON_AddStringToObject(f, "status", "unauthorized");
+				cJSON_AddStringToObject(f, "error", j->error);
+			} else {
+				fetch_obj(j, "failed");
+			}
+			failed++;
+			break;
+		default:
+			break;
+		}
+	}
+	if (rc == 0 && o->stop && *o->stop)
+		rc = mm_error(err, *o->stop == SIGINT ? MM_EINT : MM_ETERM, "interrupted");
+	if (!o->dry_run && rc != MM_ENOSPACE) {
+		double secs = mm_now() - r.t0;
+		char a[32], b[32];
+
+		mm_progress_bytes(r.bytes, a, sizeof(a));
+		mm_progress_bytes(secs > 0 ? (long long)((double)r.bytes / secs) : 0, b, sizeof(b));
+		if (mm_progress_mode(r.prog) != MM_PROGRESS_NONE)
+			mm_infof("%d downloaded, %d present, %d failed: %s in %.1f s (%s/s)", r.ndownloaded,
+				 present, failed, a, secs, b);
+	}
+	if (r.vc) {
+		struct mm_err e;
+
+		if (mm_vcache_save(r.vc, &e) != 0)
+			mm_debugf("%s", e.msg);
+		mm_vcache_free(r.vc);
+	}
+	if (rc == 0 && failed)
+		rc = mm_error(err, MM_EFAIL, "%d of %zu model%s failed", failed, r.n, r.n == 1 ? "" : "s");
+	for (i = 0; i < r.n; i++)
+		job_free(&r.jobs[i]);
+	free(r.jobs);
+	free(sizes);
+	free(r.lockdir);
+	curl_multi_cleanup(r.multi);
+	mm_progress_free(r.prog);
+	close(r.rootfd);
+	return rc;
+}

@@ -1,0 +1,78 @@
+/*
+ * fetch.h — the download engine behind mm-fetch.
+ *
+ * mm_fetch_run() brings every model of a manifest to MM_ROOT/saveTo and
+ * adds a "fetch" object to each (DESIGN.md): present files are left alone
+ * without a request; missing ones are downloaded on libcurl's multi
+ * interface, several files at once and large files over several ranged
+ * connections.
+ *
+ * On disk, a download of dir/name lives in dir/.name.mm-part until it is
+ * complete, hashed and fsync'd; only then is it renamed to dir/name, so a
+ * final path never holds a partial or unverified file.  Beside the part
+ * file, dir/.name.mm-state records the server's size and validator (ETag or
+ * Last-Modified) and which byte ranges are on disk, so the next attempt or
+ * the next run resumes with Range + If-Range.  Data is hashed as it
+ * arrives: a hashing thread follows the contiguous prefix that is on disk,
+ * reading it back from the page cache in bounded chunks, so verification
+ * costs no second pass over the file and the network thread never waits
+ * for the digest.
+ *
+ * Every file operation happens through a directory descriptor opened
+ * beneath MM_ROOT (paths.h), with O_NOFOLLOW on the last component, so a
+ * symlink planted in MM_ROOT cannot redirect a write outside it.  A lock
+ * file per saveTo in MM_STATE_DIR/locks keeps two runs from writing the
+ * same file at once.
+ *
+ * Ownership: the manifest stays the caller's; the engine only adds "fetch"
+ * objects to its models.
+ */
+#ifndef MM_FETCH_H
+#define MM_FETCH_H
+
+#include <signal.h>
+
+#include "manifest.h"
+#include "mm.h"
+
+/* Defaults of mm-fetch(1). */
+#define MM_FETCH_JOBS 3
+#define MM_FETCH_ATTEMPTS 3
+#define MM_FETCH_TIMEOUT_MIN 30
+#define MM_FETCH_STALL 60
+#define MM_FETCH_SEGMENTS 4
+#define MM_FETCH_SEGMENT_MIN (64LL << 20)
+
+struct mm_fetch_opts {
+	const char *root;               /* MM_ROOT */
+	const char *state_dir;          /* for locks; NULL: $root/.mm */
+	int jobs;                       /* files downloaded at once */
+	int segments;                   /* connections for one large file; 1: never split */
+	long long segment_min;          /* files smaller than this use one connection */
+	int attempts;                   /* tries per file */
+	long stall_timeout;             /* seconds without a byte: retry */
+	long file_timeout;              /* seconds for a whole file; 0: none */
+	long long limit_rate;           /* bytes per second for all transfers; 0: none */
+	double backoff;                 /* first retry delay in seconds; 0: 1 */
+	int verify_present;             /* hash files already present */
+	int dry_run;                    /* probe, preflight, download nothing */
+	int no_wait;                    /* a file locked by another run fails at once */
+	int progress;                   /* enum mm_progress_mode */
+	volatile sig_atomic_t *stop;    /* set to a signal number to stop; may be NULL */
+};
+
+/* Fill o with the defaults above (root and state_dir NULL). */
+void mm_fetch_opts_init(struct mm_fetch_opts *o);
+
+/*
+ * Fetch every model of m as o says and record the outcome in each model's
+ * "fetch" object.  Returns 0 when every model is present or downloaded (in
+ * a dry run: would be downloaded), MM_EFAIL when some failed, MM_ENOSPACE
+ * when the disk preflight found too little space (nothing was downloaded),
+ * MM_EINT or MM_ETERM when *o->stop was set (part files are kept for
+ * resume), MM_EUSAGE when MM_ROOT cannot be used.  err holds a message for
+ * every non-zero return.
+ */
+int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm_err *err);
+
+#endif
