@@ -37,6 +37,10 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/mm-test.XXXXXX") || {
 : > "$T/.pids"
 
 _lib_cleanup() {
+	# Signal them all first, so that they stop in parallel.
+	while read -r _p; do
+		kill "$_p" 2>/dev/null
+	done < "$T/.pids"
 	while read -r _p; do
 		_lib_stop_pid "$_p"
 	done < "$T/.pids"
@@ -281,11 +285,11 @@ start_fixture() {
 			exit 1
 		fi
 		_i=$((_i + 1))
-		if [ "$_i" -ge 100 ]; then
+		if [ "$_i" -ge 500 ]; then
 			echo "Bail out! the fixture server did not start within 10 s"
 			exit 1
 		fi
-		sleep 0.1
+		sleep 0.02
 	done
 	FIX_PORT=$(cat "$T/fix.port")
 	FIX_ALT_PORT=$(cat "$T/fix.alt")
@@ -436,9 +440,10 @@ start_redis() {
 	need redis-server redis-cli
 	REDIS_SOCK=$T/redis.sock
 	REDIS_URL=unix://$REDIS_SOCK
-	# A free port can be taken before redis binds it: then try another.
-	for _try in 1 2 3; do
-		REDIS_PORT=${1:-$(_free_port)}
+	# A port below the kernel's ephemeral range, picked at random; when it
+	# is taken, redis exits at once and another is tried.
+	for _try in 1 2 3 4 5; do
+		REDIS_PORT=${1:-$((10000 + $(od -An -N2 -tu2 /dev/urandom) % 20000))}
 		redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
 			--unixsocket "$REDIS_SOCK" --unixsocketperm 700 \
 			--save '' --appendonly no --dir "$T" --logfile "$T/redis.log" \
@@ -458,22 +463,15 @@ start_redis() {
 # _redis_wait: until it answers PING (10 s), or has exited.
 _redis_wait() {
 	_i=0
-	while [ "$_i" -lt 100 ]; do
+	while [ "$_i" -lt 500 ]; do
 		kill -0 "$_redis_pid" 2>/dev/null || return 1
-		[ "$(redis-cli -s "$REDIS_SOCK" ping 2>/dev/null)" = PONG ] && return 0
-		sleep 0.1
+		[ -S "$REDIS_SOCK" ] &&
+			[ "$(redis-cli -s "$REDIS_SOCK" ping 2>/dev/null)" = PONG ] && return 0
+		sleep 0.02
 		_i=$((_i + 1))
 	done
 	_lib_stop_pid "$_redis_pid"
 	return 1
-}
-
-_free_port() {
-	python3 -c '
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
 }
 
 # stop_redis: stop it and wait until it is gone.
