@@ -412,7 +412,7 @@ static int connect_once(struct mm_redis *r, struct mm_err *err)
 			rc = mm_redis_cmd(r, &rep, err, "AUTH", r->url.user, r->url.password, (char *)NULL);
 		else
 			rc = mm_redis_cmd(r, &rep, err, "AUTH", r->url.password, (char *)NULL);
-		if (rc == MM_EFAIL) {
+		if (rc == MM_EFAIL || rc == MM_EUSAGE) {
 			char why[MM_ERRSZ];
 
 			snprintf(why, sizeof(why), "%s", err ? err->msg : "");
@@ -431,7 +431,7 @@ static int connect_once(struct mm_redis *r, struct mm_err *err)
 
 		snprintf(db, sizeof(db), "%ld", r->url.db);
 		rc = mm_redis_cmd(r, &rep, err, "SELECT", db, (char *)NULL);
-		if (rc == MM_EFAIL) {
+		if (rc == MM_EFAIL || rc == MM_EUSAGE) {
 			char why[MM_ERRSZ];
 
 			snprintf(why, sizeof(why), "%s", err ? err->msg : "");
@@ -536,17 +536,29 @@ void mm_redis_close(struct mm_redis *r)
 	free(r);
 }
 
+/*
+ * An error reply about rights or credentials is a configuration problem
+ * (MM_EUSAGE); any other is MM_EFAIL.
+ */
+static int reply_error(const char *s, struct mm_err *err)
+{
+	int code = strncmp(s, "NOPERM", 6) == 0 || strncmp(s, "NOAUTH", 6) == 0 ||
+		   strncmp(s, "WRONGPASS", 9) == 0 ? MM_EUSAGE : MM_EFAIL;
+
+	return mm_error(err, code, "%s", s);
+}
+
 /* Fail on an error reply, also one inside an EXEC answer. */
 static int check_reply(redisReply *rep, struct mm_err *err)
 {
 	size_t i;
 
 	if (rep->type == REDIS_REPLY_ERROR)
-		return mm_error(err, MM_EFAIL, "%s", rep->str);
+		return reply_error(rep->str, err);
 	if (rep->type == REDIS_REPLY_ARRAY)
 		for (i = 0; i < rep->elements; i++)
 			if (rep->element[i] && rep->element[i]->type == REDIS_REPLY_ERROR)
-				return mm_error(err, MM_EFAIL, "%s", rep->element[i]->str);
+				return reply_error(rep->element[i]->str, err);
 	return 0;
 }
 
@@ -565,9 +577,10 @@ int mm_redis_cmdv(struct mm_redis *r, int argc, const char **argv,
 		return io_error(r, err);
 	}
 	if (rep->type == REDIS_REPLY_ERROR) {
-		mm_error(err, MM_EFAIL, "%s", rep->str);
+		int rc = reply_error(rep->str, err);
+
 		freeReplyObject(rep);
-		return MM_EFAIL;
+		return rc;
 	}
 	*reply = rep;
 	return 0;
@@ -804,7 +817,7 @@ int mm_redis_pipeline(struct mm_redis *r, const struct mm_rcmds *q,
 	}
 	if (rc) {
 		mm_redis_replies_free(reps, q->ncmds);
-		return rc;
+		return err ? err->code : rc;
 	}
 	*replies = reps;
 	return 0;

@@ -10,8 +10,12 @@
  *
  * Errors follow mm.h: MM_EUNAVAIL when the server cannot be reached or the
  * connection broke (the context is thrown away; mm_redis_reconnect() makes a
- * new one), MM_EUSAGE for a bad URL or refused credentials, MM_EFAIL for an
- * error reply (the message is the server's own, e.g. "NOPERM ...").
+ * new one), MM_EUSAGE for a bad URL, refused credentials or an error reply
+ * about rights (NOPERM, NOAUTH, WRONGPASS), MM_EFAIL for any other error
+ * reply (the message is then the server's own, e.g. "WRONGTYPE ...").
+ *
+ * hiredis writes to sockets with write(2): a program using this should
+ * ignore SIGPIPE, or a server that goes away kills it.
  *
  * The password is registered with mm_log_secret() as soon as it is parsed,
  * is never part of a message, and is wiped before it is freed.

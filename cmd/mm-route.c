@@ -1,0 +1,259 @@
+/* mm-route — ask Redis which machine holds which model and which job goes where. */
+#include "log.h"
+#include "mm.h"
+#include "redis.h"
+#include "route.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: mm-route [-qv] [--stale-after S] [--table] where MODEL...\n"
+		"       mm-route [-qv] [--stale-after S] [--table] machine MACHINE_ID\n"
+		"       mm-route [-qv] [--stale-after S] [--table] explain JOB_ID\n"
+		"       mm-route [-qv] [--stale-after S] [--table] [--claim] [--max-scan N]\n"
+		"                match MACHINE_ID WORKER_ID SERVICE\n"
+		"       mm-route -h | --help | --version\n");
+}
+
+static void print_strings(const cJSON *a, const char *sep)
+{
+	const cJSON *e;
+	int first = 1;
+
+	cJSON_ArrayForEach(e, a) {
+		if (cJSON_IsString(e))
+			printf("%s%s", first ? "" : sep, e->valuestring);
+		first = 0;
+	}
+}
+
+static void table_where(const cJSON *o)
+{
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, o)
+		if (cJSON_IsString(e))
+			printf("%s\n", e->valuestring);
+}
+
+static void table_machine(const cJSON *o)
+{
+	const cJSON *e, *models = cJSON_GetObjectItemCaseSensitive(o, "models");
+	const cJSON *age = cJSON_GetObjectItemCaseSensitive(o, "age_seconds");
+	const cJSON *lu = cJSON_GetObjectItemCaseSensitive(o, "last_updated");
+	const cJSON *tm = cJSON_GetObjectItemCaseSensitive(o, "total_models");
+	const cJSON *gb = cJSON_GetObjectItemCaseSensitive(o, "total_size_gb");
+
+	printf("machine       %s\n", cJSON_GetObjectItemCaseSensitive(o, "machine_id")->valuestring);
+	printf("live          %s\n", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "live")) ? "yes" : "no");
+	if (cJSON_IsNumber(age))
+		printf("heartbeat     %.0f s ago\n", age->valuedouble);
+	else
+		printf("heartbeat     never\n");
+	printf("last_updated  %s\n", cJSON_IsString(lu) ? lu->valuestring : "-");
+	if (cJSON_IsNumber(tm))
+		printf("models        %.0f", tm->valuedouble);
+	else
+		printf("models        -");
+	if (cJSON_IsNumber(gb))
+		printf(" (%.2f GiB)", gb->valuedouble);
+	printf("\n");
+	if (!cJSON_IsArray(models) || cJSON_GetArraySize(models) == 0)
+		return;
+	printf("\n%-48s %14s  %s\n", "NAME", "SIZE", "SAVETO");
+	cJSON_ArrayForEach(e, models) {
+		const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "name");
+		const cJSON *s = cJSON_GetObjectItemCaseSensitive(e, "size");
+		const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "saveTo");
+
+		printf("%-48s %14.0f  %s\n", cJSON_IsString(n) ? n->valuestring : "?",
+		       cJSON_IsNumber(s) ? s->valuedouble : 0.0, cJSON_IsString(p) ? p->valuestring : "");
+	}
+}
+
+static void table_explain(const cJSON *o)
+{
+	const cJSON *models = cJSON_GetObjectItemCaseSensitive(o, "models");
+	const cJSON *svc = cJSON_GetObjectItemCaseSensitive(o, "service_required");
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "status");
+	const cJSON *missing = cJSON_GetObjectItemCaseSensitive(o, "missing"), *e;
+
+	printf("job       %s (%s%s%s)\n", cJSON_GetObjectItemCaseSensitive(o, "job_id")->valuestring,
+	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "pending")) ? "pending" : "not pending",
+	       cJSON_IsString(st) ? ", status " : "", cJSON_IsString(st) ? st->valuestring : "");
+	printf("service   %s\n", cJSON_IsString(svc) ? svc->valuestring : "any");
+	printf("needs     ");
+	if (cJSON_IsString(models))
+		printf("any models (all)");
+	else if (cJSON_IsArray(models) && cJSON_GetArraySize(models) == 0)
+		printf("no models");
+	else if (cJSON_IsArray(models))
+		print_strings(models, ", ");
+	else
+		printf("? (requirements are not valid)");
+	printf("\ncan run   ");
+	print_strings(cJSON_GetObjectItemCaseSensitive(o, "can_run"), " ");
+	printf("\n");
+	cJSON_ArrayForEach(e, missing) {
+		printf("%-9s lacks ", e->string);
+		print_strings(e, ", ");
+		printf("\n");
+	}
+}
+
+static void table_match(const cJSON *o)
+{
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "jobId");
+	const cJSON *job = cJSON_GetObjectItemCaseSensitive(o, "job"), *e;
+
+	printf("job %s\n", cJSON_IsString(id) ? id->valuestring : "?");
+	cJSON_ArrayForEach(e, job)
+		if (cJSON_IsString(e))
+			printf("  %-18s %s\n", e->string, e->valuestring);
+}
+
+/* Print the answer; return 0 when there was one, 1 when there was none. */
+static int print_answer(const char *cmd, cJSON *o, int table)
+{
+	int empty = !o || (cJSON_IsArray(o) && cJSON_GetArraySize(o) == 0);
+
+	if (!table) {
+		char *s = o ? cJSON_Print(o) : NULL;
+
+		printf("%s\n", s ? s : "null");
+		free(s);
+	} else if (o) {
+		if (strcmp(cmd, "where") == 0)
+			table_where(o);
+		else if (strcmp(cmd, "machine") == 0)
+			table_machine(o);
+		else if (strcmp(cmd, "explain") == 0)
+			table_explain(o);
+		else
+			table_match(o);
+	}
+	return empty ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_CLAIM = 256, OPT_MAX_SCAN, OPT_STALE, OPT_TABLE, OPT_VERSION };
+	static const struct option longopts[] = {
+		{"claim", no_argument, NULL, OPT_CLAIM},
+		{"help", no_argument, NULL, 'h'},
+		{"max-scan", required_argument, NULL, OPT_MAX_SCAN},
+		{"quiet", no_argument, NULL, 'q'},
+		{"stale-after", required_argument, NULL, OPT_STALE},
+		{"table", no_argument, NULL, OPT_TABLE},
+		{"verbose", no_argument, NULL, 'v'},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{NULL, 0, NULL, 0},
+	};
+	struct mm_redis_opts ropts;
+	struct mm_redis *r = NULL;
+	struct mm_err err = {0};
+	double stale = MM_ROUTE_DEFAULT_STALE;
+	long max_scan = MM_ROUTE_DEFAULT_MAX_SCAN;
+	int claim = 0, table = 0, c, rc, nargs;
+	const char *cmd;
+	cJSON *answer = NULL;
+
+	mm_log_init(argv[0]);
+	signal(SIGPIPE, SIG_IGN);
+	while ((c = getopt_long(argc, argv, "hqv", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_CLAIM:
+			claim = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case OPT_MAX_SCAN:
+			if (mm_parse_long(optarg, 1, 1000, &max_scan) < 0) {
+				mm_errorf("--max-scan: want a whole number from 1 to 1000, not '%s'", optarg);
+				return MM_EUSAGE;
+			}
+			break;
+		case 'q':
+			mm_log_set_level(MM_LOG_QUIET);
+			break;
+		case OPT_STALE:
+			if (mm_parse_double(optarg, 0.001, 1e9, &stale) < 0) {
+				mm_errorf("--stale-after: want a positive number of seconds, not '%s'", optarg);
+				return MM_EUSAGE;
+			}
+			break;
+		case OPT_TABLE:
+			table = 1;
+			break;
+		case 'v':
+			mm_log_set_level(mm_log_get_level() + 1);
+			break;
+		case OPT_VERSION:
+			printf("mm-route %s\n", MM_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return MM_EUSAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return MM_EUSAGE;
+	}
+	cmd = argv[optind++];
+	nargs = argc - optind;
+	if ((strcmp(cmd, "where") == 0 && nargs < 1) ||
+	    (strcmp(cmd, "machine") == 0 && nargs != 1) ||
+	    (strcmp(cmd, "explain") == 0 && nargs != 1) ||
+	    (strcmp(cmd, "match") == 0 && nargs != 3)) {
+		mm_errorf("%s: wrong number of arguments", cmd);
+		usage(stderr);
+		return MM_EUSAGE;
+	}
+	if (strcmp(cmd, "where") && strcmp(cmd, "machine") && strcmp(cmd, "explain") &&
+	    strcmp(cmd, "match")) {
+		mm_errorf("unknown command '%s'", cmd);
+		usage(stderr);
+		return MM_EUSAGE;
+	}
+	if (claim && strcmp(cmd, "match")) {
+		mm_errorf("--claim goes with match only");
+		return MM_EUSAGE;
+	}
+
+	rc = mm_redis_opts_from_env(&ropts, &err);
+	if (!rc)
+		rc = mm_redis_connect(getenv("REDIS_URL"), &ropts, &r, &err);
+	if (!rc) {
+		if (strcmp(cmd, "where") == 0)
+			rc = mm_route_where(r, (const char *const *)argv + optind, (size_t)nargs, stale,
+					    &answer, &err);
+		else if (strcmp(cmd, "machine") == 0)
+			rc = mm_route_machine(r, argv[optind], stale, &answer, &err);
+		else if (strcmp(cmd, "explain") == 0)
+			rc = mm_route_explain(r, argv[optind], stale, &answer, &err);
+		else
+			rc = mm_route_match(r, argv[optind], argv[optind + 1], argv[optind + 2], claim,
+					    max_scan, stale, &answer, &err);
+	}
+	mm_redis_close(r);
+	if (rc) {
+		mm_errorf("%s", err.msg);
+		/* An error reply is as much "could not find out" as no answer at all. */
+		return rc == MM_EFAIL ? MM_EUNAVAIL : rc;
+	}
+	rc = print_answer(cmd, answer, table);
+	cJSON_Delete(answer);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		mm_errorf("cannot write to stdout");
+		return MM_EFAIL;
+	}
+	return rc;
+}

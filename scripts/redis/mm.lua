@@ -1,0 +1,306 @@
+#!lua name=mm
+--
+-- mm — model-aware job routing, as Redis 7 functions.
+--
+-- Keys read (layout of DESIGN.md, written by mm-report and the job queue):
+--   machines:models:heartbeat  zset  machine id -> unix time of its last report
+--   machine:<id>:model_names   set   model names present on the machine
+--   models:index:<name>        set   machine ids holding the model
+--   jobs:pending               zset  job id -> score, highest first
+--   job:<id>                   hash  service_required, requirements (JSON), ...
+-- Keys written when a job is claimed:
+--   jobs:pending (ZREM), job:<id> (status, worker_id, assigned_at),
+--   jobs:active:<worker> (job id -> job JSON)
+--
+-- A job's models are requirements.models, or requirements.positive_requirements
+-- .models (both, if both are given): a list of names, one name, or "all", which
+-- means the job runs anywhere.  A job whose requirements are not valid JSON, or
+-- whose models are neither, is never claimed: it stays pending for a human.
+--
+-- Functions:
+--   FCALL mm_find_matching_job 0 machine worker service [max_scan [stale_after]]
+--       claims the best pending job the machine can run; returns
+--       {"jobId":..., "job":{...}} as JSON, or nil
+--   FCALL_RO mm_peek_matching_job 0 machine service [max_scan [stale_after]]
+--       the same job, without claiming it
+--   FCALL_RO mm_machines_with_models 0 [--stale-after S] name...
+--       sorted ids of live machines holding every named model
+--   FCALL_RO mm_explain_job 0 job_id [stale_after]
+--       {job_id, pending, service_required, models_mode, {models},
+--        {machines that can run it}, {{machine, {missing models}}...}}
+--
+-- max_scan (default 100, at most 1000) bounds the pending jobs looked at per
+-- call; stale_after (default 120 s) is how old a heartbeat may be.
+
+local DEFAULT_MAX_SCAN = 100
+local MAX_MAX_SCAN = 1000
+local DEFAULT_STALE = 120
+
+local function now_parts()
+	local t = redis.call('TIME')
+	return tonumber(t[1]), tonumber(t[2])
+end
+
+-- Unix seconds to an ISO 8601 date (civil-from-days, proleptic Gregorian).
+local function iso8601(secs, usec)
+	local floor = math.floor
+	local days = floor(secs / 86400)
+	local rem = secs - days * 86400
+	local z = days + 719468
+	local era = floor(z / 146097)
+	local doe = z - era * 146097
+	local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
+	local y = yoe + era * 400
+	local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
+	local mp = floor((5 * doy + 2) / 153)
+	local d = doy - floor((153 * mp + 2) / 5) + 1
+	local m = mp < 10 and mp + 3 or mp - 9
+	if m <= 2 then
+		y = y + 1
+	end
+	return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', y, m, d,
+		floor(rem / 3600), floor(rem % 3600 / 60), rem % 60, floor(usec / 1000))
+end
+
+local function positive_number(s, default, what, max)
+	if s == nil or s == '' then
+		return default
+	end
+	local n = tonumber(s)
+	if not n or n <= 0 or (max and n > max) then
+		error({ err = 'ERR mm: ' .. what .. ' must be a positive number' ..
+			(max and (' up to ' .. max) or '') .. ", got '" .. tostring(s) .. "'" })
+	end
+	return n
+end
+
+-- Collect the model names of one requirements table into out (a list and a
+-- set); returns 'all', true, or nil when the value makes no sense.
+local function add_models(v, out, seen)
+	if v == nil or v == cjson.null then
+		return true
+	end
+	if v == 'all' then
+		return 'all'
+	end
+	if type(v) == 'string' then
+		v = { v }
+	end
+	if type(v) ~= 'table' then
+		return nil
+	end
+	for _, name in ipairs(v) do
+		if type(name) == 'number' then
+			name = tostring(name)
+		end
+		if type(name) ~= 'string' then
+			return nil
+		end
+		if not seen[name] then
+			seen[name] = true
+			out[#out + 1] = name
+		end
+	end
+	return true
+end
+
+-- The models a job needs: 'all', a list (maybe empty), or nil (invalid).
+local function job_models(req_json)
+	if not req_json or req_json == '' then
+		return {}
+	end
+	local ok, req = pcall(cjson.decode, req_json)
+	if not ok or type(req) ~= 'table' then
+		return nil
+	end
+	local out, seen = {}, {}
+	local a = add_models(req.models, out, seen)
+	local b = true
+	if type(req.positive_requirements) == 'table' then
+		b = add_models(req.positive_requirements.models, out, seen)
+	end
+	if a == nil or b == nil then
+		return nil
+	end
+	if a == 'all' or b == 'all' then
+		if #out == 0 then
+			return 'all'
+		end
+	end
+	return out
+end
+
+local function is_live(machine, stale_after, now)
+	local score = redis.call('ZSCORE', 'machines:models:heartbeat', machine)
+	if not score then
+		return false
+	end
+	return now - tonumber(score) <= stale_after
+end
+
+-- Does the machine hold every name?  have caches answers for this call.
+local function holds_all(machine, names, have)
+	local ask = {}
+	for _, n in ipairs(names) do
+		if have[n] == nil then
+			ask[#ask + 1] = n
+		end
+	end
+	if #ask > 0 then
+		local r = redis.call('SMISMEMBER', 'machine:' .. machine .. ':model_names', unpack(ask))
+		for i, n in ipairs(ask) do
+			have[n] = r[i] == 1
+		end
+	end
+	for _, n in ipairs(names) do
+		if not have[n] then
+			return false
+		end
+	end
+	return true
+end
+
+local function hash_table(flat)
+	local t = {}
+	for i = 1, #flat, 2 do
+		t[flat[i]] = flat[i + 1]
+	end
+	return t
+end
+
+-- Find (and, with worker, claim) the best pending job machine can run.
+local function find_job(machine, worker, service, max_scan, stale_after)
+	local secs, usec = now_parts()
+	if not is_live(machine, stale_after, secs) then
+		return nil
+	end
+	local ids = redis.call('ZREVRANGE', 'jobs:pending', 0, max_scan - 1)
+	local have = {}
+	for _, id in ipairs(ids) do
+		local f = redis.call('HMGET', 'job:' .. id, 'service_required', 'requirements')
+		local svc, req = f[1], f[2]
+		if (svc or req) and (not svc or svc == '' or svc == service) then
+			local models = job_models(req)
+			if models == 'all' or (models and holds_all(machine, models, have)) then
+				if worker then
+					redis.call('ZREM', 'jobs:pending', id)
+					redis.call('HSET', 'job:' .. id, 'status', 'assigned', 'worker_id', worker,
+						'assigned_at', iso8601(secs, usec))
+				end
+				local job = hash_table(redis.call('HGETALL', 'job:' .. id))
+				if worker then
+					redis.call('HSET', 'jobs:active:' .. worker, id, cjson.encode(job))
+				end
+				return cjson.encode({ jobId = id, job = job })
+			end
+		end
+	end
+	return nil
+end
+
+redis.register_function('mm_find_matching_job', function(keys, args)
+	if #args < 3 then
+		error({ err = 'ERR mm_find_matching_job: want machine_id worker_id service [max_scan [stale_after]]' })
+	end
+	local max_scan = positive_number(args[4], DEFAULT_MAX_SCAN, 'max_scan', MAX_MAX_SCAN)
+	local stale = positive_number(args[5], DEFAULT_STALE, 'stale_after')
+	return find_job(args[1], args[2], args[3], math.floor(max_scan), stale)
+end)
+
+redis.register_function{
+	function_name = 'mm_peek_matching_job',
+	flags = { 'no-writes' },
+	callback = function(keys, args)
+		if #args < 2 then
+			error({ err = 'ERR mm_peek_matching_job: want machine_id service [max_scan [stale_after]]' })
+		end
+		local max_scan = positive_number(args[3], DEFAULT_MAX_SCAN, 'max_scan', MAX_MAX_SCAN)
+		local stale = positive_number(args[4], DEFAULT_STALE, 'stale_after')
+		return find_job(args[1], nil, args[2], math.floor(max_scan), stale)
+	end,
+}
+
+local function live_machines(stale_after, now)
+	return redis.call('ZRANGEBYSCORE', 'machines:models:heartbeat', now - stale_after, '+inf')
+end
+
+redis.register_function{
+	function_name = 'mm_machines_with_models',
+	flags = { 'no-writes' },
+	callback = function(keys, args)
+		local stale, first = DEFAULT_STALE, 1
+		if args[1] == '--stale-after' then
+			stale = positive_number(args[2], DEFAULT_STALE, 'stale_after')
+			first = 3
+		end
+		local now = now_parts()
+		local ids
+		if first > #args then
+			ids = live_machines(stale, now)
+		else
+			local k = {}
+			for i = first, #args do
+				k[#k + 1] = 'models:index:' .. args[i]
+			end
+			local cand = redis.call('SINTER', unpack(k))
+			ids = {}
+			if #cand > 0 then
+				local scores = redis.call('ZMSCORE', 'machines:models:heartbeat', unpack(cand))
+				for i, id in ipairs(cand) do
+					local s = scores[i]
+					if s and now - tonumber(s) <= stale then
+						ids[#ids + 1] = id
+					end
+				end
+			end
+		end
+		table.sort(ids)
+		return ids
+	end,
+}
+
+redis.register_function{
+	function_name = 'mm_explain_job',
+	flags = { 'no-writes' },
+	callback = function(keys, args)
+		if #args < 1 then
+			error({ err = 'ERR mm_explain_job: want job_id [stale_after]' })
+		end
+		local id = args[1]
+		local stale = positive_number(args[2], DEFAULT_STALE, 'stale_after')
+		local flat = redis.call('HGETALL', 'job:' .. id)
+		if #flat == 0 then
+			return nil
+		end
+		local job = hash_table(flat)
+		local pending = redis.call('ZSCORE', 'jobs:pending', id) and 1 or 0
+		local models = job_models(job.requirements)
+		local mode = models == 'all' and 'all' or (models and 'list' or 'invalid')
+		local names = type(models) == 'table' and models or {}
+		local can, cannot = {}, {}
+		local machines = live_machines(stale, (now_parts()))
+		table.sort(machines)
+		if mode ~= 'invalid' then
+			for _, m in ipairs(machines) do
+				if #names == 0 then
+					can[#can + 1] = m
+				else
+					local r = redis.call('SMISMEMBER', 'machine:' .. m .. ':model_names', unpack(names))
+					local missing = {}
+					for i, n in ipairs(names) do
+						if r[i] ~= 1 then
+							missing[#missing + 1] = n
+						end
+					end
+					if #missing == 0 then
+						can[#can + 1] = m
+					else
+						cannot[#cannot + 1] = { m, missing }
+					end
+				end
+			end
+		end
+		return { id, pending, job.service_required or '', mode, names, can, cannot,
+			job.status or '' }
+	end,
+}
