@@ -1,0 +1,615 @@
+/* inventory.c — a machine's model inventory in Redis, one MULTI/EXEC a report. */
+#include "inventory.h"
+#include "log.h"
+#include "manifest.h"
+#include "scan.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#define HEARTBEAT_KEY "machines:models:heartbeat"
+#define MAX_ATTEMPTS 5
+
+struct mm_reporter {
+	char *id;
+	char *k_models, *k_names;
+	int have_prev;
+	char digest[65];
+	char **names;   /* sorted, unique; what was last written */
+	size_t nnames;
+};
+
+/* A sorted, unique list of strings; the strings are owned. */
+struct names {
+	char **v;
+	size_t n;
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void names_free(struct names *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+static void names_sort_unique(struct names *s)
+{
+	size_t i, j = 0;
+
+	if (!s->n)
+		return;
+	qsort(s->v, s->n, sizeof(*s->v), cmp_str);
+	for (i = 1; i < s->n; i++) {
+		if (strcmp(s->v[i], s->v[j]) == 0)
+			free(s->v[i]);
+		else
+			s->v[++j] = s->v[i];
+	}
+	s->n = j + 1;
+}
+
+static void names_from_reply(struct names *s, const redisReply *rep)
+{
+	size_t i;
+
+	s->v = mm_xcalloc(rep->elements ? rep->elements : 1, sizeof(*s->v));
+	s->n = 0;
+	for (i = 0; i < rep->elements; i++)
+		if (rep->element[i]->type == REDIS_REPLY_STRING)
+			s->v[s->n++] = mm_xstrndup(rep->element[i]->str, (size_t)rep->element[i]->len);
+	names_sort_unique(s);
+}
+
+static void names_copy(struct names *dst, char *const *v, size_t n)
+{
+	size_t i;
+
+	dst->v = mm_xcalloc(n ? n : 1, sizeof(*dst->v));
+	for (i = 0; i < n; i++)
+		dst->v[i] = mm_xstrdup(v[i]);
+	dst->n = n;
+}
+
+/*
+ * Merge two sorted lists: names only in a go to only_a, only in b to only_b
+ * (borrowed pointers).
+ */
+static void names_diff(const struct names *a, const struct names *b,
+		       const char ***only_a, size_t *na, const char ***only_b, size_t *nb)
+{
+	size_t i = 0, j = 0;
+
+	*only_a = mm_xcalloc(a->n ? a->n : 1, sizeof(**only_a));
+	*only_b = mm_xcalloc(b->n ? b->n : 1, sizeof(**only_b));
+	*na = *nb = 0;
+	while (i < a->n || j < b->n) {
+		int c = i == a->n ? 1 : j == b->n ? -1 : strcmp(a->v[i], b->v[j]);
+
+		if (c < 0)
+			(*only_a)[(*na)++] = a->v[i++];
+		else if (c > 0)
+			(*only_b)[(*nb)++] = b->v[j++];
+		else
+			i++, j++;
+	}
+}
+
+/* Records sorted by saveTo then name, so equal inventories give equal JSON. */
+static int cmp_model(const void *a, const void *b)
+{
+	const struct mm_inv_model *x = *(const struct mm_inv_model *const *)a;
+	const struct mm_inv_model *y = *(const struct mm_inv_model *const *)b;
+	int c = strcmp(x->save_to ? x->save_to : "", y->save_to ? y->save_to : "");
+
+	return c ? c : strcmp(x->name, y->name);
+}
+
+/* What a report writes, computed once from the records. */
+struct snapshot {
+	char *json;
+	char digest[65];
+	struct names names;
+	long long bytes;
+	size_t n;
+};
+
+static void snapshot_free(struct snapshot *s)
+{
+	free(s->json);
+	names_free(&s->names);
+}
+
+static void snapshot_make(struct snapshot *s, const struct mm_inv_model *models, size_t n)
+{
+	const struct mm_inv_model **sorted = mm_xcalloc(n ? n : 1, sizeof(*sorted));
+	cJSON *arr = cJSON_CreateArray();
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, k;
+	size_t i;
+
+	memset(s, 0, sizeof(*s));
+	for (i = 0; i < n; i++)
+		sorted[i] = &models[i];
+	qsort(sorted, n, sizeof(*sorted), cmp_model);
+	s->names.v = mm_xcalloc(n ? n : 1, sizeof(char *));
+	for (i = 0; i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "name", sorted[i]->name);
+		cJSON_AddStringToObject(o, "saveTo", sorted[i]->save_to ? sorted[i]->save_to : "");
+		cJSON_AddNumberToObject(o, "size", (double)(sorted[i]->size > 0 ? sorted[i]->size : 0));
+		if (sorted[i]->hash && *sorted[i]->hash)
+			cJSON_AddStringToObject(o, "hash", sorted[i]->hash);
+		cJSON_AddItemToArray(arr, o);
+		if (sorted[i]->size > 0)
+			s->bytes += sorted[i]->size;
+		s->names.v[s->names.n++] = mm_xstrdup(sorted[i]->name);
+	}
+	names_sort_unique(&s->names);
+	s->json = cJSON_PrintUnformatted(arr);
+	if (!s->json)
+		s->json = mm_xstrdup("[]");
+	cJSON_Delete(arr);
+	free(sorted);
+	s->n = n;
+	EVP_Digest(s->json, strlen(s->json), md, &mdlen, EVP_sha256(), NULL);
+	for (k = 0; k < mdlen && k < 32; k++)
+		snprintf(s->digest + 2 * k, 3, "%02x", md[k]);
+}
+
+static void iso_of(long long secs, char buf[32])
+{
+	time_t t = (time_t)secs;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* HSET of the models hash: every field, or only the freshness fields. */
+static void add_hset(struct mm_rcmds *q, const char *key, const char *id,
+		     const struct snapshot *s, long long now, int all_fields)
+{
+	char iso[32];
+
+	iso_of(now, iso);
+	mm_rcmds_begin(q);
+	mm_rcmds_arg(q, "HSET");
+	mm_rcmds_arg(q, key);
+	mm_rcmds_arg(q, "machine_id");
+	mm_rcmds_arg(q, id);
+	mm_rcmds_arg(q, "last_updated");
+	mm_rcmds_arg(q, iso);
+	if (all_fields) {
+		mm_rcmds_arg(q, "models");
+		mm_rcmds_arg(q, s->json);
+		mm_rcmds_arg(q, "total_models");
+		mm_rcmds_argf(q, "%zu", s->n);
+		mm_rcmds_arg(q, "total_size_gb");
+		mm_rcmds_argf(q, "%.2f", round((double)s->bytes / (1024.0 * 1024 * 1024) * 100) / 100);
+		mm_rcmds_arg(q, "models_sha256");
+		mm_rcmds_arg(q, s->digest);
+	}
+}
+
+/* One command with a fixed head and a list of members, e.g. SADD key a b c. */
+static void add_members(struct mm_rcmds *q, const char *cmd, const char *key,
+			const char *const *v, size_t n)
+{
+	size_t i;
+
+	if (!n)
+		return;
+	mm_rcmds_begin(q);
+	mm_rcmds_arg(q, cmd);
+	mm_rcmds_arg(q, key);
+	for (i = 0; i < n; i++)
+		mm_rcmds_arg(q, v[i]);
+}
+
+static void add_index(struct mm_rcmds *q, const char *cmd, const char *id,
+		      const char *const *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		mm_rcmds_begin(q);
+		mm_rcmds_arg(q, cmd);
+		mm_rcmds_argf(q, "models:index:%s", v[i]);
+		mm_rcmds_arg(q, id);
+	}
+}
+
+static void add_heartbeat(struct mm_rcmds *q, const char *id, long long now)
+{
+	mm_rcmds_begin(q);
+	mm_rcmds_arg(q, "ZADD");
+	mm_rcmds_arg(q, HEARTBEAT_KEY);
+	mm_rcmds_argf(q, "%lld", now);
+	mm_rcmds_arg(q, id);
+}
+
+struct mm_rcmds *mm_inv_full_commands(const char *id, const struct mm_inv_model *models,
+				      size_t n, long long now)
+{
+	struct mm_rcmds *q = mm_rcmds_new();
+	struct snapshot s;
+	char *k_models = mm_xasprintf("machine:%s:models", id);
+	char *k_names = mm_xasprintf("machine:%s:model_names", id);
+
+	snapshot_make(&s, models, n);
+	mm_rcmds_add(q, "MULTI", (char *)NULL);
+	add_hset(q, k_models, id, &s, now, 1);
+	mm_rcmds_add(q, "DEL", k_names, (char *)NULL);
+	add_members(q, "SADD", k_names, (const char *const *)s.names.v, s.names.n);
+	add_index(q, "SADD", id, (const char *const *)s.names.v, s.names.n);
+	add_heartbeat(q, id, now);
+	mm_rcmds_add(q, "EXEC", (char *)NULL);
+	snapshot_free(&s);
+	free(k_models);
+	free(k_names);
+	return q;
+}
+
+struct mm_reporter *mm_reporter_new(const char *machine_id)
+{
+	struct mm_reporter *rep = mm_xcalloc(1, sizeof(*rep));
+
+	rep->id = mm_xstrdup(machine_id);
+	rep->k_models = mm_xasprintf("machine:%s:models", machine_id);
+	rep->k_names = mm_xasprintf("machine:%s:model_names", machine_id);
+	return rep;
+}
+
+void mm_reporter_forget(struct mm_reporter *rep)
+{
+	size_t i;
+
+	for (i = 0; i < rep->nnames; i++)
+		free(rep->names[i]);
+	free(rep->names);
+	rep->names = NULL;
+	rep->nnames = 0;
+	rep->have_prev = 0;
+	rep->digest[0] = '\0';
+}
+
+void mm_reporter_free(struct mm_reporter *rep)
+{
+	if (!rep)
+		return;
+	mm_reporter_forget(rep);
+	free(rep->id);
+	free(rep->k_models);
+	free(rep->k_names);
+	free(rep);
+}
+
+static long long reply_time(const redisReply *t)
+{
+	long v;
+
+	if (t->type == REDIS_REPLY_ARRAY && t->elements >= 1 &&
+	    t->element[0]->type == REDIS_REPLY_STRING &&
+	    mm_parse_long(t->element[0]->str, 0, 1L << 40, &v) == 0)
+		return v;
+	return (long long)time(NULL);
+}
+
+/* Send q, return the replies; adds one round trip to st. */
+static int send(struct mm_redis *r, const struct mm_rcmds *q, redisReply ***reps,
+		struct mm_inv_stats *st, struct mm_err *err)
+{
+	st->round_trips++;
+	return mm_redis_pipeline(r, q, reps, err);
+}
+
+/* Read the server's name set (still under WATCH). */
+static int read_names(struct mm_redis *r, const char *key, struct names *out,
+		      struct mm_inv_stats *st, struct mm_err *err)
+{
+	struct mm_rcmds *q = mm_rcmds_new();
+	redisReply **reps;
+	int rc;
+
+	mm_rcmds_add(q, "SMEMBERS", key, (char *)NULL);
+	rc = send(r, q, &reps, st, err);
+	mm_rcmds_free(q);
+	if (rc)
+		return rc;
+	names_from_reply(out, reps[0]);
+	mm_redis_replies_free(reps, 1);
+	return 0;
+}
+
+int mm_reporter_report(struct mm_reporter *rep, struct mm_redis *r,
+		       const struct mm_inv_model *models, size_t n, int full,
+		       struct mm_inv_stats *st, struct mm_err *err)
+{
+	struct mm_inv_stats dummy;
+	struct snapshot s;
+	int rc = 0, attempt;
+
+	if (!st)
+		st = &dummy;
+	memset(st, 0, sizeof(*st));
+	snapshot_make(&s, models, n);
+	for (attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+		struct mm_rcmds *q = mm_rcmds_new();
+		redisReply **reps = NULL, **xreps = NULL;
+		struct names old = {0};
+		const char **added = NULL, **removed = NULL;
+		size_t nadded = 0, nremoved = 0, nq;
+		const char *server_digest;
+		int read_set = !rep->have_prev || full, same, write_models;
+		long long now;
+
+		mm_rcmds_add(q, "WATCH", rep->k_models, rep->k_names, (char *)NULL);
+		mm_rcmds_add(q, "TIME", (char *)NULL);
+		mm_rcmds_add(q, "HGET", rep->k_models, "models_sha256", (char *)NULL);
+		if (read_set)
+			mm_rcmds_add(q, "SMEMBERS", rep->k_names, (char *)NULL);
+		rc = send(r, q, &reps, st, err);
+		nq = mm_rcmds_count(q);
+		mm_rcmds_free(q);
+		if (rc)
+			break;
+		now = reply_time(reps[1]);
+		server_digest = reps[2]->type == REDIS_REPLY_STRING ? reps[2]->str : NULL;
+		same = server_digest && rep->have_prev && strcmp(server_digest, rep->digest) == 0;
+		if (read_set)
+			names_from_reply(&old, reps[3]);
+		else if (same)
+			names_copy(&old, rep->names, rep->nnames);
+		else if ((rc = read_names(r, rep->k_names, &old, st, err)))
+			goto next;
+		write_models = full || !server_digest || strcmp(server_digest, s.digest) != 0;
+		names_diff(&s.names, &old, &added, &nadded, &removed, &nremoved);
+
+		q = mm_rcmds_new();
+		mm_rcmds_add(q, "MULTI", (char *)NULL);
+		add_hset(q, rep->k_models, rep->id, &s, now, write_models);
+		if (full) {
+			mm_rcmds_add(q, "DEL", rep->k_names, (char *)NULL);
+			add_members(q, "SADD", rep->k_names, (const char *const *)s.names.v, s.names.n);
+		} else {
+			add_members(q, "SREM", rep->k_names, removed, nremoved);
+			add_members(q, "SADD", rep->k_names, added, nadded);
+		}
+		add_index(q, "SREM", rep->id, removed, nremoved);
+		if (full)
+			add_index(q, "SADD", rep->id, (const char *const *)s.names.v, s.names.n);
+		else
+			add_index(q, "SADD", rep->id, added, nadded);
+		add_heartbeat(q, rep->id, now);
+		mm_rcmds_add(q, "EXEC", (char *)NULL);
+		nq = mm_rcmds_count(q);
+		rc = send(r, q, &xreps, st, err);
+		mm_rcmds_free(q);
+		if (rc)
+			goto next;
+		if (xreps[nq - 1]->type == REDIS_REPLY_NIL) {
+			/* A watched key changed between the read and EXEC: read again. */
+			st->retries++;
+			rc = -1;
+			goto next;
+		}
+		st->commands = nq;
+		st->added = nadded;
+		st->removed = nremoved;
+		st->models_written = write_models;
+		mm_reporter_forget(rep);
+		rep->names = s.names.v;
+		rep->nnames = s.names.n;
+		s.names.v = NULL;
+		s.names.n = 0;
+		memcpy(rep->digest, s.digest, sizeof(rep->digest));
+		rep->have_prev = 1;
+next:
+		mm_redis_replies_free(reps, reps ? (read_set ? 4 : 3) : 0);
+		mm_redis_replies_free(xreps, xreps ? nq : 0);
+		free(added);
+		free(removed);
+		names_free(&old);
+		if (rc != -1)
+			break;
+		/* The server no longer holds what we think: read it back. */
+		mm_reporter_forget(rep);
+	}
+	if (rc == -1)
+		rc = mm_error(err, MM_EFAIL, "inventory of %s changed under us %d times in a row; gave up",
+			      rep->id, MAX_ATTEMPTS);
+	else if (rc)
+		mm_error_prefix(err, "writing the inventory of %s", rep->id);
+	snapshot_free(&s);
+	return rc;
+}
+
+/*
+ * Remove one machine in a MULTI under WATCH.  With cutoff >= 0, only when
+ * its heartbeat is still older than cutoff.  Returns 0 and sets *done (1:
+ * removed, 0: left alone), or an error; -1 means a watched key changed.
+ */
+static int remove_machine(struct mm_redis *r, const char *id, long long cutoff, int *done,
+			  struct mm_err *err)
+{
+	char *k_models = mm_xasprintf("machine:%s:models", id);
+	char *k_names = mm_xasprintf("machine:%s:model_names", id);
+	struct mm_rcmds *q = mm_rcmds_new();
+	redisReply **reps = NULL, **xreps = NULL;
+	struct names old = {0};
+	size_t nq = 0;
+	int rc;
+
+	*done = 0;
+	mm_rcmds_add(q, "WATCH", k_models, k_names, (char *)NULL);
+	mm_rcmds_add(q, "ZSCORE", HEARTBEAT_KEY, id, (char *)NULL);
+	mm_rcmds_add(q, "SMEMBERS", k_names, (char *)NULL);
+	rc = mm_redis_pipeline(r, q, &reps, err);
+	mm_rcmds_free(q);
+	q = NULL;
+	if (rc)
+		goto out;
+	if (cutoff >= 0) {
+		long score;
+
+		if (reps[1]->type != REDIS_REPLY_STRING ||
+		    mm_parse_long(reps[1]->str, 0, 1L << 40, &score) < 0 || score >= cutoff) {
+			redisReply *u = NULL;
+
+			/* It reported meanwhile (or is gone): leave it. */
+			rc = mm_redis_cmd(r, &u, err, "UNWATCH", (char *)NULL);
+			if (u)
+				freeReplyObject(u);
+			goto out;
+		}
+	}
+	names_from_reply(&old, reps[2]);
+	q = mm_rcmds_new();
+	mm_rcmds_add(q, "MULTI", (char *)NULL);
+	add_index(q, "SREM", id, (const char *const *)old.v, old.n);
+	mm_rcmds_add(q, "DEL", k_models, k_names, (char *)NULL);
+	mm_rcmds_add(q, "ZREM", HEARTBEAT_KEY, id, (char *)NULL);
+	mm_rcmds_add(q, "EXEC", (char *)NULL);
+	nq = mm_rcmds_count(q);
+	rc = mm_redis_pipeline(r, q, &xreps, err);
+	if (rc)
+		goto out;
+	if (xreps[nq - 1]->type == REDIS_REPLY_NIL)
+		rc = -1;
+	else
+		*done = 1;
+out:
+	mm_redis_replies_free(reps, reps ? 3 : 0);
+	mm_redis_replies_free(xreps, xreps ? nq : 0);
+	mm_rcmds_free(q);
+	names_free(&old);
+	free(k_models);
+	free(k_names);
+	return rc;
+}
+
+int mm_inv_deregister(struct mm_redis *r, const char *machine_id, struct mm_err *err)
+{
+	int attempt, rc = -1, done;
+
+	for (attempt = 0; attempt < MAX_ATTEMPTS && rc == -1; attempt++)
+		rc = remove_machine(r, machine_id, -1, &done, err);
+	if (rc == -1)
+		rc = mm_error(err, MM_EFAIL, "machine %s changed under us %d times in a row", machine_id,
+			      MAX_ATTEMPTS);
+	else if (rc)
+		mm_error_prefix(err, "deregistering %s", machine_id);
+	return rc;
+}
+
+int mm_inv_prune_stale(struct mm_redis *r, double older_than, size_t *pruned, struct mm_err *err)
+{
+	redisReply *t = NULL, *ids = NULL;
+	char cut[32];
+	long long cutoff;
+	size_t i, count = 0;
+	int rc;
+
+	if (pruned)
+		*pruned = 0;
+	rc = mm_redis_cmd(r, &t, err, "TIME", (char *)NULL);
+	if (rc)
+		return rc;
+	cutoff = reply_time(t) - (long long)ceil(older_than);
+	freeReplyObject(t);
+	snprintf(cut, sizeof(cut), "(%lld", cutoff);
+	rc = mm_redis_cmd(r, &ids, err, "ZRANGEBYSCORE", HEARTBEAT_KEY, "-inf", cut, (char *)NULL);
+	if (rc)
+		return rc;
+	for (i = 0; i < ids->elements && !rc; i++) {
+		const char *id = ids->element[i]->str;
+		int attempt, done = 0;
+
+		if (ids->element[i]->type != REDIS_REPLY_STRING)
+			continue;
+		rc = -1;
+		for (attempt = 0; attempt < MAX_ATTEMPTS && rc == -1; attempt++)
+			rc = remove_machine(r, id, cutoff, &done, err);
+		if (rc == -1)
+			rc = 0;  /* it keeps changing, so it is alive */
+		if (!rc && done) {
+			count++;
+			mm_infof("pruned stale machine %s", id);
+		}
+	}
+	freeReplyObject(ids);
+	if (pruned)
+		*pruned = count;
+	return rc;
+}
+
+static int cmp_model_save_to(const void *a, const void *b)
+{
+	const struct mm_model *x = *(const struct mm_model *const *)a;
+	const struct mm_model *y = *(const struct mm_model *const *)b;
+
+	return strcmp(x->save_to, y->save_to);
+}
+
+void mm_inv_from_disk(const struct mm_scan *scan, const struct mm_manifest *m,
+		      struct mm_inv_model **out, size_t *n, size_t *left_out)
+{
+	const struct mm_model **byp = NULL;
+	struct mm_inv_model *v = mm_xcalloc(scan->n ? scan->n : 1, sizeof(*v));
+	size_t i, k = 0, nm = 0, skipped = 0;
+
+	if (m && m->n) {
+		byp = mm_xcalloc(m->n, sizeof(*byp));
+		for (i = 0; i < m->n; i++)
+			if (m->models[i].save_to)
+				byp[nm++] = &m->models[i];
+		qsort(byp, nm, sizeof(*byp), cmp_model_save_to);
+	}
+	for (i = 0; i < scan->n; i++) {
+		const struct mm_scan_entry *e = &scan->v[i];
+		const struct mm_model *mod = NULL;
+
+		if (nm) {
+			struct mm_model key = {0};
+			const struct mm_model *kp = &key, **hit;
+
+			key.save_to = e->save_to;
+			hit = bsearch(&kp, byp, nm, sizeof(*byp), cmp_model_save_to);
+			mod = hit ? *hit : NULL;
+		}
+		if (mod) {
+			const char *st = mm_model_stage_status(mod, "verify");
+
+			if (st && (strcmp(st, "mismatch") == 0 || strcmp(st, "missing") == 0)) {
+				mm_infof("not reporting %s: verification says %s", e->save_to, st);
+				skipped++;
+				continue;
+			}
+		}
+		v[k].name = mod && mod->name ? mod->name : e->name;
+		v[k].save_to = e->save_to;
+		v[k].size = (long long)e->st.st_size;
+		v[k].hash = mod ? mod->hash : NULL;
+		k++;
+	}
+	free(byp);
+	*out = v;
+	*n = k;
+	if (left_out)
+		*left_out = skipped;
+}
