@@ -67,8 +67,10 @@ is "$(hdr content-length)" 100000 "HEAD: Content-Length"
 is "$(get "$FIX_URL/files/nope.bin")" 404 "missing file: 404"
 is "$(get "$FIX_URL/files/../../../etc/passwd" --path-as-is)" 404 "path traversal: 404"
 is "$(get "$FIX_URL/files")" 404 "a directory: 404"
+fix_reset
 is "$(curl -sS -o /dev/null -o /dev/null -w '%{http_code} %{num_connects} ' \
 	"$FIX_URL/files/a.bin" "$FIX_URL/files/a.bin")" "200 1 200 0 " "keep-alive: two requests, one connection"
+is "$(fix_log | json_get 0.conn)" "$(fix_log | json_get 1.conn)" "conn: the log shows the same connection"
 
 make_file big.bin 5000000
 is "$(get "$FIX_URL/big.bin")" 200 "a 5 MB file: 200"
@@ -252,6 +254,12 @@ is "$(fix_count --status 206)" 1 "fix_count --status"
 check "fix_wait: a request already logged" fix_wait --bytes 10 --host 127.0.0.2 /files/a.bin
 exit_is 1 "fix_wait: times out" fix_wait --timeout 0.1 /never
 fix_log > "$T/log.json"
+check "conn, time, done: three connections, in order" python3 -c '
+import json, sys
+log = json.load(open(sys.argv[1]))
+assert len({e["conn"] for e in log}) == 3, log
+assert all(e["time"] <= e["done"] for e in log), log
+assert log[0]["time"] <= log[1]["time"] <= log[2]["time"], log' "$T/log.json"
 is "$(python3 -c '
 import json, sys
 e = json.load(open(sys.argv[1]))[1]
