@@ -55,6 +55,12 @@ is "$(hdr content-range)" "bytes 99995-99999/100000" "Range -n: Content-Range"
 is "$(get "$FIX_URL/files/a.bin" -r 100000-)" 416 "Range past the end: 416"
 is "$(hdr content-range)" "bytes */100000" "416: Content-Range bytes */size"
 
+for r in 'bytes=x-1' 'bytes=5-2' 'bytes=0-1,4-5' 'items=0-1' 'bytes=-' 'bytes=²-3'; do
+	is "$(get "$FIX_URL/files/a.bin" -H "Range: $r")" 200 "Range: $r is ignored"
+done
+is "$(get "$FIX_URL/files/a.bin" -H 'Range: bytes=-0')" 416 "Range: bytes=-0 is unsatisfiable"
+is "$(get "$FIX_URL/files/a.bin" -H 'Range: bytes=99999-200000')" 206 "Range: the end is clipped"
+is "$(hdr content-range)" "bytes 99999-99999/100000" "Range: the clipped Content-Range"
 is "$(get "$FIX_URL/files/a.bin" -r 10- -H "If-Range: $etag")" 206 "If-Range with the ETag: 206"
 is "$(get "$FIX_URL/files/a.bin" -r 10- -H 'If-Range: "other"')" 200 "If-Range with another ETag: 200"
 check "If-Range mismatch: the whole file" cmp "$T/body" "$F"
@@ -237,6 +243,7 @@ check "delay: a client that left is noticed" wait_until 5 hang_aborted
 # The control plane.
 exit_is 22 "an unknown rule key is refused" curl -sS --fail-with-body -d '{"path": "/x", "stauts": 500}' "$FIX_URL/_ctl/rule"
 like "$(cat "$T/out")" "unknown rule key 'stauts'" "the refusal names the key"
+exit_is 22 "a path without / is refused" curl -sS --fail-with-body -d '{"path": "x"}' "$FIX_URL/_ctl/rule"
 exit_is 22 "bad base64 is refused" curl -sS --fail-with-body -d '{"body_b64": "**"}' "$FIX_URL/_ctl/rule"
 exit_is 22 "an unknown log filter is refused" curl -sS --fail-with-body "$FIX_URL/_ctl/count?paht=/x"
 fix_reset
