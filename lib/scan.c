@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "paths.h"
 
 /* Deeper than any real model tree; stops pathological nesting. */
 #define MAX_DEPTH 64
@@ -93,6 +94,14 @@ static void add(struct walk *w, const char *path, const char *name, const struct
 {
 	struct mm_scan_entry *e;
 	size_t bl = strlen(w->base);
+	const char *rel = path + bl + (path[bl] == '/');
+	char why[128];
+
+	/* A name no manifest could carry (a backslash, a control character) is left out. */
+	if (mm_path_check(rel, strlen(rel), why, sizeof(why)) != 0) {
+		mm_warnf("skipping '%s': the path %s", path, why);
+		return;
+	}
 
 	if (w->out->n == w->cap) {
 		w->cap = w->cap ? w->cap * 2 : 64;
@@ -101,7 +110,7 @@ static void add(struct walk *w, const char *path, const char *name, const struct
 	e = &w->out->v[w->out->n++];
 	e->name = mm_xstrdup(name);
 	e->path = mm_xstrdup(path);
-	e->save_to = mm_xstrdup(path + bl + (path[bl] == '/'));
+	e->save_to = mm_xstrdup(rel);
 	e->st = *st;
 }
 

@@ -17,7 +17,9 @@
  *     scanned directory and every allowed directory (network volumes are
  *     usually mounted outside MM_ROOT and linked in: name them as allowed);
  *   - broken symlinks, and a folder already open higher up the same path
- *     (a symlink loop).  Each skip of a symlink is logged at debug level,
+ *     (a symlink loop);
+ *   - a path no manifest could carry as saveTo (a backslash, a control
+ *     character; see mm_path_check()), with a warning.  Each skip of a symlink is logged at debug level,
  *     an unreadable folder as a warning; neither fails the scan.
  *
  * saveTo is the path as ComfyUI sees it, through any symlinked folder,

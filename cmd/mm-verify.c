@@ -1,0 +1,226 @@
+/*
+ * mm-verify — prove every model of a manifest intact on disk, in parallel and
+ * never twice; or, with --scan, list what the disk really holds.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "manifest.h"
+#include "verify.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: mm-verify [-qv] [-j n] [--allow-dir dir] [--no-cache] [--no-xattr]\n"
+		"                 [--quarantine] [--rehash] [--require-hash] [--state-dir dir]\n"
+		"                 [--table] [file]\n"
+		"       mm-verify --scan [--hash[=algo]] [-qv] [-j n] [--allow-dir dir] [--table] [dir]\n"
+		"\n"
+		"      --allow-dir dir   follow symlinks into dir too (repeatable)\n"
+		"      --hash[=algo]     with --scan: add each file's digest (sha256, sha1, md5)\n"
+		"  -j, --jobs n          files hashed at once (default: number of CPUs)\n"
+		"      --no-cache        neither use nor record the verified cache\n"
+		"      --no-xattr        keep cache records out of the files' extended attributes\n"
+		"      --quarantine      move files that fail to MM_STATE_DIR/quarantine/\n"
+		"      --rehash          hash every file even when its cached digest still holds\n"
+		"      --require-hash    a model without a hash is a failure\n"
+		"      --scan            list the model files under MM_ROOT/models (or dir)\n"
+		"      --state-dir dir   cache and quarantine (MM_STATE_DIR; default $MM_ROOT/.mm)\n"
+		"      --table           a table for people on stdout instead of JSON\n"
+		"  -q, --quiet           errors only\n"
+		"  -v, --verbose         every file on stderr\n"
+		"  -h, --help            this help\n"
+		"  -V, --version         print the version\n");
+}
+
+static int finish_stdout(void)
+{
+	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF) {
+		mm_errorf("cannot write to standard output");
+		return MM_EFAIL;
+	}
+	return 0;
+}
+
+static void print_problems(const struct mm_manifest *m, const struct mm_err *err)
+{
+	if (m && m->nproblems) {
+		for (size_t i = 0; i < m->nproblems; i++)
+			mm_errorf("%s", m->problems[i]);
+	} else {
+		mm_errorf("%s", err->msg);
+	}
+}
+
+static const char *str(const cJSON *o, const char *key)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
+/* One line per model: status, size, cached, saveTo (or size, hash, saveTo for a scan). */
+static void print_table(const struct mm_manifest *m, int scan)
+{
+	if (scan)
+		printf("%-10s %-64s %s\n", "SIZE", "HASH", "SAVETO");
+	else
+		printf("%-10s %-10s %-6s %s\n", "STATUS", "SIZE", "CACHED", "SAVETO");
+	for (size_t i = 0; i < m->n; i++) {
+		const struct mm_model *mo = &m->models[i];
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(mo->obj, "verify");
+		const cJSON *size = cJSON_GetObjectItemCaseSensitive(v, "size");
+		char sz[32] = "-";
+
+		if (scan) {
+			mm_format_size(mo->size, sz, sizeof(sz));
+			printf("%-10s %-64s %s\n", sz, mo->hash ? mo->hash : "-", mo->save_to);
+			continue;
+		}
+		if (cJSON_IsNumber(size))
+			mm_format_size((long long)size->valuedouble, sz, sizeof(sz));
+		printf("%-10s %-10s %-6s %s\n", str(v, "status") ? str(v, "status") : "-", sz,
+			cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "cached")) ? "yes" : "-",
+			mo->save_to);
+	}
+}
+
+static void summary(const struct mm_verify_stats *s, size_t n)
+{
+	double gb = (double)s->bytes_hashed / (1 << 30);
+
+	mm_infof("%zu models: %zu ok, %zu mismatch, %zu missing, %zu unverified, %zu unreadable; "
+		"%zu cached, %zu hashed (%.2f GB in %.2f s%s)", n, s->ok, s->mismatch, s->missing,
+		s->unverified, s->unreadable, s->cached, s->hashed, gb, s->seconds,
+		s->quarantined ? ", some quarantined" : "");
+}
+
+int main(int argc, char **argv)
+{
+	enum {
+		OPT_ALLOW = 256, OPT_HASH, OPT_NOCACHE, OPT_NOXATTR, OPT_QUARANTINE, OPT_REHASH,
+		OPT_REQUIRE, OPT_SCAN, OPT_STATE, OPT_TABLE,
+	};
+	static const struct option opts[] = {
+		{"allow-dir", required_argument, NULL, OPT_ALLOW},
+		{"hash", optional_argument, NULL, OPT_HASH},
+		{"help", no_argument, NULL, 'h'},
+		{"jobs", required_argument, NULL, 'j'},
+		{"no-cache", no_argument, NULL, OPT_NOCACHE},
+		{"no-xattr", no_argument, NULL, OPT_NOXATTR},
+		{"quarantine", no_argument, NULL, OPT_QUARANTINE},
+		{"quiet", no_argument, NULL, 'q'},
+		{"rehash", no_argument, NULL, OPT_REHASH},
+		{"require-hash", no_argument, NULL, OPT_REQUIRE},
+		{"scan", no_argument, NULL, OPT_SCAN},
+		{"state-dir", required_argument, NULL, OPT_STATE},
+		{"table", no_argument, NULL, OPT_TABLE},
+		{"verbose", no_argument, NULL, 'v'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	struct mm_verify_opts o = { 0 };
+	struct mm_verify_stats stats;
+	struct mm_manifest *m = NULL;
+	struct mm_err err = { 0 };
+	const char **allow = NULL, *opt_state = NULL, *arg;
+	enum mm_hash_algo algo = MM_HASH_NONE;
+	char *state_dir = NULL;
+	int c, rc, scan = 0, table = 0, verbosity = MM_LOG_INFO;
+	long n;
+
+	mm_log_init(argv[0]);
+	allow = mm_xcalloc((size_t)argc, sizeof(*allow));
+	while ((c = getopt_long(argc, argv, "hj:qVv", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h': usage(stdout); free(allow); return finish_stdout();
+		case 'j':
+			if (mm_parse_long(optarg, 1, 256, &n) < 0) {
+				mm_errorf("-j takes a number from 1 to 256, not '%s'", optarg);
+				rc = MM_EUSAGE;
+				goto out;
+			}
+			o.jobs = (int)n;
+			break;
+		case 'q': verbosity = MM_LOG_QUIET; break;
+		case 'V': printf("mm-verify %s\n", MM_VERSION); free(allow); return finish_stdout();
+		case 'v': verbosity = MM_LOG_DEBUG; break;
+		case OPT_ALLOW: allow[o.nallow++] = optarg; break;
+		case OPT_HASH:
+			algo = optarg ? mm_hash_algo_from_name(optarg) : MM_HASH_SHA256;
+			if (algo == MM_HASH_NONE || algo == MM_HASH_AUTOV2) {
+				mm_errorf("--hash takes sha256, sha1 or md5, not '%s'", optarg);
+				rc = MM_EUSAGE;
+				goto out;
+			}
+			break;
+		case OPT_NOCACHE: o.no_cache = 1; break;
+		case OPT_NOXATTR: o.no_xattr = 1; break;
+		case OPT_QUARANTINE: o.quarantine = 1; break;
+		case OPT_REHASH: o.rehash = 1; break;
+		case OPT_REQUIRE: o.require_hash = 1; break;
+		case OPT_SCAN: scan = 1; break;
+		case OPT_STATE: opt_state = optarg; break;
+		case OPT_TABLE: table = 1; break;
+		default: usage(stderr); rc = MM_EUSAGE; goto out;
+		}
+	}
+	mm_log_set_level(verbosity);
+	if (argc - optind > 1) {
+		mm_errorf("unexpected argument '%s'", argv[optind + 1]);
+		usage(stderr);
+		rc = MM_EUSAGE;
+		goto out;
+	}
+	if (algo != MM_HASH_NONE && !scan) {
+		mm_errorf("--hash goes with --scan");
+		usage(stderr);
+		rc = MM_EUSAGE;
+		goto out;
+	}
+	arg = optind < argc ? argv[optind] : NULL;
+	o.root = mm_config_root();
+	state_dir = opt_state ? mm_xstrdup(opt_state) : mm_config_state_dir(o.root);
+	o.state_dir = state_dir;
+	o.allow_dirs = allow;
+
+	if (scan) {
+		rc = mm_verify_scan(arg, algo, &o, &m, &stats, &err);
+		if (!m) {
+			mm_errorf("%s", err.msg);
+			goto out;
+		}
+		if (algo != MM_HASH_NONE)
+			summary(&stats, m->n);
+	} else {
+		rc = mm_manifest_load(arg, 0, &m, &err);
+		if (rc) {
+			print_problems(m, &err);
+			goto out;
+		}
+		rc = mm_verify(m, &o, &stats, &err);
+		if (rc == MM_EUSAGE) {
+			mm_errorf("%s", err.msg);
+			goto out;
+		}
+		summary(&stats, m->n);
+	}
+	if (table) {
+		print_table(m, scan);
+	} else if (mm_manifest_write(m, stdout, &err) != 0) {
+		mm_errorf("%s", err.msg);
+		rc = MM_EFAIL;
+		goto out;
+	}
+	if (finish_stdout() != 0)
+		rc = MM_EFAIL;
+out:
+	mm_manifest_free(m);
+	free(state_dir);
+	free(allow);
+	return rc;
+}

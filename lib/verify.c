@@ -1,0 +1,597 @@
+/* verify.c — check a manifest's files in parallel; see verify.h. */
+#include "verify.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "paths.h"
+#include "scan.h"
+#include "vcache.h"
+
+enum status { ST_OK, ST_MISMATCH, ST_MISSING, ST_UNVERIFIED, ST_UNREADABLE };
+
+static const char *const status_name[] = {
+	[ST_OK] = "ok", [ST_MISMATCH] = "mismatch", [ST_MISSING] = "missing",
+	[ST_UNVERIFIED] = "unverified", [ST_UNREADABLE] = "unreadable",
+};
+
+/* One file to look at; the pool fills the results. */
+struct task {
+	const char *rel;             /* saveTo */
+	const char *path;            /* set for scan entries: open this path as is */
+	struct mm_hash_spec spec;    /* expected digest, or algo NONE */
+	enum mm_hash_algo algo;      /* what to compute; NONE: no hashing */
+	long long want_size;         /* -1: unknown */
+	int size_exact;
+	long long order;             /* sort key: size, largest hashed first */
+
+	enum status status;
+	char digest[MM_HASH_HEXMAX + 1];
+	int cached, hashed;
+	long long size;
+	char *error;
+	char *quarantined;
+};
+
+struct pool {
+	const struct mm_verify_opts *o;
+	struct task **tasks;
+	size_t n, next;
+	int rootfd;
+	char *rroot;
+	char **allowed;
+	size_t nallowed;
+	struct mm_vcache *vc;
+	pthread_mutex_t lock;
+};
+
+int mm_ncpu(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > 256 ? 256 : (int)n;
+}
+
+static int inside(const char *real, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (n == 1 && dir[0] == '/')
+		return 1;
+	return strncmp(real, dir, n) == 0 && (real[n] == '/' || real[n] == '\0');
+}
+
+/* 1 when the file open on fd really lies inside MM_ROOT or an allowed directory. */
+static int fd_allowed(const struct pool *p, int fd)
+{
+	char link[64], real[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, real, sizeof(real) - 1);
+	if (n <= 0)
+		return -1;
+	real[n] = '\0';
+	if (p->rroot && inside(real, p->rroot))
+		return 1;
+	for (size_t i = 0; i < p->nallowed; i++)
+		if (inside(real, p->allowed[i]))
+			return 1;
+	return 0;
+}
+
+/*
+ * Open t's file for reading.  Symlinks are followed, but the file opened
+ * must lie inside MM_ROOT or an allowed directory (reading is harmless; the
+ * rule keeps a verdict about a file ComfyUI would not be given from counting).
+ * Returns an fd, or -1 with errno set (EXDEV: outside).
+ */
+static int open_task(struct pool *p, const struct task *t)
+{
+	const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	char *full;
+	int fd, e;
+
+	if (t->path)
+		return open(t->path, flags);
+	full = mm_xasprintf("%s/%s", p->o->root, t->rel);
+	fd = open(full, flags);
+	e = errno;
+	free(full);
+	if (fd < 0) {
+		errno = e;
+		return -1;
+	}
+	switch (fd_allowed(p, fd)) {
+	case 1:
+		return fd;
+	case 0:
+		close(fd);
+		errno = EXDEV;
+		return -1;
+	default:
+		/* No /proc: resolve every component beneath MM_ROOT instead. */
+		close(fd);
+		return mm_openat_beneath(p->rootfd, t->rel, flags, 0);
+	}
+}
+
+static void fail(struct task *t, enum status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void fail(struct task *t, enum status st, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	t->status = st;
+	free(t->error);
+	t->error = mm_xstrdup(buf);
+}
+
+static void check_size(struct task *t)
+{
+	long long want = t->want_size, got = t->size;
+
+	if (want < 0)
+		return;
+	if (t->size_exact ? got != want : (got < want * 0.9 || got > want * 1.1))
+		fail(t, ST_MISMATCH, "size is %lld bytes, expected %s%lld", got,
+			t->size_exact ? "" : "about ", want);
+}
+
+static void run_task(struct pool *p, struct task *t, void *buf)
+{
+	struct mm_err err = { 0 };
+	struct stat st;
+	uint64_t bytes = 0;
+	int fd;
+
+	fd = open_task(p, t);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			fail(t, ST_MISSING, "no file at %s", t->rel);
+		else if (errno == EXDEV)
+			fail(t, ST_UNREADABLE, "a symlink leads out of MM_ROOT (see --allow-dir)");
+		else if (errno == ELOOP)
+			fail(t, ST_UNREADABLE, "too many symlinks, or a symlink that is not followed");
+		else
+			fail(t, ST_UNREADABLE, "cannot open: %s", strerror(errno));
+		return;
+	}
+	if (fstat(fd, &st) != 0) {
+		fail(t, ST_UNREADABLE, "cannot stat: %s", strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fail(t, ST_UNREADABLE, "not a regular file");
+		goto out;
+	}
+	t->size = (long long)st.st_size;
+	if (t->algo == MM_HASH_NONE) {
+		t->status = ST_UNVERIFIED;
+		check_size(t);
+		goto out;
+	}
+	if (p->vc && !p->o->rehash && mm_vcache_lookup(p->vc, fd, &st, t->algo, t->digest)) {
+		t->cached = 1;
+	} else {
+		if (mm_hash_fd(fd, t->algo, buf, MM_HASH_BUFSZ, t->digest, &bytes, &err) != 0) {
+			fail(t, ST_UNREADABLE, "%s", err.msg);
+			goto out;
+		}
+		t->hashed = 1;
+		if (p->vc) {
+			int rc = mm_vcache_record(p->vc, fd, &st, t->algo, t->digest, &err);
+
+			if (rc == 1)
+				mm_warnf("%s changed while it was hashed; its digest is not cached", t->rel);
+			else if (rc)
+				mm_debugf("%s: not cached: %s", t->rel, err.msg);
+		}
+	}
+	if (t->spec.algo == MM_HASH_NONE || mm_hash_matches(&t->spec, t->digest))
+		t->status = ST_OK;
+	else
+		fail(t, ST_MISMATCH, "%s is %s, expected %s", mm_hash_algo_name(t->spec.algo),
+			t->digest, t->spec.hex);
+out:
+	close(fd);
+}
+
+static void *worker(void *arg)
+{
+	struct pool *p = arg;
+	void *buf = mm_xmalloc(MM_HASH_BUFSZ);
+
+	for (;;) {
+		size_t i;
+
+		pthread_mutex_lock(&p->lock);
+		i = p->next++;
+		pthread_mutex_unlock(&p->lock);
+		if (i >= p->n)
+			break;
+		run_task(p, p->tasks[i], buf);
+	}
+	free(buf);
+	return NULL;
+}
+
+static int by_size_desc(const void *a, const void *b)
+{
+	const struct task *x = *(struct task *const *)a, *y = *(struct task *const *)b;
+
+	return (x->order < y->order) - (x->order > y->order);
+}
+
+static void pool_init(struct pool *p, const struct mm_verify_opts *o)
+{
+	memset(p, 0, sizeof(*p));
+	p->o = o;
+	p->rootfd = -1;
+	pthread_mutex_init(&p->lock, NULL);
+	p->allowed = mm_xcalloc(o->nallow + 1, sizeof(*p->allowed));
+	for (size_t i = 0; i < o->nallow; i++) {
+		char *r = realpath(o->allow_dirs[i], NULL);
+
+		if (r)
+			p->allowed[p->nallowed++] = r;
+		else
+			mm_warnf("allowed directory '%s': %s", o->allow_dirs[i], strerror(errno));
+	}
+	if (o->state_dir && !o->no_cache) {
+		struct mm_err err = { 0 };
+
+		p->vc = mm_vcache_open(o->state_dir, o->no_xattr ? MM_VCACHE_NOXATTR : 0, &err);
+		if (!p->vc)
+			mm_warnf("verified cache disabled: %s", err.msg);
+	}
+}
+
+/* Hash every task with opts->jobs threads, biggest first. */
+static void pool_run(struct pool *p, struct task **tasks, size_t n)
+{
+	int jobs = p->o->jobs > 0 ? p->o->jobs : mm_ncpu();
+	pthread_t *th;
+	int started = 0;
+
+	p->tasks = tasks;
+	p->n = n;
+	p->next = 0;
+	qsort(tasks, n, sizeof(*tasks), by_size_desc);
+	if ((size_t)jobs > n)
+		jobs = n ? (int)n : 1;
+	if (jobs == 1) {
+		worker(p);
+		return;
+	}
+	th = mm_xcalloc((size_t)jobs, sizeof(*th));
+	for (int i = 0; i < jobs; i++)
+		if (pthread_create(&th[i], NULL, worker, p) == 0)
+			started++;
+	if (!started)
+		worker(p);
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	free(th);
+}
+
+static void pool_finish(struct pool *p)
+{
+	struct mm_err err = { 0 };
+
+	if (p->vc && mm_vcache_save(p->vc, &err) != 0)
+		mm_warnf("verified cache not saved: %s", err.msg);
+	mm_vcache_free(p->vc);
+	if (p->rootfd >= 0)
+		close(p->rootfd);
+	for (size_t i = 0; i < p->nallowed; i++)
+		free(p->allowed[i]);
+	free(p->allowed);
+	free(p->rroot);
+	pthread_mutex_destroy(&p->lock);
+}
+
+/* mkdir -p for the parent folders of path (the state directory is ours: plain paths). */
+static int mkparents(const char *path)
+{
+	char *copy = mm_xstrdup(path);
+	int rc = 0;
+
+	for (char *s = copy + 1; (s = strchr(s, '/')); s++) {
+		*s = '\0';
+		if (mkdir(copy, 0700) != 0 && errno != EEXIST)
+			rc = -1;
+		*s = '/';
+	}
+	free(copy);
+	return rc;
+}
+
+static void write_note(const char *path, const struct task *t)
+{
+	char now[32];
+	FILE *f = fopen(path, "we");
+
+	if (!f)
+		return;
+	mm_iso8601_now(now);
+	fprintf(f, "saveTo: %s\nquarantined: %s\nreason: %s\n", t->rel, now,
+		t->error ? t->error : status_name[t->status]);
+	fclose(f);
+}
+
+/* Move a failed file out of ComfyUI's reach; see verify.h. */
+static void quarantine(struct pool *p, struct task *t)
+{
+	char *dir = mm_dirname(t->rel), *qdir, *dest = NULL, *note = NULL;
+	const char *base = mm_basename(t->rel);
+	int pfd = -1;
+
+	pfd = strcmp(dir, ".") == 0 ? dup(p->rootfd) :
+		mm_openat_beneath(p->rootfd, dir, O_RDONLY | O_DIRECTORY, 0);
+	if (pfd < 0) {
+		mm_warnf("cannot quarantine %s: %s", t->rel, strerror(errno));
+		goto out;
+	}
+	qdir = mm_xasprintf("%s/quarantine", p->o->state_dir);
+	dest = mm_xasprintf("%s/%s", qdir, t->rel);
+	note = mm_xasprintf("%s.why", dest);
+	if (mkparents(dest) != 0) {
+		mm_warnf("cannot quarantine %s: cannot create folders in '%s': %s", t->rel, qdir,
+			strerror(errno));
+		free(qdir);
+		goto out;
+	}
+	free(qdir);
+	if (renameat(pfd, base, AT_FDCWD, dest) == 0) {
+		t->quarantined = mm_xasprintf("quarantine/%s", t->rel);
+	} else if (errno == EXDEV) {
+		char *hidden = mm_xasprintf(".%s.mm-quarantined", base);
+
+		if (renameat(pfd, base, pfd, hidden) == 0)
+			t->quarantined = strcmp(dir, ".") == 0 ? mm_xstrdup(hidden) :
+				mm_xasprintf("%s/%s", dir, hidden);
+		free(hidden);
+		if (!t->quarantined)
+			mm_warnf("cannot quarantine %s: %s", t->rel, strerror(errno));
+	} else {
+		mm_warnf("cannot quarantine %s: %s", t->rel, strerror(errno));
+	}
+	if (t->quarantined) {
+		write_note(note, t);
+		mm_warnf("%s quarantined to %s%s", t->rel,
+			t->quarantined[0] == 'q' ? "MM_STATE_DIR/" : "MM_ROOT/", t->quarantined);
+	}
+out:
+	if (pfd >= 0)
+		close(pfd);
+	free(dest);
+	free(note);
+	free(dir);
+}
+
+static void set_verify(struct mm_model *model, const struct task *t)
+{
+	cJSON *v = mm_model_stage(model, "verify");
+
+	cJSON_AddStringToObject(v, "status", status_name[t->status]);
+	if (t->spec.algo != MM_HASH_NONE)
+		cJSON_AddStringToObject(v, "algorithm", mm_hash_algo_name(t->spec.algo));
+	if (t->digest[0]) {
+		cJSON_AddStringToObject(v, "digest", t->digest);
+		if (t->status == ST_MISMATCH)
+			cJSON_AddStringToObject(v, "expected", t->spec.hex);
+		cJSON_AddBoolToObject(v, "cached", t->cached);
+	}
+	if (t->status != ST_MISSING && t->size >= 0)
+		cJSON_AddNumberToObject(v, "size", (double)t->size);
+	if (t->error && t->status != ST_OK)
+		cJSON_AddStringToObject(v, "error", t->error);
+	if (t->quarantined)
+		cJSON_AddStringToObject(v, "quarantined", t->quarantined);
+}
+
+/* 1 when the model's size is a byte count rather than a rounded hint. */
+static int size_is_exact(const struct mm_model *model)
+{
+	const cJSON *fs = cJSON_GetObjectItemCaseSensitive(model->obj, "fileSize");
+	const char *s;
+
+	if (!fs || cJSON_IsNumber(fs))
+		return 1;
+	if (!cJSON_IsString(fs))
+		return 0;
+	for (s = fs->valuestring; *s >= '0' && *s <= '9'; s++)
+		;
+	return s != fs->valuestring && (*s == '\0' || (s[0] == 'B' && s[1] == '\0'));
+}
+
+static void count(struct mm_verify_stats *s, const struct task *t)
+{
+	switch (t->status) {
+	case ST_OK: s->ok++; break;
+	case ST_MISMATCH: s->mismatch++; break;
+	case ST_MISSING: s->missing++; break;
+	case ST_UNVERIFIED: s->unverified++; break;
+	case ST_UNREADABLE: s->unreadable++; break;
+	}
+	s->cached += t->cached;
+	s->hashed += t->hashed;
+	if (t->hashed)
+		s->bytes_hashed += (uint64_t)t->size;
+	s->quarantined += t->quarantined != NULL;
+}
+
+static void log_task(const struct task *t)
+{
+	switch (t->status) {
+	case ST_OK:
+		mm_debugf("%s: ok%s", t->rel, t->cached ? " (cached)" : "");
+		break;
+	case ST_UNVERIFIED:
+		mm_debugf("%s: unverified (no hash)", t->rel);
+		break;
+	case ST_MISSING:
+		mm_errorf("%s: missing", t->rel);
+		break;
+	default:
+		mm_errorf("%s: %s: %s", t->rel, status_name[t->status], t->error);
+		break;
+	}
+}
+
+static int open_root(struct pool *p, struct mm_err *err)
+{
+	p->rootfd = open(p->o->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p->rootfd < 0)
+		return mm_error(err, MM_EUSAGE, "cannot open MM_ROOT '%s': %s", p->o->root,
+			strerror(errno));
+	p->rroot = realpath(p->o->root, NULL);
+	return 0;
+}
+
+int mm_verify(struct mm_manifest *m, const struct mm_verify_opts *o,
+	struct mm_verify_stats *stats, struct mm_err *err)
+{
+	struct pool p;
+	struct task *tasks, **order;
+	double t0 = mm_now();
+	int rc = 0;
+
+	memset(stats, 0, sizeof(*stats));
+	pool_init(&p, o);
+	if (open_root(&p, err) != 0) {
+		pool_finish(&p);
+		return MM_EUSAGE;
+	}
+	tasks = mm_xcalloc(m->n, sizeof(*tasks));
+	order = mm_xcalloc(m->n, sizeof(*order));
+	for (size_t i = 0; i < m->n; i++) {
+		struct task *t = &tasks[i];
+		struct mm_model *model = &m->models[i];
+		struct stat st;
+
+		t->rel = model->save_to;
+		t->size = -1;
+		t->want_size = model->size;
+		t->size_exact = size_is_exact(model);
+		if (model->hash && mm_hash_parse(model->hash, &t->spec, NULL) == 0)
+			t->algo = t->spec.algo;
+		/* Largest first keeps every thread busy to the end; a cheap stat, no open. */
+		if (t->algo != MM_HASH_NONE && fstatat(p.rootfd, t->rel, &st, 0) == 0)
+			t->order = (long long)st.st_size;
+		order[i] = t;
+	}
+	pool_run(&p, order, m->n);
+	for (size_t i = 0; i < m->n; i++) {
+		struct task *t = &tasks[i];
+
+		if (o->quarantine && t->status == ST_MISMATCH && o->state_dir)
+			quarantine(&p, t);
+		if (o->require_hash && t->status == ST_UNVERIFIED && !t->error)
+			t->error = mm_xstrdup("no hash to verify against (--require-hash)");
+		set_verify(&m->models[i], t);
+		count(stats, t);
+		log_task(t);
+		if (t->status == ST_MISMATCH || t->status == ST_MISSING ||
+		    t->status == ST_UNREADABLE || (o->require_hash && t->status == ST_UNVERIFIED))
+			rc = MM_EFAIL;
+		free(t->error);
+		free(t->quarantined);
+	}
+	free(tasks);
+	free(order);
+	pool_finish(&p);
+	stats->seconds = mm_now() - t0;
+	return rc;
+}
+
+int mm_verify_scan(const char *dir, enum mm_hash_algo algo, const struct mm_verify_opts *o,
+	struct mm_manifest **out, struct mm_verify_stats *stats, struct mm_err *err)
+{
+	struct mm_scan_opts so = { 0 };
+	struct mm_scan s;
+	struct pool p;
+	struct task *tasks = NULL, **order = NULL;
+	cJSON *root, *models, *src;
+	char now[32];
+	double t0 = mm_now();
+	int rc;
+
+	memset(stats, 0, sizeof(*stats));
+	*out = NULL;
+	if (algo == MM_HASH_AUTOV2)
+		return mm_error(err, MM_EUSAGE, "--hash takes md5, sha1 or sha256");
+	so.root = o->root;
+	so.dir = dir;
+	so.state_dir = o->state_dir;
+	so.allow_dirs = o->allow_dirs;
+	so.nallow = o->nallow;
+	rc = mm_scan(&so, &s, err);
+	if (rc)
+		return rc;
+	pool_init(&p, o);
+	if (algo != MM_HASH_NONE) {
+		tasks = mm_xcalloc(s.n, sizeof(*tasks));
+		order = mm_xcalloc(s.n, sizeof(*order));
+		for (size_t i = 0; i < s.n; i++) {
+			tasks[i].rel = s.v[i].save_to;
+			tasks[i].path = s.v[i].path;
+			tasks[i].algo = algo;
+			tasks[i].want_size = -1;
+			tasks[i].order = (long long)s.v[i].st.st_size;
+			order[i] = &tasks[i];
+		}
+		pool_run(&p, order, s.n);
+	}
+	mm_iso8601_now(now);
+	root = cJSON_CreateObject();
+	cJSON_AddStringToObject(root, "timestamp", now);
+	src = cJSON_AddObjectToObject(root, "source");
+	cJSON_AddStringToObject(src, "scan", dir ? dir : "models");
+	models = cJSON_AddArrayToObject(root, "models");
+	for (size_t i = 0; i < s.n; i++) {
+		cJSON *e = cJSON_CreateObject();
+		char size[32];
+
+		cJSON_AddStringToObject(e, "name", s.v[i].name);
+		cJSON_AddStringToObject(e, "saveTo", s.v[i].save_to);
+		mm_format_size((long long)s.v[i].st.st_size, size, sizeof(size));
+		cJSON_AddStringToObject(e, "fileSize", size);
+		cJSON_AddNumberToObject(e, "sizeBytes", (double)s.v[i].st.st_size);
+		if (tasks) {
+			struct task *t = &tasks[i];
+
+			if (t->status == ST_OK)
+				cJSON_AddStringToObject(e, "hash", t->digest);
+			else
+				mm_errorf("%s: %s", t->rel, t->error ? t->error : status_name[t->status]);
+			count(stats, t);
+			free(t->error);
+		}
+		cJSON_AddItemToArray(models, e);
+	}
+	free(tasks);
+	free(order);
+	pool_finish(&p);
+	mm_scan_free(&s);
+	rc = mm_manifest_from_json(root, 0, out, err);
+	if (rc == 0 && (stats->unreadable || stats->missing))
+		rc = MM_EFAIL;
+	stats->seconds = mm_now() - t0;
+	return rc;
+}

@@ -1,0 +1,86 @@
+/*
+ * verify.h — prove the files of a manifest intact (mm-verify(1)).
+ *
+ * mm_verify() looks at every model of a manifest under MM_ROOT and sets its
+ * "verify" object (DESIGN.md, mm-manifest(5)):
+ *
+ *   status      "ok"          the digest matches `hash`
+ *               "mismatch"    it does not (or, without a hash, the size is wrong)
+ *               "missing"     nothing at MM_ROOT/saveTo
+ *               "unverified"  no hash to check; the size, where known, is right
+ *               "unreadable"  a file is there but could not be read (permissions,
+ *                             I/O error, not a regular file, a symlink out of
+ *                             MM_ROOT): "could not find out", not "no"
+ *   algorithm   "md5" | "sha1" | "sha256" | "autov2", when there is a hash
+ *   digest      the computed digest (the full sha256 for AutoV2)
+ *   expected    the expected digest, on a mismatch
+ *   cached      true when the digest came from the verified cache (vcache.h)
+ *   size        the file's size in bytes, when there is a file
+ *   error       why, for mismatch and unreadable
+ *   quarantined where the file went, relative to MM_STATE_DIR, with --quarantine
+ *
+ * Sizes: a size given as a number of bytes must match exactly; a rounded hint
+ * such as "17.2GB" (fileSize as text) is only an approximation, so a file
+ * within 10% of it passes.  With a hash, the hash alone decides.
+ *
+ * Files are hashed by a pool of opts->jobs threads, largest first, each with
+ * one read buffer of MM_HASH_BUFSZ, so memory stays flat whatever the sizes.
+ *
+ * Quarantine moves a file that failed (mismatch) to
+ * MM_STATE_DIR/quarantine/<saveTo> and writes <saveTo>.why beside it; when
+ * the state directory is on another filesystem the file is instead renamed
+ * in place to the hidden ".<name>.mm-quarantined", which ComfyUI does not
+ * list.  Either way the next mm-fetch downloads it again.
+ */
+#ifndef MM_VERIFY_H
+#define MM_VERIFY_H
+
+#include <stdint.h>
+
+#include "hash.h"
+#include "manifest.h"
+#include "mm.h"
+
+struct mm_verify_opts {
+	const char *root;              /* MM_ROOT */
+	const char *state_dir;         /* MM_STATE_DIR: cache and quarantine; NULL: neither */
+	const char *const *allow_dirs; /* symlink targets allowed outside MM_ROOT */
+	size_t nallow;
+	int jobs;                      /* hashing threads; <= 0: one per CPU */
+	int rehash;                    /* ignore cached digests (still record new ones) */
+	int no_cache;                  /* neither read nor write the cache */
+	int no_xattr;                  /* keep cache records out of the files' xattrs */
+	int require_hash;              /* "unverified" counts as a failure */
+	int quarantine;                /* move mismatched files out of ComfyUI's reach */
+};
+
+struct mm_verify_stats {
+	size_t ok, mismatch, missing, unverified, unreadable;
+	size_t cached, hashed, quarantined;
+	uint64_t bytes_hashed;
+	double seconds;
+};
+
+/*
+ * Verify every model of m and set its "verify" object.  Returns 0 when
+ * every model is ok (or unverified, unless require_hash), MM_EFAIL when any
+ * is not, MM_EUSAGE when MM_ROOT cannot be opened.  Per-file problems are in
+ * the manifest and logged; err is set only for errors that stop the run.
+ */
+int mm_verify(struct mm_manifest *m, const struct mm_verify_opts *opts,
+	struct mm_verify_stats *stats, struct mm_err *err);
+
+/*
+ * The scan of --scan as a manifest (name, saveTo, sizeBytes, fileSize) of
+ * the files under dir (NULL: MM_ROOT/models; see scan.h).  With algo other
+ * than MM_HASH_NONE each model also gets `hash` (bare hex for sha256 and
+ * md5/sha1, "autov2" is not allowed) from the cache or by hashing.  On
+ * success *out is a manifest the caller frees.
+ */
+int mm_verify_scan(const char *dir, enum mm_hash_algo algo, const struct mm_verify_opts *opts,
+	struct mm_manifest **out, struct mm_verify_stats *stats, struct mm_err *err);
+
+/* The number of online CPUs, at least 1. */
+int mm_ncpu(void);
+
+#endif
