@@ -1,0 +1,46 @@
+#!/bin/sh
+# mm-entrypoint's switches: MODEL_MANAGER_ENABLED=false goes straight to the
+# command, nothing configured starts it with a notice, and bad usage or
+# settings are refused before anything is downloaded.
+. tests/lib.sh
+. tests/lib-entry.sh
+
+entry_setup
+
+MODEL_MANAGER_ENABLED=false boot 0 "MODEL_MANAGER_ENABLED=false runs the command"
+check "the command ran" test -s "$T/comfy.pid"
+is "$(fix_count)" 0 "no request"
+check "nothing is written under MM_ROOT" test ! -e "$MM_ROOT"
+is "$(rcli dbsize)" 0 "nothing in Redis"
+like "$(cat "$T/boot.err")" 'MODEL_MANAGER_ENABLED=false' "it says why"
+MODEL_MANAGER_ENABLED=false exit_is 0 "--wait returns at once when disabled" sh "$ENTRY" --wait --timeout 5
+
+# The command's own arguments and exit status are untouched.
+MODEL_MANAGER_ENABLED=false boot 3 "the command's exit status is kept" sh -c 'exit 3'
+MODEL_MANAGER_ENABLED=false exit_is 0 "its arguments are kept" sh "$ENTRY" -- printf '%s|' a 'b c' --wait
+is "$(cat "$T/out")" "a|b c|--wait|" "quoting and options after -- survive"
+
+WORKFLOW_IDS='' boot 0 "nothing configured starts the command"
+check "the command ran" test -s "$T/comfy.pid"
+like "$(cat "$T/boot.err")" 'no models configured \(set WORKFLOW_IDS, COLLECTION_IDS or COMPONENTS\)' "with a notice naming the variables"
+is "$(head -n 1 "$T/comfy.saw")" ready "after the ready marker"
+is "$(fix_count)" 0 "no request"
+
+exit_is 2 "no command" sh "$ENTRY"
+like "$(cat "$T/err")" '^usage: mm-entrypoint' "prints the usage"
+exit_is 2 "an unknown option" sh "$ENTRY" --bogus "$T/comfy"
+exit_is 2 "--timeout without --wait" sh "$ENTRY" --timeout 3 "$T/comfy"
+exit_is 2 "--timeout that is not a number" sh "$ENTRY" --wait --timeout soon
+exit_is 2 "--wait with a command" sh "$ENTRY" --wait "$T/comfy"
+MM_ON_FAILURE=ignore exit_is 2 "a bad MM_ON_FAILURE" sh "$ENTRY" "$T/comfy"
+like "$(cat "$T/err")" 'MM_ON_FAILURE is continue or abort' "names the variable"
+MODEL_MANAGER_ENABLED=maybe exit_is 2 "a bad MODEL_MANAGER_ENABLED" sh "$ENTRY" "$T/comfy"
+exit_is 127 "a command that does not exist" sh "$ENTRY" "$T/no-such-comfy"
+like "$(cat "$T/err")" 'no-such-comfy: command not found' "says so"
+is "$(fix_count)" 0 "and nothing was asked of the API"
+exit_is 0 "--help" sh "$ENTRY" --help
+like "$(cat "$T/out")" '^usage: mm-entrypoint' "--help prints the usage on stdout"
+exit_is 0 "--version" sh "$ENTRY" --version
+like "$(cat "$T/out")" '^mm-entrypoint [0-9]+\.[0-9]+' "prints the version"
+
+done_testing
