@@ -118,8 +118,13 @@ static int cmp_model(const void *a, const void *b)
 	return c ? c : strcmp(x->name, y->name);
 }
 
-/* What a report writes, computed once from the records. */
+/*
+ * What a report writes, computed once from the records.  The digest is over
+ * the sorted records themselves, so an unchanged disk is recognised without
+ * building the models JSON; the JSON is built only when it must be sent.
+ */
 struct snapshot {
+	const struct mm_inv_model **sorted;
 	char *json;
 	char digest[65];
 	struct names names;
@@ -129,46 +134,74 @@ struct snapshot {
 
 static void snapshot_free(struct snapshot *s)
 {
+	free(s->sorted);
 	free(s->json);
 	names_free(&s->names);
 }
 
 static void snapshot_make(struct snapshot *s, const struct mm_inv_model *models, size_t n)
 {
-	const struct mm_inv_model **sorted = mm_xcalloc(n ? n : 1, sizeof(*sorted));
-	cJSON *arr = cJSON_CreateArray();
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0, k;
 	size_t i;
 
 	memset(s, 0, sizeof(*s));
+	s->sorted = mm_xcalloc(n ? n : 1, sizeof(*s->sorted));
 	for (i = 0; i < n; i++)
-		sorted[i] = &models[i];
-	qsort(sorted, n, sizeof(*sorted), cmp_model);
+		s->sorted[i] = &models[i];
+	qsort(s->sorted, n, sizeof(*s->sorted), cmp_model);
 	s->names.v = mm_xcalloc(n ? n : 1, sizeof(char *));
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		mm_xmalloc((size_t)-1);  /* out of memory: abort as mm_x* do */
 	for (i = 0; i < n; i++) {
-		cJSON *o = cJSON_CreateObject();
+		const struct mm_inv_model *m = s->sorted[i];
+		const char *save_to = m->save_to ? m->save_to : "";
+		const char *hash = m->hash ? m->hash : "";
+		char size[24];
 
-		cJSON_AddStringToObject(o, "name", sorted[i]->name);
-		cJSON_AddStringToObject(o, "saveTo", sorted[i]->save_to ? sorted[i]->save_to : "");
-		cJSON_AddNumberToObject(o, "size", (double)(sorted[i]->size > 0 ? sorted[i]->size : 0));
-		if (sorted[i]->hash && *sorted[i]->hash)
-			cJSON_AddStringToObject(o, "hash", sorted[i]->hash);
-		cJSON_AddItemToArray(arr, o);
-		if (sorted[i]->size > 0)
-			s->bytes += sorted[i]->size;
-		s->names.v[s->names.n++] = mm_xstrdup(sorted[i]->name);
+		snprintf(size, sizeof(size), "%lld", m->size > 0 ? m->size : 0);
+		EVP_DigestUpdate(ctx, m->name, strlen(m->name) + 1);
+		EVP_DigestUpdate(ctx, save_to, strlen(save_to) + 1);
+		EVP_DigestUpdate(ctx, size, strlen(size) + 1);
+		EVP_DigestUpdate(ctx, hash, strlen(hash) + 1);
+		if (m->size > 0)
+			s->bytes += m->size;
+		s->names.v[s->names.n++] = mm_xstrdup(m->name);
 	}
-	names_sort_unique(&s->names);
-	s->json = cJSON_PrintUnformatted(arr);
-	if (!s->json)
-		s->json = mm_xstrdup("[]");
-	cJSON_Delete(arr);
-	free(sorted);
-	s->n = n;
-	EVP_Digest(s->json, strlen(s->json), md, &mdlen, EVP_sha256(), NULL);
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
 	for (k = 0; k < mdlen && k < 32; k++)
 		snprintf(s->digest + 2 * k, 3, "%02x", md[k]);
+	names_sort_unique(&s->names);
+	s->n = n;
+}
+
+/* The models JSON: [{name, saveTo, size, hash?}...] in saveTo order. */
+static const char *snapshot_json(struct snapshot *s)
+{
+	cJSON *arr;
+	size_t i;
+
+	if (s->json)
+		return s->json;
+	arr = cJSON_CreateArray();
+	for (i = 0; i < s->n; i++) {
+		const struct mm_inv_model *m = s->sorted[i];
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "name", m->name);
+		cJSON_AddStringToObject(o, "saveTo", m->save_to ? m->save_to : "");
+		cJSON_AddNumberToObject(o, "size", (double)(m->size > 0 ? m->size : 0));
+		if (m->hash && *m->hash)
+			cJSON_AddStringToObject(o, "hash", m->hash);
+		cJSON_AddItemToArray(arr, o);
+	}
+	s->json = cJSON_PrintUnformatted(arr);
+	cJSON_Delete(arr);
+	if (!s->json)
+		s->json = mm_xstrdup("[]");
+	return s->json;
 }
 
 static void iso_of(long long secs, char buf[32])
@@ -182,7 +215,7 @@ static void iso_of(long long secs, char buf[32])
 
 /* HSET of the models hash: every field, or only the freshness fields. */
 static void add_hset(struct mm_rcmds *q, const char *key, const char *id,
-		     const struct snapshot *s, long long now, int all_fields)
+		     struct snapshot *s, long long now, int all_fields)
 {
 	char iso[32];
 
@@ -196,7 +229,7 @@ static void add_hset(struct mm_rcmds *q, const char *key, const char *id,
 	mm_rcmds_arg(q, iso);
 	if (all_fields) {
 		mm_rcmds_arg(q, "models");
-		mm_rcmds_arg(q, s->json);
+		mm_rcmds_arg(q, snapshot_json(s));
 		mm_rcmds_arg(q, "total_models");
 		mm_rcmds_argf(q, "%zu", s->n);
 		mm_rcmds_arg(q, "total_size_gb");
@@ -353,28 +386,36 @@ int mm_reporter_report(struct mm_reporter *rep, struct mm_redis *r,
 		redisReply **reps = NULL, **xreps = NULL;
 		struct names old = {0};
 		const char **added = NULL, **removed = NULL;
-		size_t nadded = 0, nremoved = 0, nq;
+		size_t nadded = 0, nremoved = 0, nq = 0;
 		const char *server_digest;
-		int read_set = !rep->have_prev || full, same, write_models;
-		long long now;
+		int same_prev, same_now, write_models;
+		long long now, scard = -1;
 
+		/*
+		 * Read what the server holds: its digest tells whether it is what
+		 * we last wrote (or what we are about to write), so the name set
+		 * itself is read only when neither holds and it is not empty.
+		 */
 		mm_rcmds_add(q, "WATCH", rep->k_models, rep->k_names, (char *)NULL);
 		mm_rcmds_add(q, "TIME", (char *)NULL);
 		mm_rcmds_add(q, "HGET", rep->k_models, "models_sha256", (char *)NULL);
-		if (read_set)
-			mm_rcmds_add(q, "SMEMBERS", rep->k_names, (char *)NULL);
+		mm_rcmds_add(q, "SCARD", rep->k_names, (char *)NULL);
 		rc = send(r, q, &reps, st, err);
-		nq = mm_rcmds_count(q);
 		mm_rcmds_free(q);
 		if (rc)
 			break;
 		now = reply_time(reps[1]);
 		server_digest = reps[2]->type == REDIS_REPLY_STRING ? reps[2]->str : NULL;
-		same = server_digest && rep->have_prev && strcmp(server_digest, rep->digest) == 0;
-		if (read_set)
-			names_from_reply(&old, reps[3]);
-		else if (same)
+		if (reps[3]->type == REDIS_REPLY_INTEGER)
+			scard = reps[3]->integer;
+		same_now = server_digest && strcmp(server_digest, s.digest) == 0;
+		same_prev = server_digest && rep->have_prev && strcmp(server_digest, rep->digest) == 0;
+		if (same_now && !full)
+			names_copy(&old, s.names.v, s.names.n);
+		else if (same_prev && !full)
 			names_copy(&old, rep->names, rep->nnames);
+		else if (scard == 0)
+			names_copy(&old, NULL, 0);
 		else if ((rc = read_names(r, rep->k_names, &old, st, err)))
 			goto next;
 		write_models = full || !server_digest || strcmp(server_digest, s.digest) != 0;
@@ -420,7 +461,7 @@ int mm_reporter_report(struct mm_reporter *rep, struct mm_redis *r,
 		memcpy(rep->digest, s.digest, sizeof(rep->digest));
 		rep->have_prev = 1;
 next:
-		mm_redis_replies_free(reps, reps ? (read_set ? 4 : 3) : 0);
+		mm_redis_replies_free(reps, reps ? 4 : 0);
 		mm_redis_replies_free(xreps, xreps ? nq : 0);
 		free(added);
 		free(removed);
