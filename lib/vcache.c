@@ -256,6 +256,8 @@ int mm_vcache_record(struct mm_vcache *vc, int fd, const struct stat *before,
 		return mm_error(err, MM_EFAIL, "not a %s digest", mm_hash_algo_name(algo));
 	if (fstat(fd, &st) != 0)
 		return mm_error(err, MM_EFAIL, "fstat: %s", strerror(errno));
+	if (!before)
+		before = &st;
 	r.dev = (uint64_t)before->st_dev;
 	r.ino = (uint64_t)before->st_ino;
 	r.size = (uint64_t)before->st_size;

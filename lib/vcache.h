@@ -32,6 +32,12 @@
  * the fstat() before hashing and the one after (a file written to while it
  * was hashed is not cached).
  *
+ * Known limit: on kernels whose timestamps are coarse (a clock tick of a few
+ * milliseconds; Linux before multigrain timestamps, 6.13), a rewrite that
+ * lands in the same tick as the record and then restores the old mtime would
+ * keep every identity field.  That takes a deliberate writer racing the
+ * verification; --rehash remains the answer to any doubt.
+ *
  * Every digest the caller computed may be recorded, whether or not it
  * matched what a manifest expected: it is a fact about the bytes.  Records
  * hold the computed algorithm (md5, sha1, sha256); AutoV2 is served from
@@ -81,8 +87,12 @@ int mm_vcache_lookup(struct mm_vcache *vc, int fd, const struct stat *st,
 
 /*
  * Record that fd's bytes have digest hex (of the computed algorithm of
- * algo).  before is the fstat() taken before hashing began.  Call it once
- * the file is at its final path: a rename changes the ctime too.  Writes the
+ * algo).  before is the fstat() taken before hashing began; the record is
+ * refused (1) when the file's identity changed since.  Call it once the file
+ * is at its final path: a rename changes the ctime too, so a before taken
+ * ahead of a rename never matches.  A caller that wrote and hashed the file
+ * itself (a download renamed into place) may pass before = NULL: the current
+ * fstat() is then taken as the identity the digest belongs to.  Writes the
  * xattr where possible, then fstat()s the file again for the identity to
  * keep.  Returns 0 when recorded, 1 when not (the file changed while it was
  * hashed), or MM_EFAIL with err set.  Nothing reaches disk outside the

@@ -137,6 +137,32 @@ static void test_changed_while_hashing(void)
 	mm_vcache_free(vc);
 }
 
+/* What a downloader does: hash while writing, rename into place, record. */
+static void test_after_rename(void)
+{
+	char part[300], f[300], hex[MM_HASH_HEXMAX + 1], got[MM_HASH_HEXMAX + 1];
+	struct mm_vcache *vc = mm_vcache_open(state, 0, NULL);
+	struct stat st;
+	int fd;
+
+	snprintf(part, sizeof(part), "%s/.dl.safetensors.mm-part", dir);
+	snprintf(f, sizeof(f), "%s/dl.safetensors", dir);
+	write_file(part, 'd', 7000);
+	fd = open(part, O_RDONLY);
+	fstat(fd, &st);
+	mm_hash_fd(fd, MM_HASH_SHA256, NULL, 0, hex, NULL, NULL);
+	rename(part, f);
+	is_int(mm_vcache_record(vc, fd, &st, MM_HASH_SHA256, hex, NULL), 1,
+		"an identity taken before a rename is refused (the rename changed the ctime)");
+	is_int(mm_vcache_record(vc, fd, NULL, MM_HASH_SHA256, hex, NULL), 0,
+		"with no identity given, the current one is recorded");
+	fstat(fd, &st);
+	ok(mm_vcache_lookup(vc, fd, &st, MM_HASH_SHA256, got) && strcmp(got, hex) == 0,
+		"and the renamed file is a hit");
+	close(fd);
+	mm_vcache_free(vc);
+}
+
 static void test_merge_and_algos(void)
 {
 	char f[300], g[300], hex[MM_HASH_HEXMAX + 1], md5[MM_HASH_HEXMAX + 1];
@@ -199,6 +225,7 @@ int main(void)
 	test_identity(MM_VCACHE_NOXATTR, "record file only");
 	test_xattr();
 	test_changed_while_hashing();
+	test_after_rename();
 	test_merge_and_algos();
 	test_bad_file();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
