@@ -1,0 +1,1255 @@
+#!/usr/bin/env python3
+"""bench.py — mm against its peers, side by side in one run, as ratios.
+
+Started by tests/bench/run (which installs what is missing).  Serves files
+with a private nginx on 127.0.0.1, runs a private redis-server on a unix
+socket, generates the test data in a temporary directory, and runs every
+case of tests/bench/README.md: a warm-up, then several runs of each tool,
+interleaved so that drift on a shared machine hits every tool alike.
+
+Prints a table per case and writes RESULTS.md, results.json and bench.png
+to the output directory (default tests/bench/results/).
+"""
+
+import argparse
+import grp
+import hashlib
+import json
+import os
+import platform
+import pwd
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+MiB = 1 << 20
+GiB = 1 << 30
+TIME = "/usr/bin/time"  # GNU time, Debian's package "time"
+
+# Sizes and counts per profile.  "full" is what issue 7 asks for; "quick"
+# keeps every case but small (make bench QUICK=1, under two minutes);
+# "smoke" only proves the harness works (the integration test).
+PROFILES = {
+    "full": dict(
+        runs=5, warmup=1,
+        c1=[512 * MiB] * 4 + [GiB], c2=256 * MiB, c2_runs=3,
+        c3=(8, 256 * MiB), c4=5000,
+        c5=dict(jobs=10000, machines=200, per=300, universe=1200, calls=1000),
+        c6=4 * GiB, c6_runs=2, c7=40, c7_size=4 * MiB,
+    ),
+    "quick": dict(
+        runs=3, warmup=1,
+        c1=[64 * MiB] * 4 + [128 * MiB], c2=32 * MiB, c2_runs=3,
+        c3=(8, 32 * MiB), c4=5000,
+        c5=dict(jobs=10000, machines=200, per=300, universe=1200, calls=300),
+        c6=512 * MiB, c6_runs=1, c7=40, c7_size=1 * MiB,
+    ),
+    "smoke": dict(
+        runs=1, warmup=0,
+        c1=[2 * MiB] * 2, c2=2 * MiB, c2_runs=1,
+        c3=(2, 2 * MiB), c4=100,
+        c5=dict(jobs=200, machines=5, per=30, universe=60, calls=10),
+        c6=4 * MiB, c6_runs=1, c7=3, c7_size=64 * 1024,
+    ),
+}
+
+CASE_TITLES = {
+    1: "Download + verify, loopback",
+    2: "Per-connection-capped CDN (limit_rate 20m)",
+    3: "Verify, page-cached",
+    4: "Inventory report to Redis",
+    5: "Routing: mm_find_matching_job",
+    6: "Memory",
+    7: "Warm boot",
+}
+
+# mm's configuration variables: a benchmark sees only what it sets itself.
+MM_VARS = """WORKFLOW_IDS COLLECTION_IDS COLLECTIONS COMPONENTS MIGRATE_TO_WORKFLOWS
+EMPROPS_API_BASE_URL EMPROPS_API_URL MM_ROOT COMFYUI_PATH MM_STATE_DIR
+MODEL_DOWNLOAD_CONCURRENCY MODEL_DOWNLOAD_TIMEOUT_MINUTES MODEL_DOWNLOAD_RETRY_ATTEMPTS
+HF_TOKEN CIVITAI_TOKEN REDIS_URL MACHINE_ID MODEL_MANAGER_ENABLED MM_ON_FAILURE
+MM_LOG_FORMAT http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY""".split()
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def fmt_s(x):
+    if x is None:
+        return "-"
+    if x >= 100:
+        return f"{x:.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    if x >= 1:
+        return f"{x:.2f}"
+    if x >= 0.01:
+        return f"{x:.3f}"
+    return f"{x:.4f}"
+
+
+def fmt_ratio(x):
+    if x is None:
+        return "-"
+    if x >= 100:
+        return f"{x:.0f}×"
+    if x >= 10:
+        return f"{x:.1f}×"
+    return f"{x:.2f}×"
+
+
+def fmt_mib(kib):
+    return "-" if kib is None else f"{kib / 1024:.1f}"
+
+
+def pct(sorted_xs, p):
+    """Nearest-rank percentile of a sorted list."""
+    if not sorted_xs:
+        return None
+    k = max(0, min(len(sorted_xs) - 1, int(round(p / 100.0 * len(sorted_xs) + 0.5)) - 1))
+    return sorted_xs[k]
+
+
+# ---------------------------------------------------------------- measuring
+
+class Measure:
+    """Wall time and peak RSS of one command (wait4's rusage)."""
+
+    def __init__(self, wall, rss_kib, rc, err):
+        self.wall, self.rss_kib, self.rc, self.err = wall, rss_kib, rc, err
+
+
+def run_measured(argv, env=None, cwd=None, stdout=None, stdin=None, timeout=600):
+    """Run argv in its own process group; return a Measure.
+
+    The peak RSS comes from /usr/bin/time (%M): a child forked straight from
+    this Python process would report Python's own resident set, which the
+    kernel counts into ru_maxrss until exec.  time(1) reports the largest
+    resident set of its child and of the descendants that child waited for,
+    so `sh -c 'a && b'` reports the larger of a and b.  Anything the command
+    left running in its group is killed.
+    """
+    errf = tempfile.TemporaryFile()
+    rssf = tempfile.NamedTemporaryFile(prefix="mm-bench-rss.")
+    out = stdout if stdout is not None else subprocess.DEVNULL
+    t0 = time.perf_counter()
+    p = subprocess.Popen([TIME, "-q", "-f", "%M", "-o", rssf.name] + list(argv),
+                         env=env, cwd=cwd, stdout=out, stderr=errf,
+                         stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                         start_new_session=True)
+    timer = threading.Timer(timeout, lambda: _killpg(p.pid))
+    timer.start()
+    _, status, _ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    timer.cancel()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    _killpg(p.pid)
+    errf.seek(0)
+    err = errf.read()[-4000:].decode("utf-8", "replace")
+    errf.close()
+    rss = 0
+    try:
+        with open(rssf.name) as f:
+            lines = [x for x in f.read().split() if x.isdigit()]
+            rss = int(lines[-1]) if lines else 0
+    except OSError:
+        pass
+    rssf.close()
+    return Measure(wall, rss, p.returncode, err)
+
+
+def _killpg(pgid):
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class Row:
+    """One tool in one case: its runs."""
+
+    def __init__(self, key, label, mm=False, note=""):
+        self.key, self.label, self.mm, self.note = key, label, mm, note
+        self.times = []
+        self.rss = None
+        self.failed = None      # reason, once a run failed
+        self.unavailable = None  # reason the tool could not run at all
+        self.extra = {}
+
+    def add(self, m):
+        self.times.append(m.wall)
+        self.rss = m.rss_kib if self.rss is None else max(self.rss, m.rss_kib)
+
+    @property
+    def ok(self):
+        return not self.failed and not self.unavailable and bool(self.times)
+
+    @property
+    def median(self):
+        return statistics.median(self.times) if self.ok else None
+
+    def to_json(self):
+        return dict(key=self.key, label=self.label, mm=self.mm, note=self.note,
+                    times=self.times, median=self.median, rss_kib=self.rss,
+                    failed=self.failed, unavailable=self.unavailable, extra=self.extra)
+
+
+class Case:
+    def __init__(self, num, setup):
+        self.num, self.title = num, CASE_TITLES[num]
+        self.setup = setup
+        self.rows = []
+        self.targets = []   # dicts: text, measured, ok (True/False/None)
+        self.notes = []
+        self.ref = None     # key of the mm row the "peer ÷ mm" column divides by
+
+    def row(self, key):
+        for r in self.rows:
+            if r.key == key:
+                return r
+        return None
+
+    def speedup(self, peer_key, mm_key):
+        """How many times faster the mm row is: peer median / mm median."""
+        p, m = self.row(peer_key), self.row(mm_key)
+        if not p or not m or p.median is None or m.median is None or m.median <= 0:
+            return None
+        return p.median / m.median
+
+    def target(self, text, measured, ok, shown=None, chart=None, goal=None):
+        """A target of issue 7.  chart: the bar's label when the target is
+        a speedup (measured: peer time / mm time, goal: the least wanted)."""
+        self.targets.append(dict(text=text, measured=measured, ok=ok, chart=chart, goal=goal,
+                                 shown=shown if shown is not None else fmt_ratio(measured)))
+
+    def target_speedup(self, text, peer_key, mm_key, at_least, chart):
+        s = self.speedup(peer_key, mm_key)
+        self.target(text, s, None if s is None else s >= at_least, chart=chart, goal=at_least)
+
+    def to_json(self):
+        return dict(num=self.num, title=self.title, setup=self.setup, ref=self.ref,
+                    rows=[r.to_json() for r in self.rows], targets=self.targets,
+                    notes=self.notes)
+
+
+# ---------------------------------------------------------------- servers
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def find_exe(name):
+    p = shutil.which(name)
+    if p:
+        return p
+    for d in ("/usr/sbin", "/sbin"):
+        if os.access(os.path.join(d, name), os.X_OK):
+            return os.path.join(d, name)
+    return None
+
+
+class Nginx:
+    """A private nginx on 127.0.0.1 serving www/; /capped/ is limited to
+    20 MiB/s per connection, /api/ answers JSON."""
+
+    def __init__(self, tmp, www):
+        self.dir = os.path.join(tmp, "nginx")
+        os.makedirs(os.path.join(self.dir, "logs"), exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        user = ""
+        if os.geteuid() == 0:
+            # Workers would run as nobody and could not read the private
+            # (0700) temporary directory.
+            user = (f"user {pwd.getpwuid(os.geteuid()).pw_name} "
+                    f"{grp.getgrgid(os.getegid()).gr_name};")
+        d = self.dir
+        conf = f"""{user}
+daemon off;
+worker_processes 2;
+pid {d}/nginx.pid;
+error_log {d}/logs/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000;
+    keepalive_timeout 60s;
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    types {{ }}
+    default_type application/octet-stream;
+    server {{
+        listen 127.0.0.1:{self.port};
+        root {www};
+        location /capped/ {{ limit_rate 20m; }}
+        location /api/ {{ default_type application/json; }}
+    }}
+}}
+"""
+        with open(os.path.join(d, "nginx.conf"), "w") as f:
+            f.write(conf)
+        exe = find_exe("nginx")
+        self.proc = subprocess.Popen(
+            [exe, "-p", d + "/", "-c", d + "/nginx.conf", "-e", d + "/logs/error.log"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("nginx exited at start: " +
+                                   self.proc.stderr.read().decode(errors="replace"))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not start within 10 s")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Redis:
+    """A private redis-server on a unix socket, no persistence."""
+
+    def __init__(self, tmp):
+        import redis  # python3-redis
+        self.sock = os.path.join(tmp, "redis.sock")
+        self.url = "unix://" + self.sock
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", "0", "--unixsocket", self.sock,
+             "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
+             "--dir", tmp, "--logfile", os.path.join(tmp, "redis.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.r = redis.Redis(unix_socket_path=self.sock, decode_responses=True)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("redis-server exited at start")
+            try:
+                if self.r.ping():
+                    return
+            except Exception:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start within 10 s")
+
+    def commands_processed(self):
+        return int(self.r.info("stats")["total_commands_processed"])
+
+    def stop(self):
+        try:
+            self.r.close()
+        except Exception:
+            pass
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# ---------------------------------------------------------------- data
+
+_BLOCK = None
+
+
+def make_random(path, size, tag):
+    """SIZE bytes that differ from every other file (a 64-byte header per
+    16 MiB block names the file and the block); returns the sha256 hex."""
+    global _BLOCK
+    if _BLOCK is None:
+        _BLOCK = memoryview(os.urandom(16 * MiB))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    h = hashlib.sha256()
+    with open(path, "wb") as f:
+        off, i = 0, 0
+        while off < size:
+            n = min(len(_BLOCK), size - off)
+            hdr = f"{tag}:{i}:".encode().ljust(64, b".")[:min(64, n)]
+            body = _BLOCK[len(hdr):n]
+            f.write(hdr)
+            f.write(body)
+            h.update(hdr)
+            h.update(body)
+            off += n
+            i += 1
+    return h.hexdigest()
+
+
+def make_sparse(path, size):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.truncate(size)
+
+
+def sha256_zeros(size):
+    h = hashlib.sha256()
+    z = bytes(16 * MiB)
+    while size > 0:
+        n = min(size, len(z))
+        h.update(z[:n] if n < len(z) else z)
+        size -= n
+    return h.hexdigest()
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(4 * MiB)
+            if not b:
+                return h.hexdigest()
+            h.update(b)
+
+
+def wipe(path):
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def size_str(n):
+    if n >= GiB and n % GiB == 0:
+        return f"{n // GiB} GiB"
+    if n >= MiB and n % MiB == 0:
+        return f"{n // MiB} MiB"
+    if n >= 1024:
+        return f"{n // 1024} KiB"
+    return f"{n} B"
+
+
+# ---------------------------------------------------------------- the bench
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.top = os.path.abspath(args.top)
+        self.bin = os.path.abspath(args.bin or os.path.join(self.top, "bin"))
+        self.p = PROFILES[args.profile]
+        self.cases = []
+        tmpbase = args.tmpdir or os.environ.get("TMPDIR") or "/var/tmp"
+        self.tmp = tempfile.mkdtemp(prefix="mm-bench.", dir=tmpbase)
+        self.www = os.path.join(self.tmp, "www")
+        os.makedirs(self.www)
+        self.nginx = None
+        self.redis = None
+        self.env = {k: v for k, v in os.environ.items() if k not in MM_VARS}
+        self.env.update(LC_ALL="C", NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+        self.env["PATH"] = self.bin + os.pathsep + self.env.get("PATH", "/usr/bin:/bin")
+
+    # -- plumbing
+
+    def mm_bin(self, name):
+        p = os.path.join(self.bin, name)
+        return p if os.access(p, os.X_OK) else None
+
+    def start(self):
+        self.nginx = Nginx(self.tmp, self.www)
+        self.redis = Redis(self.tmp)
+        log(f"nginx on {self.nginx.url}, redis-server on {self.redis.sock}, data in {self.tmp}")
+
+    def stop(self):
+        for s in (self.nginx, self.redis):
+            if s:
+                s.stop()
+        wipe(self.tmp)
+
+    def envwith(self, **kw):
+        e = dict(self.env)
+        e.update({k: str(v) for k, v in kw.items()})
+        return e
+
+    def rounds(self, case, runs, tools):
+        """tools: list of (row, prepare, argv_or_fn, env, check).  Runs
+        warm-up + runs rounds, each tool once per round, in turn."""
+        total = self.p["warmup"] + runs
+        for i in range(total):
+            warm = i < self.p["warmup"]
+            for row, prep, argv, env, check in tools:
+                if row.failed or row.unavailable:
+                    continue
+                if prep:
+                    prep()
+                with open(self.outfile, "wb") as out:
+                    m = run_measured(argv, env=env, stdout=out, timeout=self.args.timeout)
+                why = None
+                if m.rc != 0:
+                    why = f"exit {m.rc}: {m.err.strip().splitlines()[-1] if m.err.strip() else ''}"
+                elif check:
+                    why = check()
+                if why:
+                    row.failed = why
+                    log(f"case {case.num}: {row.label} failed: {why}")
+                    if m.err.strip():
+                        sys.stderr.write(m.err[-1500:] + "\n")
+                    continue
+                if not warm:
+                    row.add(m)
+                log(f"case {case.num}: {row.label}{' (warm-up)' if warm else ''}: "
+                    f"{m.wall:.3f} s, {m.rss_kib / 1024:.1f} MiB")
+
+    @property
+    def outfile(self):
+        return os.path.join(self.tmp, "stdout")
+
+    def read_out(self):
+        with open(self.outfile, "rb") as f:
+            return f.read()
+
+    def manifest_check(self, stage, want):
+        """A check that every model of the manifest on stdout has
+        <stage>.status in want."""
+        def check():
+            try:
+                m = json.loads(self.read_out())
+            except ValueError as e:
+                return f"stdout is not JSON: {e}"
+            for mo in m.get("models", []):
+                st = (mo.get(stage) or {}).get("status")
+                if st not in want:
+                    return f"{mo.get('saveTo')}: {stage}.status {st!r}"
+            return None
+        return check
+
+    def unavailable(self, case, row, what):
+        row.unavailable = f"{what} is not available"
+        case.rows.append(row)
+
+    # -- case 1
+
+    def case1(self):
+        sizes = self.p["c1"]
+        case = Case(1, f"{len(sizes)} files ({', '.join(size_str(s) for s in sizes)}; "
+                       f"{size_str(sum(sizes))} in all) from nginx on loopback, each with a sha256")
+        src = os.path.join(self.www, "c1")
+        files = []
+        for i, s in enumerate(sizes):
+            name = f"f{i}.bin"
+            files.append((name, s, make_random(os.path.join(src, name), s, f"c1-{i}")))
+        os.sync()
+        dst = os.path.join(self.tmp, "dst1")
+        urls = [f"{self.nginx.url}/c1/{n}" for n, _, _ in files]
+        manifest = os.path.join(self.tmp, "c1.json")
+        with open(manifest, "w") as f:
+            json.dump({"models": [
+                {"name": n, "downloadUrl": u, "saveTo": f"models/bench/{n}",
+                 "sizeBytes": s, "hash": "sha256:" + h}
+                for (n, s, h), u in zip(files, urls)]}, f)
+
+        def prep():
+            wipe(dst)
+            os.makedirs(os.path.join(dst, "models", "bench"))
+
+        def sizes_ok(d):
+            def check():
+                for n, s, _ in files:
+                    p = os.path.join(d, n)
+                    if not os.path.exists(p) or os.path.getsize(p) != s:
+                        return f"{n} missing or of the wrong size"
+                return None
+            return check
+
+        flat = os.path.join(dst, "models", "bench")
+        curl_args = ["curl", "-sS", "--fail"]
+        for (n, _, _), u in zip(files, urls):
+            curl_args += ["-o", os.path.join(flat, n), u]
+        listing = os.path.join(self.tmp, "c1.aria2")
+        with open(listing, "w") as f:
+            for (n, _, h), u in zip(files, urls):
+                f.write(f"{u}\n  out={n}\n  checksum=sha-256={h}\n")
+        sums = os.path.join(self.tmp, "c1.sha256")
+        with open(sums, "w") as f:
+            for n, _, h in files:
+                f.write(f"SHA2-256({os.path.join(flat, n)})= {h}\n")
+        curl_openssl = ["sh", "-c", " ".join(_q(a) for a in curl_args) +
+                        " && openssl dgst -sha256 " + " ".join(_q(os.path.join(flat, n)) for n, _, _ in files) +
+                        " > " + _q(sums + ".got") + " && cmp -s " + _q(sums) + " " + _q(sums + ".got")]
+
+        mm = Row("mm", "mm-fetch (verifies)", mm=True, note="defaults: 3 files at once, ranged segments")
+        tools = []
+        exe = self.mm_bin("mm-fetch")
+        if exe:
+            case.rows.append(mm)
+            tools.append((mm, prep, [exe, "-q", manifest], self.envwith(MM_ROOT=dst),
+                          self.manifest_check("fetch", {"downloaded"})))
+        else:
+            self.unavailable(case, mm, "mm-fetch")
+        peers = [
+            (Row("curl", "curl (no verification)", note="one process, keep-alive, files in turn"),
+             curl_args, sizes_ok(flat)),
+            (Row("wget", "wget (no verification)"), ["wget", "-q", "-P", flat] + urls, sizes_ok(flat)),
+            (Row("curl+openssl", "curl, then openssl dgst -sha256"), curl_openssl, sizes_ok(flat)),
+            (Row("aria2c", "aria2c --checksum=sha-256", note="defaults, --file-allocation=none"),
+             ["aria2c", "-q", "--file-allocation=none", "--allow-overwrite=true",
+              "--auto-file-renaming=false", "-d", flat, "-i", listing], sizes_ok(flat)),
+        ]
+        for row, argv, check in peers:
+            case.rows.append(row)
+            tools.append((row, prep, argv, self.env, check))
+        case.ref = "mm"
+        self.rounds(case, self.p["runs"], tools)
+        wipe(dst)
+        wipe(src)
+
+        s = case.speedup("curl", "mm")
+        case.target("mm-fetch ≤ 1.15× the time of plain curl", s, None if s is None else 1 / s <= 1.15,
+                    shown="-" if s is None else f"{1 / s:.2f}× curl's time", chart="vs curl", goal=1 / 1.15)
+        case.target_speedup("≥ 1.5× faster than curl + openssl dgst", "curl+openssl", "mm", 1.5,
+                            "vs curl + openssl")
+        case.target_speedup("≥ 3× faster than aria2c --checksum", "aria2c", "mm", 3, "vs aria2c")
+        self.cases.append(case)
+
+    # -- case 2
+
+    def case2(self):
+        size = self.p["c2"]
+        case = Case(2, f"one {size_str(size)} file behind nginx `limit_rate 20m` "
+                       "(20 MiB/s per connection), with its sha256")
+        path = os.path.join(self.www, "capped", "c2.bin")
+        h = make_random(path, size, "c2")
+        url = f"{self.nginx.url}/capped/c2.bin"
+        dst = os.path.join(self.tmp, "dst2")
+        flat = os.path.join(dst, "models", "bench")
+        manifest = os.path.join(self.tmp, "c2.json")
+        with open(manifest, "w") as f:
+            json.dump({"models": [{"name": "c2.bin", "downloadUrl": url,
+                                   "saveTo": "models/bench/c2.bin", "sizeBytes": size,
+                                   "hash": "sha256:" + h}]}, f)
+
+        def prep():
+            wipe(dst)
+            os.makedirs(flat)
+
+        def size_ok():
+            p = os.path.join(flat, "c2.bin")
+            return None if os.path.exists(p) and os.path.getsize(p) == size else "wrong size"
+
+        tools = []
+        exe = self.mm_bin("mm-fetch")
+        for segs in (16, 32):
+            row = Row(f"mm{segs}", f"mm-fetch --segments {segs} (verifies)", mm=True, note="--segment-min 1M")
+            if exe:
+                case.rows.append(row)
+                tools.append((row, prep, [exe, "-q", "--segments", str(segs), "--segment-min", "1M", manifest],
+                              self.envwith(MM_ROOT=dst), self.manifest_check("fetch", {"downloaded"})))
+            else:
+                self.unavailable(case, row, "mm-fetch")
+        peers = [
+            (Row("curl", "curl (one connection)"), ["curl", "-sS", "--fail", "-o", os.path.join(flat, "c2.bin"), url]),
+            (Row("aria2c16", "aria2c -x16 -s16 --checksum", note="-k1M so that all 16 connections are used"),
+             ["aria2c", "-q", "-x16", "-s16", "-k1M", "--file-allocation=none", "--allow-overwrite=true",
+              "--auto-file-renaming=false", f"--checksum=sha-256={h}", "-d", flat, "-o", "c2.bin", url]),
+        ]
+        for row, argv in peers:
+            case.rows.append(row)
+            tools.append((row, prep, argv, self.env, size_ok))
+        case.ref = "mm32"
+        self.rounds(case, self.p["c2_runs"], tools)
+        wipe(dst)
+        wipe(os.path.dirname(path))
+        case.target_speedup("≥ 10× faster than curl (32 segments)", "curl", "mm32", 10, "capped: vs curl")
+        case.target_speedup("at least as fast as aria2c -x16 -s16, at 16 segments", "aria2c16", "mm16", 1,
+                            "capped: 16 vs aria2c -x16")
+        s = case.speedup("aria2c16", "mm32")
+        case.target("faster than aria2c at 32 segments", s, None if s is None else s > 1,
+                    chart="capped: 32 vs aria2c -x16", goal=1)
+        self.cases.append(case)
+
+    # -- case 3 (and the mm-verify half of case 6)
+
+    def case3(self):
+        count, size = self.p["c3"]
+        case = Case(3, f"{count} files of {size_str(size)} ({size_str(count * size)}), "
+                       "in the page cache, each with a sha256")
+        root = os.path.join(self.tmp, "root3")
+        flat = os.path.join(root, "models", "bench")
+        files = []
+        for i in range(count):
+            n = f"v{i}.bin"
+            files.append((n, make_random(os.path.join(flat, n), size, f"c3-{i}")))
+        os.sync()
+        manifest = os.path.join(self.tmp, "c3.json")
+        with open(manifest, "w") as f:
+            json.dump({"models": [{"name": n, "downloadUrl": f"{self.nginx.url}/none/{n}",
+                                   "saveTo": f"models/bench/{n}", "sizeBytes": size,
+                                   "hash": "sha256:" + h} for n, h in files]}, f)
+        paths = [os.path.join(flat, n) for n, _ in files]
+        want = "".join(f"SHA2-256({p})= {h}\n" for p, (_, h) in zip(paths, files)).encode()
+        want_coreutils = "".join(f"{h}  {p}\n" for p, (_, h) in zip(paths, files)).encode()
+
+        def out_is(text):
+            return lambda: None if self.read_out() == text else "wrong digests"
+
+        tools = []
+        exe = self.mm_bin("mm-verify")
+        first = Row("mm", "mm-verify -j 2 (first run: --rehash)", mm=True)
+        cached = Row("mm-cached", "mm-verify -j 2 (second run: verified cache)", mm=True)
+        if exe:
+            env = self.envwith(MM_ROOT=root)
+            case.rows += [first, cached]
+            tools.append((first, None, [exe, "-q", "-j", "2", "--rehash", manifest], env,
+                          self.manifest_check("verify", {"ok"})))
+            tools.append((cached, None, [exe, "-q", "-j", "2", manifest], env,
+                          self.manifest_check("verify", {"ok"})))
+        else:
+            self.unavailable(case, first, "mm-verify")
+            self.unavailable(case, cached, "mm-verify")
+        peers = [
+            (Row("openssl", "openssl dgst -sha256, files in turn"), ["openssl", "dgst", "-sha256"] + paths, out_is(want)),
+            (Row("sha256sum", "sha256sum (coreutils)"), ["sha256sum"] + paths, out_is(want_coreutils)),
+        ]
+        for row, argv, check in peers:
+            case.rows.append(row)
+            tools.append((row, None, argv, self.env, check))
+        case.ref = "mm"
+        self.rounds(case, self.p["runs"], tools)
+        wipe(root)
+        case.target_speedup("≥ 1.7× faster than openssl dgst in turn", "openssl", "mm", 1.7, "verify: vs openssl")
+        case.target_speedup("≥ 8× faster than sha256sum", "sha256sum", "mm", 8, "verify: vs sha256sum")
+        case.target_speedup("second run (verified cache) ≥ 100× faster than the first", "mm", "mm-cached", 100,
+                            "verify: cached vs first")
+        self.cases.append(case)
+        self.verify_rss = first.rss if first.ok else None
+
+    # -- case 4
+
+    def case4(self):
+        n = self.p["c4"]
+        case = Case(4, f"{n} model files (sparse) under MM_ROOT/models; Redis on a unix socket")
+        root = os.path.join(self.tmp, "root4")
+        kinds = ["checkpoints", "loras", "vae", "controlnet", "upscale_models"]
+        rng = random.Random(4)
+        for i in range(n):
+            make_sparse(os.path.join(root, "models", kinds[i % len(kinds)], f"model-{i:05d}.safetensors"),
+                        rng.randrange(1 << 20, 8 << 30))
+        r = self.redis.r
+        machine = "bench-machine"
+        env = self.envwith(MM_ROOT=root, REDIS_URL=self.redis.url, MACHINE_ID=machine)
+
+        def flush():
+            r.flushall()
+
+        def indexed():
+            k = r.scard(f"machine:{machine}:model_names") if r.exists(f"machine:{machine}:model_names") else None
+            idx = len(r.keys("models:index:*"))
+            if idx != n:
+                return f"{idx} models:index keys, wanted {n}"
+            if k is not None and k != n:
+                return f"{k} names in the set, wanted {n}"
+            return None
+
+        tools = []
+        exe = self.mm_bin("mm-report")
+        mm_first = Row("mm", "mm-report (first report, empty Redis)", mm=True)
+        mm_again = Row("mm-again", "mm-report (again, nothing changed)", mm=True)
+        if exe:
+            case.rows += [mm_first, mm_again]
+            tools.append((mm_first, flush, [exe, "-q"], env, indexed))
+            tools.append((mm_again, None, [exe, "-q"], env, indexed))
+        else:
+            self.unavailable(case, mm_first, "mm-report")
+            self.unavailable(case, mm_again, "mm-report")
+        base = Row("baseline", "the plan's loop (python3-redis, one command per round trip)")
+        case.rows.append(base)
+        tools.append((base, flush, [sys.executable, os.path.join(self.top, "tests", "bench", "baseline_inventory.py"),
+                                    "--socket", self.redis.sock, "--root", root, "--machine", machine],
+                      self.env, indexed))
+        case.ref = "mm"
+        self.rounds(case, self.p["runs"], tools)
+
+        # Commands and round trips, from one more run of each (untimed).
+        rts = None
+        if exe and mm_first.ok:
+            flush()
+            c0 = self.redis.commands_processed()
+            m = run_measured([exe, "-v"], env=env, timeout=self.args.timeout)
+            c1 = self.redis.commands_processed()
+            mo = re.search(r"(\d+) commands, (\d+) round trips", m.err)
+            if mo:
+                rts = int(mo.group(2))
+                mm_first.extra.update(commands=int(mo.group(1)), round_trips=rts)
+            mm_first.extra["commands_seen_by_redis"] = c1 - c0
+        flush()
+        c0 = self.redis.commands_processed()
+        run_measured(tools[-1][2], env=self.env, timeout=self.args.timeout)
+        base.extra["commands_seen_by_redis"] = self.redis.commands_processed() - c0
+        base.extra["round_trips"] = n + 1
+        flush()
+        wipe(root)
+        for row in (mm_first, base):
+            if row.extra:
+                case.notes.append(f"{row.label}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in row.extra.items()))
+        case.target_speedup("≥ 20× faster than the baseline", "baseline", "mm", 20, "inventory: vs baseline")
+        # mm-report reads the server's state under WATCH (one pipelined round
+        # trip), then writes everything in one MULTI/EXEC.
+        case.target("the whole update in one round trip (one MULTI/EXEC)", rts,
+                    None if rts is None else rts <= 2,
+                    shown="-" if rts is None else
+                    f"{rts} round trips in all: {rts - 1} read under WATCH, 1 MULTI/EXEC")
+        self.cases.append(case)
+
+    # -- case 5
+
+    def case5(self):
+        c = self.p["c5"]
+        case = Case(5, f"{c['jobs']} pending jobs needing 1–4 models each, {c['machines']} machines "
+                       f"holding {c['per']} of {c['universe']} models each, two services; "
+                       f"{c['calls']} calls at max_scan 100, each claiming a job when one fits")
+        libs = sorted(f for f in os.listdir(os.path.join(self.top, "scripts", "redis"))
+                      if f.endswith(".lua")) if os.path.isdir(os.path.join(self.top, "scripts", "redis")) else []
+        mm = Row("mm", "mm_find_matching_job", mm=True)
+        base = Row("baseline", "the plan's function (decodes the machine's JSON list per job)")
+        case.rows += [mm, base]
+        case.ref = "mm"
+        r = self.redis.r
+        if not libs:
+            mm.unavailable = "scripts/redis/*.lua is not available"
+        for f in libs:
+            with open(os.path.join(self.top, "scripts", "redis", f)) as fh:
+                r.function_load(fh.read(), replace=True)
+        with open(os.path.join(self.top, "tests", "bench", "baseline.lua")) as fh:
+            r.function_load(fh.read(), replace=True)
+
+        rng = random.Random(5)
+        universe = [f"model-{i:04d}.safetensors" for i in range(c["universe"])]
+        machines = {f"machine-{i:03d}": rng.sample(universe, c["per"]) for i in range(c["machines"])}
+        services = ["comfyui", "comfyui-video"]
+        jobs = []
+        for j in range(c["jobs"]):
+            need = rng.sample(universe, rng.randint(1, 4))
+            jobs.append((f"job-{j:05d}", rng.randrange(1, 1000000), rng.choice(services), need))
+        calls = [(rng.choice(sorted(machines)), rng.choice(services)) for _ in range(c["calls"] + 20)]
+
+        def load():
+            r.flushall()
+            now = int(r.time()[0])
+            pipe = r.pipeline(transaction=False)
+            for k, (mid, names) in enumerate(machines.items()):
+                pipe.sadd(f"machine:{mid}:model_names", *names)
+                pipe.hset(f"machine:{mid}:models", mapping={
+                    "machine_id": mid,
+                    "models": json.dumps([{"name": nm, "saveTo": f"models/checkpoints/{nm}",
+                                           "size": 1000000 + k} for nm in names]),
+                    "last_updated": "2026-01-01T00:00:00Z", "total_models": len(names)})
+                for nm in names:
+                    pipe.sadd(f"models:index:{nm}", mid)
+                pipe.zadd("machines:models:heartbeat", {mid: now})
+                if len(pipe) > 2000:
+                    pipe.execute()
+            for jid, score, svc, need in jobs:
+                pipe.hset(f"job:{jid}", mapping={
+                    "id": jid, "service_required": svc, "priority": score % 100, "status": "pending",
+                    "payload": json.dumps({"prompt": "x" * 200, "steps": 30}),
+                    "requirements": json.dumps({"models": need})})
+                pipe.zadd("jobs:pending", {jid: score})
+                if len(pipe) > 2000:
+                    pipe.execute()
+            pipe.execute()
+
+        def fcall_usec():
+            st = r.info("commandstats").get("cmdstat_fcall")
+            return int(st["usec"]) if st else 0
+
+        def series(fn):
+            """The calls, each timed by the client (the round trip) and by
+            Redis itself (the growth of cmdstat_fcall's usec, read after
+            every call, untimed)."""
+            load()
+            claimed, client_us, server_us = [], [], []
+            for i, (mid, svc) in enumerate(calls):
+                u0 = fcall_usec()
+                t0 = time.perf_counter_ns()
+                got = r.execute_command("FCALL", fn, 0, mid, "worker-" + mid, svc, 100)
+                dt = (time.perf_counter_ns() - t0) / 1000.0
+                u1 = fcall_usec()
+                if i >= 20:  # the first 20 are a warm-up
+                    client_us.append(dt)
+                    server_us.append(u1 - u0)
+                    claimed.append(json.loads(got)["jobId"] if got else None)
+            return claimed, sorted(client_us), sorted(server_us)
+
+        results = {}
+        for row, fn in ((mm, "mm_find_matching_job"), (base, "baseline_find_matching_job")):
+            if row.unavailable:
+                continue
+            log(f"case 5: {row.label}: loading the data, then {c['calls']} calls")
+            try:
+                results[row.key] = series(fn)
+            except Exception as e:  # an error reply from the function
+                row.failed = str(e)
+                log(f"case 5: {row.label} failed: {e}")
+                continue
+            claimed, cl, sv = results[row.key]
+            row.times = [x / 1e6 for x in sv]  # seconds, server side
+            row.extra = dict(server_p50_us=pct(sv, 50), server_p99_us=pct(sv, 99),
+                             client_p50_us=round(pct(cl, 50), 1), client_p99_us=round(pct(cl, 99), 1),
+                             claimed=sum(1 for x in claimed if x))
+            log(f"case 5: {row.label}: server p50 {pct(sv, 50)} µs, p99 {pct(sv, 99)} µs; "
+                f"client p50 {pct(cl, 50):.0f} µs; {row.extra['claimed']} jobs claimed")
+        r.flushall()
+        if "mm" in results and "baseline" in results:
+            same = results["mm"][0] == results["baseline"][0]
+            case.notes.append("both functions claimed the same jobs in the same order: " + ("yes" if same else "NO"))
+        case.notes.append("times are the functions' own execution time inside Redis (INFO commandstats, µs); "
+                          "client round trips over the unix socket add about the same to both")
+        for row in (mm, base):
+            if row.ok:
+                e = row.extra
+                case.notes.append(f"{row.label}: p50 {e['server_p50_us']} µs, p99 {e['server_p99_us']} µs "
+                                  f"(round trip from a client: p50 {e['client_p50_us']} µs, p99 {e['client_p99_us']} µs); "
+                                  f"{e['claimed']} of {c['calls']} calls claimed a job")
+        s = case.speedup("baseline", "mm")
+        case.target("≥ 5× faster per call (p50, max_scan 100)", s, None if s is None else s >= 5,
+                    chart="routing: vs baseline", goal=5)
+        if mm.ok and base.ok:
+            p99 = base.extra["server_p99_us"] / max(1, mm.extra["server_p99_us"])
+            case.target("(p99, for the record)", p99, None)
+        self.cases.append(case)
+
+    # -- case 6
+
+    def case6(self):
+        size = self.p["c6"]
+        case = Case(6, f"peak RSS: mm-fetch downloading one {size_str(size)} file (sparse on the server), "
+                       "with its sha256; mm-verify -j 2 on the files of case 3")
+        path = os.path.join(self.www, "c6", "big.bin")
+        make_sparse(path, size)
+        h = sha256_zeros(size)
+        url = f"{self.nginx.url}/c6/big.bin"
+        dst = os.path.join(self.tmp, "dst6")
+        flat = os.path.join(dst, "models", "bench")
+        manifest = os.path.join(self.tmp, "c6.json")
+        with open(manifest, "w") as f:
+            json.dump({"models": [{"name": "big.bin", "downloadUrl": url, "saveTo": "models/bench/big.bin",
+                                   "sizeBytes": size, "hash": "sha256:" + h}]}, f)
+
+        def prep():
+            wipe(dst)
+            os.makedirs(flat)
+
+        def size_ok():
+            p = os.path.join(flat, "big.bin")
+            return None if os.path.exists(p) and os.path.getsize(p) == size else "wrong size"
+
+        tools = []
+        mm = Row("mm", "mm-fetch (verifies)", mm=True)
+        exe = self.mm_bin("mm-fetch")
+        if exe:
+            case.rows.append(mm)
+            tools.append((mm, prep, [exe, "-q", manifest], self.envwith(MM_ROOT=dst),
+                          self.manifest_check("fetch", {"downloaded"})))
+        else:
+            self.unavailable(case, mm, "mm-fetch")
+        for row, argv in (
+            (Row("curl", "curl (no verification)"), ["curl", "-sS", "--fail", "-o", os.path.join(flat, "big.bin"), url]),
+            (Row("aria2c", "aria2c --checksum=sha-256"),
+             ["aria2c", "-q", "--file-allocation=none", "--allow-overwrite=true", "--auto-file-renaming=false",
+              f"--checksum=sha-256={h}", "-d", flat, "-o", "big.bin", url]),
+        ):
+            case.rows.append(row)
+            tools.append((row, prep, argv, self.env, size_ok))
+        case.ref = "mm"
+        self.rounds(case, self.p["c6_runs"], tools)
+        wipe(dst)
+        wipe(os.path.dirname(path))
+        rss = mm.rss if mm.ok else None
+        case.target("mm-fetch peak RSS ≤ 32 MiB", None if rss is None else rss / 1024,
+                    None if rss is None else rss <= 32 * 1024,
+                    shown="-" if rss is None else f"{rss / 1024:.1f} MiB")
+        vr = getattr(self, "verify_rss", None)
+        case.target("mm-verify -j 2 peak RSS ≤ 24 MiB (case 3)", None if vr is None else vr / 1024,
+                    None if vr is None else vr <= 24 * 1024,
+                    shown="-" if vr is None else f"{vr / 1024:.1f} MiB")
+        self.cases.append(case)
+
+    # -- case 7
+
+    def case7(self):
+        n, size = self.p["c7"], self.p["c7_size"]
+        case = Case(7, f"{n} models of {size_str(size)} already present and verified: "
+                       "mm-entrypoint (discover, fetch, verify, report) until it execs the command")
+        ep = os.path.join(self.top, "scripts", "mm-entrypoint")
+        row = Row("mm", "mm-entrypoint -- true (warm)", mm=True)
+        case.ref = "mm"
+        need = [b for b in ("mm-discover", "mm-fetch", "mm-verify", "mm-report") if not self.mm_bin(b)]
+        if not os.path.exists(ep) or need:
+            self.unavailable(case, row, " and ".join((["mm-entrypoint"] if not os.path.exists(ep) else []) + need))
+            case.target("mm-entrypoint to exec ≤ 0.5 s", None, None)
+            self.cases.append(case)
+            return
+        models = []
+        for i in range(n):
+            name = f"m{i:02d}.safetensors"
+            h = make_random(os.path.join(self.www, "c7", name), size, f"c7-{i}")
+            models.append({"name": name, "downloadUrl": f"{self.nginx.url}/c7/{name}",
+                           "saveTo": f"models/checkpoints/{name}", "fileSize": size, "hash": h})
+        wf = os.path.join(self.www, "api", "workflows", "name", "bench-boot")
+        os.makedirs(os.path.dirname(wf), exist_ok=True)
+        with open(wf, "w") as f:
+            json.dump({"data": {"name": "bench-boot", "models": models}, "error": None}, f)
+        root = os.path.join(self.tmp, "root7")
+        os.makedirs(root)
+        env = self.envwith(MM_ROOT=root, REDIS_URL=self.redis.url, MACHINE_ID="bench-boot",
+                           WORKFLOW_IDS="bench-boot", EMPROPS_API_BASE_URL=f"{self.nginx.url}/api")
+        argv = ["sh", ep, "--", "true"]
+        cold = run_measured(argv, env=env, timeout=self.args.timeout)
+        if cold.rc != 0:
+            row.failed = f"first boot: exit {cold.rc}: {cold.err.strip()[-300:]}"
+            case.rows.append(row)
+        else:
+            case.notes.append(f"first boot, downloading all {n} models: {cold.wall:.2f} s")
+            case.rows.append(row)
+            ready = os.path.join(root, ".mm", "ready")
+
+            def check():
+                return None if os.path.exists(ready) else "no ready marker"
+            self.rounds(case, self.p["runs"], [(row, lambda: _unlink(ready), argv, env, check)])
+        wipe(root)
+        wipe(os.path.join(self.www, "c7"))
+        m = row.median
+        case.target("mm-entrypoint to exec ≤ 0.5 s", m, None if m is None else m <= 0.5,
+                    shown="-" if m is None else f"{m:.3f} s")
+        self.cases.append(case)
+
+    # ------------------------------------------------------------ report
+
+    def machine(self):
+        cpu = "unknown"
+        try:
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    if line.startswith("model name"):
+                        cpu = line.split(":", 1)[1].strip()
+                        break
+        except OSError:
+            pass
+        return dict(nproc=os.cpu_count(), cpu=cpu, kernel=platform.release(),
+                    date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), profile=self.args.profile,
+                    versions=tool_versions())
+
+    def table_lines(self, case):
+        ref = case.row(case.ref)
+        lines = [f"### {case.num}. {case.title}", "", case.setup, ""]
+        if case.num == 5:
+            lines += ["| function | p50 µs | p99 µs | min–max µs | client round trip p50 / p99 µs | peer ÷ mm (p50) |",
+                      "|---|---:|---:|---:|---:|---:|"]
+        else:
+            lines += ["| tool | median s | min–max s | peak RSS MiB | peer ÷ mm |",
+                      "|---|---:|---:|---:|---:|"]
+        for r in case.rows:
+            if r.unavailable:
+                lines.append(f"| {r.label} | not available | | | |")
+                continue
+            if r.failed:
+                lines.append(f"| {r.label} | failed: {r.failed[:80].replace('|', '/')} | | | |")
+                continue
+            if not r.times:
+                continue
+            ratio = ""
+            if not r.mm and ref and ref.ok:
+                ratio = fmt_ratio(r.median / ref.median) if ref.median > 0 else ""
+            label = r.label + (f" ({r.note})" if r.note else "")
+            if case.num == 5:
+                e = r.extra
+                lines.append(f"| {label} | {e['server_p50_us']} | {e['server_p99_us']} | "
+                             f"{min(r.times) * 1e6:.0f}–{max(r.times) * 1e6:.0f} | "
+                             f"{e['client_p50_us']:.0f} / {e['client_p99_us']:.0f} | {ratio} |")
+                continue
+            rng = f"{fmt_s(min(r.times))}–{fmt_s(max(r.times))}"
+            lines.append(f"| {label} | {fmt_s(r.median)} | {rng} | {fmt_mib(r.rss)} | {ratio} |")
+        if case.targets:
+            lines += ["", "| target | measured | met |", "|---|---:|:---:|"]
+            for t in case.targets:
+                met = {True: "yes", False: "**no**", None: "n/a" if t["measured"] is None else ""}[t["ok"]]
+                lines.append(f"| {t['text']} | {t['shown']} | {met} |")
+        if case.notes:
+            lines.append("")
+            lines += [f"- {n}" for n in case.notes]
+        lines.append("")
+        return lines
+
+    def report(self, elapsed):
+        out = os.path.abspath(self.args.out or os.path.join(self.top, "tests", "bench", "results"))
+        os.makedirs(out, exist_ok=True)
+        mach = self.machine()
+        head = [f"# mm benchmarks ({mach['profile']})", "",
+                f"{mach['date']}; {mach['nproc']} CPUs ({mach['cpu']}), Linux {mach['kernel']}; "
+                f"{elapsed:.0f} s in all.", "",
+                "Peers: " + "; ".join(f"{k} {v}" for k, v in mach["versions"].items()) + ".", "",
+                f"{self.p['warmup']} warm-up run, then {self.p['runs']} runs per tool "
+                "(fewer where a case says so), interleaved. "
+                "\"peer ÷ mm\" is the peer's median time over mm's: above 1, mm is faster.", ""]
+        lines = list(head)
+        summary = ["## Targets", "", "| case | target | measured | met |", "|---|---|---:|:---:|"]
+        for c in self.cases:
+            for t in c.targets:
+                met = {True: "yes", False: "**no**", None: "n/a" if t["measured"] is None else ""}[t["ok"]]
+                summary.append(f"| {c.num}. {c.title} | {t['text']} | {t['shown']} | {met} |")
+        lines += summary + [""]
+        for c in self.cases:
+            lines += self.table_lines(c)
+        text = "\n".join(lines)
+        print(text)
+        with open(os.path.join(out, "RESULTS.md"), "w") as f:
+            f.write(text + "\n")
+        with open(os.path.join(out, "results.json"), "w") as f:
+            json.dump(dict(machine=mach, elapsed=elapsed, cases=[c.to_json() for c in self.cases]), f, indent=1)
+        if not self.args.no_chart:
+            png = self.chart(out)
+            if png:
+                log(f"chart: {png}")
+        log(f"results: {os.path.join(out, 'RESULTS.md')}")
+
+    def chart(self, out):
+        """A bar per comparison: how many times faster mm is (log scale)."""
+        if not shutil.which("gnuplot"):
+            log("no gnuplot: no chart")
+            return None
+        bars = []
+        for c in self.cases:
+            for t in c.targets:
+                if t.get("chart") and t["measured"] is not None:
+                    bars.append((f"{c.num}: {t['chart']}", t["measured"], t["goal"], 1 if t["ok"] else 0))
+        if not bars:
+            return None
+        dat = os.path.join(self.tmp, "chart.dat")
+        with open(dat, "w") as f:
+            for i, (label, v, g, ok) in enumerate(bars):
+                f.write(f'{i} "{label}" {v:.4f} {g:.4f} {ok}\n')
+        png = os.path.join(out, "bench.png")
+        ymax = max(max(v, g) for _, v, g, _ in bars) * 2
+        script = f"""
+set terminal pngcairo size 1100,560 font "sans,10"
+set output "{png}"
+set title "mm against its peers: how many times faster mm is (peer time ÷ mm time; log scale)"
+set logscale y
+set yrange [0.1:{ymax:.1f}]
+set ylabel "× faster"
+set style fill solid 0.8 border -1
+set boxwidth 0.6
+set xtics rotate by -30 left nomirror
+set grid ytics
+set key top left
+set bmargin 8
+set rmargin 10
+set xrange [-0.6:{len(bars) - 0.4}]
+plot "{dat}" using 1:($5==1?$3:1/0):xtic(2) with boxes lc rgb "#2a9d8f" title "target met", \\
+     "{dat}" using 1:($5==0?$3:1/0) with boxes lc rgb "#e76f51" title "target missed", \\
+     "{dat}" using 1:4 with points pt 9 ps 1.6 lc rgb "black" title "target", \\
+     "{dat}" using 1:3:(sprintf("%.2g", $3)) with labels offset 0,0.8 notitle, \\
+     1 with lines dt 2 lc rgb "gray" notitle
+"""
+        gp = os.path.join(self.tmp, "chart.gp")
+        with open(gp, "w") as f:
+            f.write(script)
+        rc = subprocess.run(["gnuplot", gp], stderr=subprocess.PIPE)
+        if rc.returncode != 0:
+            log("gnuplot failed: " + rc.stderr.decode(errors="replace")[-500:])
+            return None
+        return png
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _q(s):
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+def tool_versions():
+    def first(argv, pat=None):
+        try:
+            p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
+            text = p.stdout.decode(errors="replace")
+        except (OSError, subprocess.TimeoutExpired):
+            return "?"
+        if pat:
+            m = re.search(pat, text)
+            return m.group(1) if m else "?"
+        return text.splitlines()[0] if text else "?"
+    return {
+        "curl": first(["curl", "--version"], r"curl (\S+)"),
+        "wget": first(["wget", "--version"], r"Wget (\S+)"),
+        "aria2c": first(["aria2c", "--version"], r"version (\S+)"),
+        "OpenSSL": first(["openssl", "version"], r"OpenSSL (\S+)"),
+        "coreutils": first(["sha256sum", "--version"], r"coreutils\) (\S+)"),
+        "nginx": first([find_exe("nginx") or "nginx", "-v"], r"nginx/(\S+)"),
+        "redis": first(["redis-server", "--version"], r"v=(\S+)"),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="bench", description="mm against its peers, as ratios")
+    ap.add_argument("--top", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    ap.add_argument("--bin", help="directory of the mm-* binaries (default: TOP/bin, or $MM_BIN)",
+                    default=os.environ.get("MM_BIN"))
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--quick", dest="profile", action="store_const", const="quick")
+    g.add_argument("--smoke", dest="profile", action="store_const", const="smoke")
+    ap.add_argument("--cases", help="comma-separated case numbers (default: all)")
+    ap.add_argument("--out", help="output directory (default: TOP/tests/bench/results)")
+    ap.add_argument("--tmpdir", help="where the test data goes (default: $TMPDIR or /var/tmp)")
+    ap.add_argument("--timeout", type=float, default=600, help="seconds for one command")
+    ap.add_argument("--no-chart", action="store_true")
+    ap.add_argument("--no-install", action="store_true", help=argparse.SUPPRESS)
+    ap.set_defaults(profile="full")
+    args = ap.parse_args()
+    cases = list(range(1, 8))
+    if args.cases:
+        try:
+            cases = sorted({int(x) for x in args.cases.split(",") if x.strip()})
+        except ValueError:
+            ap.error("--cases: numbers 1 to 7, comma-separated")
+        if any(c not in CASE_TITLES for c in cases):
+            ap.error("--cases: numbers 1 to 7, comma-separated")
+
+    b = Bench(args)
+
+    def on_signal(sig, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    t0 = time.time()
+    try:
+        b.start()
+        for n in cases:
+            log(f"case {n}: {CASE_TITLES[n]}")
+            getattr(b, f"case{n}")()
+        b.report(time.time() - t0)
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    finally:
+        b.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
