@@ -562,7 +562,14 @@ int mm_verify_scan(const char *dir, enum mm_hash_algo algo, const struct mm_veri
 	root = cJSON_CreateObject();
 	cJSON_AddStringToObject(root, "timestamp", now);
 	src = cJSON_AddObjectToObject(root, "source");
-	cJSON_AddStringToObject(src, "scan", dir ? dir : "models");
+	if (dir) {
+		cJSON_AddStringToObject(src, "scan", dir);
+	} else {
+		char *d = mm_xasprintf("%s/models", o->root);
+
+		cJSON_AddStringToObject(src, "scan", d);
+		free(d);
+	}
 	models = cJSON_AddArrayToObject(root, "models");
 	for (size_t i = 0; i < s.n; i++) {
 		cJSON *e = cJSON_CreateObject();

@@ -70,6 +70,24 @@ exit_is 0 "the manifest from stdin, one thread" sh -c "'$MM_BIN/mm-verify' -j 1 
 is "$(jqish "$T/out" '[v(i)["digest"] for i in range(7)]')" "$(jqish "$T/algos.out" '[v(i)["digest"] for i in range(7)]')" \
 	"the same digests"
 
+# Many files over several threads: every one gets its own verdict.
+mkdir -p "$R/models/many"
+python3 -c '
+import hashlib, json, os, sys
+root, out = sys.argv[1], sys.argv[2]
+models = []
+for i in range(40):
+    data = bytes([i]) * (1000 * i + 1)
+    rel = "models/many/m%02d.safetensors" % i
+    with open(os.path.join(root, rel), "wb") as f:
+        f.write(data)
+    h = hashlib.sha256(data if i % 5 else data + b"x").hexdigest()
+    models.append({"name": "m%02d" % i, "saveTo": rel, "hash": h})
+json.dump({"models": models}, open(out, "w"))' "$R" "$T/many.json"
+exit_is 1 "40 files on 3 threads, 8 of them wrong" mm mm-verify -j 3 "$T/many.json"
+is "$(jqish "$T/out" '"".join("x" if v(i)["status"] == "mismatch" else "." for i in range(40))')" \
+	"x....x....x....x....x....x....x....x...." "exactly the wrong ones mismatch, in manifest order"
+
 # Mismatch, missing, unverified.
 manifest "$T/bad.json" \
 	"{\"name\":\"a\",\"saveTo\":\"$abc\",\"hash\":\"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"}" \
