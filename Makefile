@@ -139,7 +139,8 @@ lint:
 	@if command -v shellcheck >/dev/null 2>&1 && [ -n "$(SCRIPTS)" ]; then \
 		shellcheck -s sh $(SCRIPTS) && echo "shellcheck: scripts clean"; fi
 
-demo: all
+# The demo installs what is missing and builds by itself.
+demo:
 	@sh scripts/demo
 
 bench: all

@@ -36,6 +36,7 @@ check "the command did not run" test ! -e "$T/comfy.pid"
 like "$(cat "$T/boot.err")" 'MM_ON_FAILURE=abort: not starting .*fetch: exit 1' "says why"
 check "no ready marker" test ! -e "$MM_STATE_DIR/ready"
 check "a failed marker instead" test -s "$MM_STATE_DIR/failed"
+is "$(rcli exists machine:test-machine:model_names)" 0 "the machine is out of the inventory: it runs no command"
 exit_is 1 "--wait gives up at once on the failed marker" sh "$ENTRY" --wait --timeout 20
 like "$(cat "$T/err")" 'model setup failed' "and says so"
 

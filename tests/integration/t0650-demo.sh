@@ -1,0 +1,36 @@
+#!/bin/sh
+# make demo's script runs the whole pipeline end to end, routes a job to
+# the machine, and leaves nothing behind; twice in a row.
+. tests/lib.sh
+
+for _b in mm-discover mm-fetch mm-verify mm-report mm-route; do
+	[ -x "$MM_TOP/bin/$_b" ] || skip_all "$_b is not built in the tree"
+done
+need redis-server redis-cli curl ps
+
+mkdir "$T/tmp"
+for run in 1 2; do
+	start=$(date +%s)
+	TMPDIR=$T/tmp exit_is 0 "the demo runs (run $run)" sh "$MM_TOP/scripts/demo"
+	took=$(($(date +%s) - start))
+	out=$(cat "$T/out" "$T/err")
+	like "$out" 'models ready in [0-9.]+ s: 0 present, 4 downloaded' "the boot downloads the four models"
+	like "$out" 'ComfyUI \(stand-in\) started' "the stand-in ComfyUI starts"
+	like "$out" 'models/loras/detail-lora\.safetensors' "with the model behind a token"
+	like "$out" 'models/vae/sdxl-vae\.safetensors' "and the one behind a redirect"
+	like "$out" 'job:job-sdxl is now: assigned by worker-1; still pending: job-flux' "a job is routed to this machine, the other stays pending"
+	like "$out" 'SIGTERM received' "SIGTERM reaches the stand-in"
+	like "$out" 'models ready in [0-9.]+ s: 4 present, 0 downloaded, 0 failed' "the warm restart downloads nothing"
+	like "$out" 'HTTP requests during the restart: 0' "and asks nothing of the API"
+	no_leak hf_demo_token "the token is printed nowhere" "$T/out" "$T/err"
+	is "$(ls -A "$T/tmp")" "" "the temporary directory is removed"
+	if [ "$took" -lt 60 ]; then
+		pass "it takes under a minute ($took s)"
+	else
+		fail "it takes under a minute ($took s)"
+	fi
+done
+# (The bracket keeps grep from finding its own command line.)
+is "$(ps -eo args= | grep "$T/tmp/mm-demo[.]")" "" "no redis-server, fixture or watcher is left running"
+
+done_testing
