@@ -63,6 +63,14 @@ _lib_stop_pid() {
 	return 0
 }
 
+# _lib_watch TEST_PID PID: stop PID once TEST_PID is gone.
+_lib_watch() {
+	while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do
+		sleep 1
+	done
+	kill "$2" 2>/dev/null
+} > /dev/null 2>&1 < /dev/null
+
 # track_pid PID: stop this process (SIGTERM, then SIGKILL) when the test exits.
 track_pid() {
 	echo "$1" >> "$T/.pids"
@@ -131,7 +139,7 @@ exit_is() {
 		pass "$_d"
 	else
 		fail "$_d" "command: $*" "exit status: $_rc, wanted $_want" \
-			"stderr: $(head -c 2000 "$T/err")"
+			"stdout: $(head -c 1000 "$T/out")" "stderr: $(head -c 2000 "$T/err")"
 	fi
 }
 
@@ -272,10 +280,15 @@ start_fixture() {
 	FIX_ROOT=$T/www
 	mkdir -p "$FIX_ROOT"
 	rm -f "$T"/fix.*
-	python3 "$MM_TOP/tests/fixtures/server.py" --root "$FIX_ROOT" \
-		--port-file "$T/fix.port" --alt-port-file "$T/fix.alt" \
-		--tls-port-file "$T/fix.tls" --tls-alt-port-file "$T/fix.tlsalt" &
-	_fix_pid=$!
+	# Started from a subshell, so that it is not a child of the test and a
+	# bare `wait` in the test does not wait for it.
+	(
+		python3 "$MM_TOP/tests/fixtures/server.py" --root "$FIX_ROOT" \
+			--parent-pid $$ --port-file "$T/fix.port" --alt-port-file "$T/fix.alt" \
+			--tls-port-file "$T/fix.tls" --tls-alt-port-file "$T/fix.tlsalt" &
+		echo $! > "$T/fix.pid"
+	)
+	_fix_pid=$(cat "$T/fix.pid")
 	track_pid "$_fix_pid"
 	_i=0
 	until [ -s "$T/fix.port" ] && [ -s "$T/fix.alt" ] && [ -s "$T/fix.tls" ] &&
@@ -345,6 +358,11 @@ fix_rule() {
 # fix_reset: forget every rule and the request log.
 fix_reset() {
 	curl -sS --fail-with-body --noproxy '*' -o /dev/null -X POST "$FIX_URL/_ctl/reset"
+}
+
+# fix_rules: print the rules (a JSON array), each with its number of hits.
+fix_rules() {
+	_fix_ctl rules
 }
 
 # fix_log [FILTER] [PATH]: print the request log (a JSON array), or the part
@@ -444,11 +462,19 @@ start_redis() {
 	# is taken, redis exits at once and another is tried.
 	for _try in 1 2 3 4 5; do
 		REDIS_PORT=${1:-$((10000 + $(od -An -N2 -tu2 /dev/urandom) % 20000))}
-		redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
-			--unixsocket "$REDIS_SOCK" --unixsocketperm 700 \
-			--save '' --appendonly no --dir "$T" --logfile "$T/redis.log" \
-			--enable-debug-command local > /dev/null &
-		_redis_pid=$!
+		# Not a child of the test either (see start_fixture), and stopped
+		# by a watcher if the test dies without cleaning up.
+		(
+			redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
+				--unixsocket "$REDIS_SOCK" --unixsocketperm 700 \
+				--save '' --appendonly no --dir "$T" --logfile "$T/redis.log" \
+				--enable-debug-command local > /dev/null &
+			echo $! > "$T/redis.pid"
+			_lib_watch $$ $! &
+			echo $! > "$T/redis.watch"
+		)
+		_redis_pid=$(cat "$T/redis.pid")
+		track_pid "$(cat "$T/redis.watch")"
 		track_pid "$_redis_pid"
 		if _redis_wait; then
 			export REDIS_SOCK REDIS_PORT REDIS_URL

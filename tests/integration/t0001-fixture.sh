@@ -82,6 +82,14 @@ make_file big.bin 5000000
 is "$(get "$FIX_URL/big.bin")" 200 "a 5 MB file: 200"
 is "$(sha256_of "$T/body")" "$(sha256_of "$FIX_ROOT/big.bin")" "a 5 MB file: the bytes"
 
+# Concurrent range requests, as a segmented download makes them.
+for i in 0 1 2 3 4 5 6 7; do
+	curl -sS -o "$T/seg.$i" -r "$((i * 625000))-$((i * 625000 + 624999))" "$FIX_URL/big.bin" &
+done
+wait
+cat "$T"/seg.[0-7] > "$T/joined"
+check "eight concurrent ranges join into the file" cmp "$T/joined" "$FIX_ROOT/big.bin"
+
 # API answers.
 api_workflow wf1 '[{"name":"a.bin","downloadUrl":"x","saveTo":"models/a.bin"}]'
 api_model m1 '{"name":"m1"}'
@@ -102,6 +110,7 @@ fix_rule '{"path": "/files/a.bin", "status": 500, "body": "boom", "times": 2}'
 is "$(get "$FIX_URL/files/a.bin")" 500 "status rule: 500"
 is "$(cat "$T/body")" boom "status rule: the body"
 is "$(get "$FIX_URL/files/a.bin")" 500 "times 2: second request 500"
+is "$(fix_rules | json_get 0.hits)" 2 "fix_rules: hits"
 is "$(get "$FIX_URL/files/a.bin")" 200 "times 2: third request served"
 
 fix_rule '{"prefix": "/busy/", "status": 429, "retry_after": 2}'
@@ -248,6 +257,7 @@ exit_is 22 "bad base64 is refused" curl -sS --fail-with-body -d '{"body_b64": "*
 exit_is 22 "an unknown log filter is refused" curl -sS --fail-with-body "$FIX_URL/_ctl/count?paht=/x"
 fix_reset
 is "$(fix_count)" 0 "fix_reset clears the log"
+is "$(fix_rules)" "[]" "fix_reset clears the rules (fix_rules)"
 is "$(get "$FIX_URL/files/a.bin")" 200 "fix_reset clears the rules"
 curl -sS -o /dev/null -I "$FIX_URL/files/a.bin?x=1"
 curl -sS -o /dev/null "$FIX_ALT_URL/files/a.bin" -r 0-9
