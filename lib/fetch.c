@@ -484,7 +484,7 @@ static int state_load(struct job *j, long long part_size)
 		if (sscanf(line, "segmented %d", &j->segmented) == 1)
 			continue;
 		if (sscanf(line, "piece %lld %lld %lld", &a, &b, &c) == 3) {
-			if (a != expect || b <= a || c < 0 || c > b - a || a + c > part_size)
+			if (a != expect || b <= a || c < 0 || c > b - a || (c > 0 && a + c > part_size))
 				goto out;
 			j->pieces = mm_xrealloc(j->pieces, (j->npieces + 1) * sizeof(*j->pieces));
 			j->pieces[j->npieces].start = a;

@@ -1,0 +1,80 @@
+#!/bin/sh
+# mm-fetch retries what may succeed (5xx, 429, 408, dropped or stalled
+# connections) with backoff and Retry-After, and nothing else.
+. tests/lib.sh
+. tests/lib-fetch.sh
+
+start_fixture
+export MM_ROOT="$T/root"
+make_file files/a.bin 200000
+A=$FIX_ROOT/files/a.bin
+cat > "$T/in.json" <<EOF2
+{"models": [{"name": "a.bin", "downloadUrl": "$FIX_URL/files/a.bin", "saveTo": "models/a.bin",
+  "fileSize": 200000, "hash": "$(sha256_of "$A")"}]}
+EOF2
+now() { python3 -c 'import time; print(time.time())'; }
+# elapsed T0: seconds since T0, as a whole number of tenths.
+tenths() { python3 -c 'import sys, time; print(int((time.time() - float(sys.argv[1])) * 10))' "$1"; }
+again() { rm -f "$MM_ROOT/models/a.bin"; fix_reset; }
+
+fix_rule '{"path": "/files/a.bin", "status": 500}'
+fetch 1 "a file that always answers 500 fails" --retry-delay 0.1 "$T/in.json"
+is "$(fix_count --method GET /files/a.bin)" 3 "after 3 attempts (the default)"
+like "$(fe 0)" 'HTTP 500.*after 3 attempts' "the error says what and how often"
+check "nothing at the final path" test ! -e "$MM_ROOT/models/a.bin"
+
+again
+fix_rule '{"path": "/files/a.bin", "status": 500}'
+MODEL_DOWNLOAD_RETRY_ATTEMPTS=5 fetch 1 "MODEL_DOWNLOAD_RETRY_ATTEMPTS=5" --retry-delay 0.05 "$T/in.json"
+is "$(fix_count --method GET /files/a.bin)" 5 "5 attempts"
+again
+fix_rule '{"path": "/files/a.bin", "status": 500}'
+MODEL_DOWNLOAD_RETRY_ATTEMPTS=5 fetch 1 "--attempts overrides it" --attempts 1 "$T/in.json"
+is "$(fix_count --method GET /files/a.bin)" 1 "1 attempt"
+
+again
+fix_rule '{"path": "/files/a.bin", "status": 500, "times": 2}'
+t0=$(now)
+fetch 0 "two 500s, then the file" --retry-delay 0.5 "$T/in.json"
+check "the bytes are right" cmp "$MM_ROOT/models/a.bin" "$A"
+is "$(fix_count --method GET /files/a.bin)" 3 "three requests"
+is "$(ff 0 attempts)" 3 "attempts: 3"
+check "backoff: at least 0.5/2 + 1.0/2 s of waiting" test "$(tenths "$t0")" -ge 7
+
+again
+fix_rule '{"path": "/files/a.bin", "status": 503, "retry_after": "1", "times": 2}'
+t0=$(now)
+fetch 0 "503 with Retry-After, twice" --retry-delay 0.01 "$T/in.json"
+check "the bytes are right" cmp "$MM_ROOT/models/a.bin" "$A"
+check "Retry-After is honoured (2 s at least)" test "$(tenths "$t0")" -ge 20
+
+again
+fix_rule '{"path": "/files/a.bin", "status": 429, "retry_after": "1", "times": 1}'
+t0=$(now)
+fetch 0 "429 with Retry-After" --retry-delay 0.01 "$T/in.json"
+check "Retry-After is honoured (1 s at least)" test "$(tenths "$t0")" -ge 10
+like "$(cat "$T/log")" 'HTTP 429.*retrying in 1\.0 s' "the wait is announced"
+
+again
+fix_rule '{"path": "/files/a.bin", "status": 408, "times": 1}'
+fetch 0 "408 is retried" --retry-delay 0.01 "$T/in.json"
+
+for code in 400 403 410; do
+	again
+	fix_rule "{\"path\": \"/files/a.bin\", \"status\": $code}"
+	fetch 1 "$code fails" --retry-delay 0.01 "$T/in.json"
+	is "$(fix_count --method GET /files/a.bin)" 1 "$code is not retried"
+done
+
+again
+fix_rule '{"path": "/files/a.bin", "close": true, "times": 2}'
+fetch 0 "closed connections are retried" --retry-delay 0.01 "$T/in.json"
+check "the bytes are right" cmp "$MM_ROOT/models/a.bin" "$A"
+
+again
+fix_rule '{"path": "/files/a.bin", "stall_after": 50000, "stall_seconds": 20, "times": 1}'
+fetch 0 "a stalled transfer is retried" --retry-delay 0.01 --stall-timeout 1 "$T/in.json"
+check "the bytes are right" cmp "$MM_ROOT/models/a.bin" "$A"
+like "$(cat "$T/log")" 'stalled: no data for 1 s' "the stall is named as such"
+like "$(fix_header --method GET /files/a.bin range)" '^bytes=50000-' "and the retry resumes"
+done_testing
