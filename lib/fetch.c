@@ -1016,13 +1016,14 @@ static int open_dir(struct run *r, struct job *j)
 	return j->dirfd < 0 ? -1 : 0;
 }
 
-static void record_vcache(struct run *r, struct job *j, int fd, const struct stat *before)
+/* This process wrote and hashed the file: its current identity is the one. */
+static void record_vcache(struct run *r, struct job *j, int fd)
 {
 	struct mm_err e;
 
 	if (!r->vc || !j->has_hash || !j->digest[0])
 		return;
-	if (mm_vcache_record(r->vc, fd, before, j->spec.algo, j->digest, &e) == MM_EFAIL)
+	if (mm_vcache_record(r->vc, fd, NULL, j->spec.algo, j->digest, &e) == MM_EFAIL)
 		mm_debugf("%s: %s", j->model->name, e.msg);
 }
 
@@ -1063,7 +1064,7 @@ static void finish(struct run *r, struct job *j)
 	}
 	state_drop(j);
 	fsync(j->dirfd);
-	record_vcache(r, j, j->fd, &st);
+	record_vcache(r, j, j->fd);
 	hash_forget(r, j, 1);
 	release(r, j);
 	j->state = J_DONE;
