@@ -290,20 +290,8 @@ start_fixture() {
 	)
 	_fix_pid=$(cat "$T/fix.pid")
 	track_pid "$_fix_pid"
-	_i=0
-	until [ -s "$T/fix.port" ] && [ -s "$T/fix.alt" ] && [ -s "$T/fix.tls" ] &&
-		[ -s "$T/fix.tlsalt" ]; do
-		if ! kill -0 "$_fix_pid" 2>/dev/null; then
-			echo "Bail out! the fixture server exited at start"
-			exit 1
-		fi
-		_i=$((_i + 1))
-		if [ "$_i" -ge 500 ]; then
-			echo "Bail out! the fixture server did not start within 10 s"
-			exit 1
-		fi
-		sleep 0.02
-	done
+	_lib_wait_files "$_fix_pid" "the fixture server" \
+		"$T/fix.port" "$T/fix.alt" "$T/fix.tls" "$T/fix.tlsalt"
 	FIX_PORT=$(cat "$T/fix.port")
 	FIX_ALT_PORT=$(cat "$T/fix.alt")
 	FIX_TLS_PORT=$(cat "$T/fix.tls")
@@ -315,6 +303,28 @@ start_fixture() {
 	FIX_CA=$MM_TOP/tests/fixtures/tls/ca.pem
 	export FIX_ROOT FIX_PORT FIX_URL FIX_ALT_PORT FIX_ALT_URL FIX_TLS_PORT \
 		FIX_TLS_URL FIX_TLS_ALT_PORT FIX_TLS_ALT_URL FIX_CA
+}
+
+# _lib_wait_files PID WHAT FILE…: wait (10 s) until every FILE is there;
+# bail out if PID exits first.
+_lib_wait_files() {
+	_pid=$1 _what=$2
+	shift 2
+	for _f in "$@"; do
+		_i=0
+		until [ -s "$_f" ]; do
+			if ! kill -0 "$_pid" 2>/dev/null; then
+				echo "Bail out! $_what exited at start"
+				exit 1
+			fi
+			_i=$((_i + 1))
+			if [ "$_i" -ge 500 ]; then
+				echo "Bail out! $_what did not start within 10 s"
+				exit 1
+			fi
+			sleep 0.02
+		done
+	done
 }
 
 # _fix_ctl ENDPOINT [--KEY VALUE…] [PATH [NAME]]: GET /_ctl/ENDPOINT with the
@@ -514,6 +524,31 @@ restart_redis() {
 # rcli ARGS…: redis-cli against the test's redis-server.
 rcli() {
 	redis-cli -s "$REDIS_SOCK" "$@"
+}
+
+# start_redis_proxy [--cut-on TEXT] [--times N]: a TCP proxy in front of
+# the test's redis-server that closes a connection just before its client
+# sends TEXT (first N connections only with --times): `--cut-on EXEC` is a
+# client dying between MULTI and EXEC.  Sets PROXY_PORT and
+# PROXY_URL=redis://127.0.0.1:$PROXY_PORT.
+start_redis_proxy() {
+	rm -f "$T/proxy.port"
+	(
+		python3 "$MM_TOP/tests/fixtures/tcpproxy.py" --target "127.0.0.1:$REDIS_PORT" \
+			--port-file "$T/proxy.port" --parent-pid $$ "$@" &
+		echo $! > "$T/proxy.pid"
+	)
+	_proxy_pid=$(cat "$T/proxy.pid")
+	track_pid "$_proxy_pid"
+	_lib_wait_files "$_proxy_pid" "the redis proxy" "$T/proxy.port"
+	PROXY_PORT=$(cat "$T/proxy.port")
+	PROXY_URL=redis://127.0.0.1:$PROXY_PORT
+	export PROXY_PORT PROXY_URL
+}
+
+# stop_redis_proxy: stop it.
+stop_redis_proxy() {
+	_lib_stop_pid "$_proxy_pid"
 }
 
 # redis_dump: print every key with its type and contents, sorted, for

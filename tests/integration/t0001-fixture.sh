@@ -317,6 +317,17 @@ if command -v redis-server > /dev/null 2>&1; then
 	restart_redis
 	is "$(rcli ping)" PONG "restart_redis: up again"
 	is "$(rcli exists k)" 0 "restart_redis: empty"
+
+	start_redis_proxy --cut-on EXEC --times 1
+	is "$PROXY_URL" "redis://127.0.0.1:$PROXY_PORT" "PROXY_URL"
+	is "$(redis-cli -p "$PROXY_PORT" ping)" PONG "proxy: passes commands through"
+	printf 'MULTI\nSET t 1\nEXEC\n' | redis-cli -p "$PROXY_PORT" > "$T/tx" 2>&1
+	like "$(cat "$T/tx")" "QUEUED" "proxy: MULTI and SET went through"
+	is "$(rcli exists t)" 0 "proxy --cut-on EXEC: the transaction never ran"
+	printf 'MULTI\nSET t 1\nEXEC\n' | redis-cli -p "$PROXY_PORT" > /dev/null 2>&1
+	is "$(rcli get t)" 1 "proxy --times 1: the next connection passes"
+	stop_redis_proxy
+	exit_is 1 "stop_redis_proxy: gone" redis-cli -p "$PROXY_PORT" ping
 	stop_redis
 	exit_is 1 "stop_redis: gone" redis-cli -s "$REDIS_SOCK" ping
 else
