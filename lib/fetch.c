@@ -1404,6 +1404,19 @@ static int existing_dir(struct run *r, const char *dir, char **shown)
 	char *d = mm_xstrdup(dir);
 	int fd;
 
+	if (r->rootfd < 0) {
+		/* A dry run does not create MM_ROOT: ask its nearest ancestor. */
+		free(d);
+		d = mm_xstrdup(r->o->root);
+		while ((fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 && strcmp(d, "/") && strcmp(d, ".")) {
+			char *up = mm_dirname(d);
+
+			free(d);
+			d = *up ? up : (free(up), mm_xstrdup("/"));
+		}
+		*shown = d;
+		return fd;
+	}
 	for (;;) {
 		fd = strcmp(d, ".") ? mm_openat_beneath(r->rootfd, d, O_RDONLY | O_DIRECTORY, 0) : dup(r->rootfd);
 		if (fd >= 0 || !strcmp(d, ".")) {
@@ -1813,10 +1826,10 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 	r.t0 = mm_now();
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	mm_http_init();
-	if (mkdir(o->root, 0755) < 0 && errno != EEXIST)
+	if (!o->dry_run && mkdir(o->root, 0755) < 0 && errno != EEXIST)
 		return mm_error(err, MM_EUSAGE, "cannot create MM_ROOT '%s': %s", o->root, strerror(errno));
 	r.rootfd = open(o->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (r.rootfd < 0)
+	if (r.rootfd < 0 && !(o->dry_run && errno == ENOENT))
 		return mm_error(err, MM_EUSAGE, "cannot open MM_ROOT '%s': %s", o->root, strerror(errno));
 	r.n = m->n;
 	r.jobs = mm_xcalloc(r.n + 1, sizeof(*r.jobs));
@@ -1939,6 +1952,7 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 	free(r.lockdir);
 	curl_multi_cleanup(r.multi);
 	mm_progress_free(r.prog);
-	close(r.rootfd);
+	if (r.rootfd >= 0)
+		close(r.rootfd);
 	return rc;
 }
