@@ -43,4 +43,13 @@ like "$(cat "$T/out")" '^usage: mm-entrypoint' "--help prints the usage on stdou
 exit_is 0 "--version" sh "$ENTRY" --version
 like "$(cat "$T/out")" '^mm-entrypoint [0-9]+\.[0-9]+' "prints the version"
 
+# Installed: the tools are found next to the script, PATH or not.
+mkdir -p "$T/inst/bin"
+cp "$ENTRY" "$MM_BIN/mm-discover" "$MM_BIN/mm-fetch" "$MM_BIN/mm-verify" "$MM_BIN/mm-report" "$T/inst/bin/"
+PATH=/usr/bin:/bin exit_is 0 "an installed mm-entrypoint finds its tools next to it" \
+	"$T/inst/bin/mm-entrypoint" "$T/comfy"
+entry_track
+is "$(head -n 1 "$T/comfy.saw")" ready "the command started after the models were ready"
+check "with the models on disk" test -s "$MM_ROOT/models/vae/c.safetensors"
+
 done_testing
