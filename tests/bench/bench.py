@@ -43,21 +43,21 @@ PROFILES = {
         c1=[512 * MiB] * 4 + [GiB], c2=256 * MiB, c2_runs=3,
         c3=(8, 256 * MiB), c4=5000,
         c5=dict(jobs=10000, machines=200, per=300, universe=1200, calls=1000),
-        c6=4 * GiB, c6_runs=2, c7=40, c7_size=4 * MiB,
+        c6=4 * GiB, c6_runs=2, c7=40, c7_size=4 * MiB, c8=GiB, c8_runs=3,
     ),
     "quick": dict(
         runs=3, warmup=1,
-        c1=[64 * MiB] * 4 + [128 * MiB], c2=32 * MiB, c2_runs=3,
+        c1=[32 * MiB] * 4 + [64 * MiB], c2=32 * MiB, c2_runs=3,
         c3=(8, 32 * MiB), c4=5000,
-        c5=dict(jobs=10000, machines=200, per=300, universe=1200, calls=300),
-        c6=512 * MiB, c6_runs=1, c7=40, c7_size=1 * MiB,
+        c5=dict(jobs=10000, machines=200, per=300, universe=1200, calls=200),
+        c6=256 * MiB, c6_runs=1, c7=40, c7_size=1 * MiB, c8=128 * MiB, c8_runs=2,
     ),
     "smoke": dict(
         runs=1, warmup=0,
         c1=[2 * MiB] * 2, c2=2 * MiB, c2_runs=1,
         c3=(2, 2 * MiB), c4=100,
         c5=dict(jobs=200, machines=5, per=30, universe=60, calls=10),
-        c6=4 * MiB, c6_runs=1, c7=3, c7_size=64 * 1024,
+        c6=4 * MiB, c6_runs=1, c7=3, c7_size=64 * 1024, c8=4 * MiB, c8_runs=1,
     ),
 }
 
@@ -69,6 +69,7 @@ CASE_TITLES = {
     5: "Routing: mm_find_matching_job",
     6: "Memory",
     7: "Warm boot",
+    8: "Download + verify over a 200 MiB/s link (no target)",
 }
 
 # mm's configuration variables: a benchmark sees only what it sets itself.
@@ -142,10 +143,14 @@ def run_measured(argv, env=None, cwd=None, stdout=None, stdin=None, timeout=600)
     rssf = tempfile.NamedTemporaryFile(prefix="mm-bench-rss.")
     out = stdout if stdout is not None else subprocess.DEVNULL
     t0 = time.perf_counter()
+    # A process group of its own (to kill what it leaves), but the same
+    # session: a new session would be a new scheduler autogroup, and a
+    # multi-threaded tool would get no more CPU than a single-threaded one
+    # whenever the machine is busy.
+    pg = {"process_group": 0} if sys.version_info >= (3, 11) else {"preexec_fn": os.setpgrp}
     p = subprocess.Popen([TIME, "-q", "-f", "%M", "-o", rssf.name] + list(argv),
                          env=env, cwd=cwd, stdout=out, stderr=errf,
-                         stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                         start_new_session=True)
+                         stdin=stdin if stdin is not None else subprocess.DEVNULL, **pg)
     timer = threading.Timer(timeout, lambda: _killpg(p.pid))
     timer.start()
     _, status, _ru = os.wait4(p.pid, 0)
@@ -211,6 +216,7 @@ class Case:
         self.targets = []   # dicts: text, measured, ok (True/False/None)
         self.notes = []
         self.ref = None     # key of the mm row the "peer ÷ mm" column divides by
+        self.seconds = None
 
     def row(self, key):
         for r in self.rows:
@@ -236,7 +242,7 @@ class Case:
         self.target(text, s, None if s is None else s >= at_least, chart=chart, goal=at_least)
 
     def to_json(self):
-        return dict(num=self.num, title=self.title, setup=self.setup, ref=self.ref,
+        return dict(num=self.num, title=self.title, setup=self.setup, ref=self.ref, seconds=self.seconds,
                     rows=[r.to_json() for r in self.rows], targets=self.targets,
                     notes=self.notes)
 
@@ -300,6 +306,7 @@ http {{
         listen 127.0.0.1:{self.port};
         root {www};
         location /capped/ {{ limit_rate 20m; }}
+        location /link/ {{ limit_rate 200m; }}
         location /api/ {{ default_type application/json; }}
     }}
 }}
@@ -601,6 +608,10 @@ class Bench:
             (Row("curl", "curl (no verification)", note="one process, keep-alive, files in turn"),
              curl_args, sizes_ok(flat)),
             (Row("wget", "wget (no verification)"), ["wget", "-q", "-P", flat] + urls, sizes_ok(flat)),
+            (Row("curl+sync", "curl, then sync (no verification)",
+                 note="on disk when it ends, as mm-fetch's files are"),
+             ["sh", "-c", " ".join(_q(a) for a in curl_args) + " && sync " +
+              " ".join(_q(os.path.join(flat, n)) for n, _, _ in files)], sizes_ok(flat)),
             (Row("curl+openssl", "curl, then openssl dgst -sha256"), curl_openssl, sizes_ok(flat)),
             (Row("aria2c", "aria2c --checksum=sha-256", note="defaults, --file-allocation=none"),
              ["aria2c", "-q", "--file-allocation=none", "--allow-overwrite=true",
@@ -727,6 +738,10 @@ class Bench:
         case.ref = "mm"
         self.rounds(case, self.p["runs"], tools)
         wipe(root)
+        launch = sorted(run_measured(["true"], env=self.env).wall for _ in range(9))
+        case.notes.append(f"starting a process through this harness costs {launch[4] * 1000:.1f} ms "
+                          f"(median of 9 runs of `true`; {launch[0] * 1000:.1f}–{launch[-1] * 1000:.1f} ms), "
+                          "included in every time above")
         case.target_speedup("≥ 1.7× faster than openssl dgst in turn", "openssl", "mm", 1.7, "verify: vs openssl")
         case.target_speedup("≥ 8× faster than sha256sum", "sha256sum", "mm", 8, "verify: vs sha256sum")
         case.target_speedup("second run (verified cache) ≥ 100× faster than the first", "mm", "mm-cached", 100,
@@ -1034,6 +1049,57 @@ class Bench:
                     shown="-" if m is None else f"{m:.3f} s")
         self.cases.append(case)
 
+    # -- case 8: what case 1 looks like when the link, not the CPU, is the limit
+
+    def case8(self):
+        size = self.p["c8"]
+        case = Case(8, f"one {size_str(size)} file with its sha256, one connection each, "
+                       "behind nginx `limit_rate 200m` (a 1.7 Gbit/s link): on loopback the "
+                       "transfer costs as much CPU as the hashing, so case 1 shows the CPU; "
+                       "this shows what streaming verification saves when the network is the limit")
+        path = os.path.join(self.www, "link", "c8.bin")
+        h = make_random(path, size, "c8")
+        os.sync()
+        url = f"{self.nginx.url}/link/c8.bin"
+        dst = os.path.join(self.tmp, "dst8")
+        flat = os.path.join(dst, "models", "bench")
+        out = os.path.join(flat, "c8.bin")
+        manifest = os.path.join(self.tmp, "c8.json")
+        with open(manifest, "w") as f:
+            json.dump({"models": [{"name": "c8.bin", "downloadUrl": url, "saveTo": "models/bench/c8.bin",
+                                   "sizeBytes": size, "hash": "sha256:" + h}]}, f)
+
+        def prep():
+            wipe(dst)
+            os.makedirs(flat)
+
+        def size_ok():
+            return None if os.path.exists(out) and os.path.getsize(out) == size else "wrong size"
+
+        tools = []
+        mm = Row("mm", "mm-fetch --segments 1 (verifies, fsyncs)", mm=True)
+        exe = self.mm_bin("mm-fetch")
+        if exe:
+            case.rows.append(mm)
+            tools.append((mm, prep, [exe, "-q", "--segments", "1", manifest], self.envwith(MM_ROOT=dst),
+                          self.manifest_check("fetch", {"downloaded"})))
+        else:
+            self.unavailable(case, mm, "mm-fetch")
+        curl = ["curl", "-sS", "--fail", "-o", out, url]
+        for row, argv in (
+            (Row("curl", "curl (no verification)"), curl),
+            (Row("curl+sync", "curl, then sync"), ["sh", "-c", " ".join(_q(a) for a in curl) + " && sync " + _q(out)]),
+            (Row("curl+openssl", "curl, then openssl dgst -sha256"),
+             ["sh", "-c", " ".join(_q(a) for a in curl) + " && openssl dgst -sha256 " + _q(out) + " >/dev/null"]),
+        ):
+            case.rows.append(row)
+            tools.append((row, prep, argv, self.env, size_ok))
+        case.ref = "mm"
+        self.rounds(case, self.p["c8_runs"], tools)
+        wipe(dst)
+        wipe(os.path.dirname(path))
+        self.cases.append(case)
+
     # ------------------------------------------------------------ report
 
     def machine(self):
@@ -1085,9 +1151,12 @@ class Bench:
             for t in case.targets:
                 met = {True: "yes", False: "**no**", None: "n/a" if t["measured"] is None else ""}[t["ok"]]
                 lines.append(f"| {t['text']} | {t['shown']} | {met} |")
-        if case.notes:
+        notes = list(case.notes)
+        if case.seconds is not None:
+            notes.append(f"this case took {case.seconds:.0f} s")
+        if notes:
             lines.append("")
-            lines += [f"- {n}" for n in case.notes]
+            lines += [f"- {n}" for n in notes]
         lines.append("")
         return lines
 
@@ -1097,7 +1166,7 @@ class Bench:
         mach = self.machine()
         head = [f"# mm benchmarks ({mach['profile']})", "",
                 f"{mach['date']}; {mach['nproc']} CPUs ({mach['cpu']}), Linux {mach['kernel']}; "
-                f"{elapsed:.0f} s in all.", "",
+                f"{elapsed:.0f} s in all, {getattr(self, 'priority', 'normal priority')}.", "",
                 "Peers: " + "; ".join(f"{k} {v}" for k, v in mach["versions"].items()) + ".", "",
                 f"{self.p['warmup']} warm-up run, then {self.p['runs']} runs per tool "
                 "(fewer where a case says so), interleaved. "
@@ -1172,6 +1241,29 @@ plot "{dat}" using 1:($5==1?$3:1/0):xtic(2) with boxes lc rgb "#2a9d8f" title "t
         return png
 
 
+def raise_priority():
+    """Give this session's scheduler autogroup nice -10 (root only), so that
+    on a machine shared with builds the tools get the cores they would get
+    on an idle one.  Returns the old value, or None."""
+    try:
+        with open("/proc/self/autogroup") as f:
+            old = int(f.read().split("nice")[1])
+        with open("/proc/self/autogroup", "w") as f:
+            f.write("-10")
+        log("scheduling: this session's autogroup at nice -10 while the benchmarks run")
+        return old
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def restore_priority(old):
+    try:
+        with open("/proc/self/autogroup", "w") as f:
+            f.write(str(old))
+    except OSError:
+        pass
+
+
 def _unlink(path):
     try:
         os.unlink(path)
@@ -1218,19 +1310,23 @@ def main():
     ap.add_argument("--tmpdir", help="where the test data goes (default: $TMPDIR or /var/tmp)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds for one command")
     ap.add_argument("--no-chart", action="store_true")
+    ap.add_argument("--no-priority", action="store_true",
+                    help="do not raise the scheduling priority of the benchmark's session")
     ap.add_argument("--no-install", action="store_true", help=argparse.SUPPRESS)
     ap.set_defaults(profile="full")
     args = ap.parse_args()
-    cases = list(range(1, 8))
+    cases = sorted(CASE_TITLES)
     if args.cases:
         try:
             cases = sorted({int(x) for x in args.cases.split(",") if x.strip()})
         except ValueError:
-            ap.error("--cases: numbers 1 to 7, comma-separated")
+            ap.error(f"--cases: numbers 1 to {len(CASE_TITLES)}, comma-separated")
         if any(c not in CASE_TITLES for c in cases):
-            ap.error("--cases: numbers 1 to 7, comma-separated")
+            ap.error(f"--cases: numbers 1 to {len(CASE_TITLES)}, comma-separated")
 
     b = Bench(args)
+    prio = None if args.no_priority else raise_priority()
+    b.priority = "the benchmark's session at autogroup nice -10" if prio is not None else "normal priority"
 
     def on_signal(sig, _frame):
         raise KeyboardInterrupt
@@ -1241,13 +1337,18 @@ def main():
         b.start()
         for n in cases:
             log(f"case {n}: {CASE_TITLES[n]}")
+            c0 = time.time()
             getattr(b, f"case{n}")()
+            if b.cases and b.cases[-1].num == n:
+                b.cases[-1].seconds = time.time() - c0
         b.report(time.time() - t0)
     except KeyboardInterrupt:
         log("interrupted")
         return 130
     finally:
         b.stop()
+        if prio is not None:
+            restore_priority(prio)
     return 0
 
 
