@@ -138,6 +138,9 @@ lint:
 		echo "mandoc -Tlint: man pages clean"; fi
 	@if command -v shellcheck >/dev/null 2>&1 && [ -n "$(SCRIPTS)" ]; then \
 		shellcheck -s sh $(SCRIPTS) && echo "shellcheck: scripts clean"; fi
+	@if command -v shellcheck >/dev/null 2>&1; then \
+		shellcheck -s sh -x -S warning tests/run tests/lib.sh tests/integration/*.sh && \
+		echo "shellcheck: tests clean (warnings and errors)"; fi
 
 # The demo installs what is missing and builds by itself.
 demo:
