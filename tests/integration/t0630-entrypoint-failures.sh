@@ -51,11 +51,31 @@ check "the command did not run" test ! -e "$T/comfy.pid"
 fix_reset
 entry_rules
 
-# Redis down: the command still starts.
-REDIS_URL=unix://$T/nowhere.sock boot 0 "Redis down still starts the command"
-check "the command ran" test -s "$T/comfy.pid"
+# Redis down: the command still starts, and the inventory appears once Redis
+# is back, without a restart.
+stop_redis
+COMFY_SECONDS=60 sh "$ENTRY" "$T/comfy" > "$T/entry.out" 2> "$T/boot.err" &
+pid=$!
+track_pid "$pid"
+if wait_until 30 test -s "$T/comfy.pid"; then
+	pass "Redis down still starts the command"
+else
+	fail "Redis down still starts the command" "$(cat "$T/boot.err")"
+fi
 like "$(cat "$T/boot.err")" 'redis is unreachable: starting .* anyway' "and says the watcher keeps trying"
 check "the models are ready" test -e "$MM_STATE_DIR/ready"
+entry_track
+start_redis "$REDIS_PORT"
+inventory() {
+	[ "$(rcli scard machine:test-machine:model_names)" = 3 ]
+}
+if wait_until 30 inventory; then
+	pass "the watcher reports once Redis is back"
+else
+	fail "the watcher reports once Redis is back" "$(rcli keys '*')"
+fi
+kill -TERM "$pid"
+wait "$pid"
 no_leak hf_entry_secret "the token is in no file, log or manifest" "$T/boot.err" "$MM_STATE_DIR"
 
 done_testing
