@@ -40,6 +40,16 @@ is "$(rcli exists machine:test-machine:model_names)" 0 "the machine is out of th
 exit_is 1 "--wait gives up at once on the failed marker" sh "$ENTRY" --wait --timeout 20
 like "$(cat "$T/err")" 'model setup failed' "and says so"
 
+# Not enough disk space for a model: nothing is downloaded; abort exits 5.
+api_workflow huge "[{\"name\": \"huge.safetensors\", \"downloadUrl\": \"$FIX_URL/files/huge.safetensors\",
+  \"saveTo\": \"models/checkpoints/huge.safetensors\", \"fileSize\": \"900TB\"}]"
+WORKFLOW_IDS=wf,huge boot 0 "a model too big for the disk still starts the command"
+like "$(cat "$T/boot.err")" 'fetch: exit 5 \(not enough disk space\)' "names the stage and the reason"
+like "$(cat "$T/boot.err")" 'models/checkpoints/huge\.safetensors: fetch failed: not enough disk space' "and the model"
+WORKFLOW_IDS=wf,huge MM_ON_FAILURE=abort boot 5 "with MM_ON_FAILURE=abort it exits 5"
+check "the command did not run" test ! -e "$T/comfy.pid"
+is "$(fix_count /files/huge.safetensors)" 0 "nothing was downloaded"
+
 # The API down and nothing cached: the command starts on what the disk holds.
 fix_rule '{"prefix": "/workflows/", "status": 503}'
 MM_STATE_DIR=$T/fresh boot 0 "the API down with no cache still starts the command"
