@@ -1508,6 +1508,26 @@ static int preflight(struct run *r, const long long *sizes, struct mm_err *err)
 
 /* ------------------------------------------------------------ the run */
 
+/* mkdir -p for MM_ROOT itself (a configured path, not a manifest's). */
+static int mkdir_p(const char *path)
+{
+	char *p = mm_xstrdup(path), *s = p;
+	int rc = 0;
+
+	while ((s = strchr(s + 1, '/'))) {
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			rc = -1;
+		*s = '/';
+		if (rc < 0)
+			break;
+	}
+	if (rc == 0 && mkdir(p, 0755) < 0 && errno != EEXIST)
+		rc = -1;
+	free(p);
+	return rc;
+}
+
 static void job_init(struct run *r, struct job *j, struct mm_model *m)
 {
 	char *part;
@@ -1826,7 +1846,7 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 	r.t0 = mm_now();
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	mm_http_init();
-	if (!o->dry_run && mkdir(o->root, 0755) < 0 && errno != EEXIST)
+	if (!o->dry_run && mkdir_p(o->root) < 0)
 		return mm_error(err, MM_EUSAGE, "cannot create MM_ROOT '%s': %s", o->root, strerror(errno));
 	r.rootfd = open(o->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (r.rootfd < 0 && !(o->dry_run && errno == ENOENT))
