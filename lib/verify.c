@@ -94,6 +94,9 @@ static int fd_allowed(const struct pool *p, int fd)
  * Open t's file for reading.  Symlinks are followed, but the file opened
  * must lie inside MM_ROOT or an allowed directory (reading is harmless; the
  * rule keeps a verdict about a file ComfyUI would not be given from counting).
+ * The common case, a path resolved beneath MM_ROOT, costs one openat2();
+ * a path through a symlink it refuses (absolute, leading out, or a kernel
+ * without openat2) is opened plainly and its real path checked.
  * Returns an fd, or -1 with errno set (EXDEV: outside).
  */
 static int open_task(struct pool *p, const struct task *t)
@@ -104,6 +107,9 @@ static int open_task(struct pool *p, const struct task *t)
 
 	if (t->path)
 		return open(t->path, flags);
+	fd = mm_openat_beneath(p->rootfd, t->rel, flags, 0);
+	if (fd >= 0 || (errno != EXDEV && errno != ELOOP && errno != ENOTDIR))
+		return fd;
 	full = mm_xasprintf("%s/%s", p->o->root, t->rel);
 	fd = open(full, flags);
 	e = errno;
@@ -112,18 +118,11 @@ static int open_task(struct pool *p, const struct task *t)
 		errno = e;
 		return -1;
 	}
-	switch (fd_allowed(p, fd)) {
-	case 1:
+	if (fd_allowed(p, fd) == 1)
 		return fd;
-	case 0:
-		close(fd);
-		errno = EXDEV;
-		return -1;
-	default:
-		/* No /proc: resolve every component beneath MM_ROOT instead. */
-		close(fd);
-		return mm_openat_beneath(p->rootfd, t->rel, flags, 0);
-	}
+	close(fd);
+	errno = EXDEV;
+	return -1;
 }
 
 static void fail(struct task *t, enum status st, const char *fmt, ...)
@@ -483,7 +482,6 @@ int mm_verify(struct mm_manifest *m, const struct mm_verify_opts *o,
 	for (size_t i = 0; i < m->n; i++) {
 		struct task *t = &tasks[i];
 		struct mm_model *model = &m->models[i];
-		struct stat st;
 
 		t->rel = model->save_to;
 		t->size = -1;
@@ -491,9 +489,8 @@ int mm_verify(struct mm_manifest *m, const struct mm_verify_opts *o,
 		t->size_exact = size_is_exact(model);
 		if (model->hash && mm_hash_parse(model->hash, &t->spec, NULL) == 0)
 			t->algo = t->spec.algo;
-		/* Largest first keeps every thread busy to the end; a cheap stat, no open. */
-		if (t->algo != MM_HASH_NONE && fstatat(p.rootfd, t->rel, &st, 0) == 0)
-			t->order = (long long)st.st_size;
+		/* Largest first keeps every thread busy to the end; the size hint is enough. */
+		t->order = model->size;
 		order[i] = t;
 	}
 	pool_run(&p, order, m->n);

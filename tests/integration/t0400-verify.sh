@@ -143,6 +143,14 @@ like "$(jqish "$T/out" 'v(2)["error"]')" "allow-dir" "the link's error points to
 exit_is 1 "--allow-dir lets the link be read" mm mm-verify --allow-dir "$T/outside" "$T/unreadable.json"
 is "$(jqish "$T/out" 'v(2)["status"]')" ok "and it verifies"
 
+# Links that stay inside MM_ROOT, relative or absolute, are followed.
+ln -s "$R/models/checkpoints/abc.safetensors" "$R/models/abs.safetensors"
+ln -s checkpoints "$R/models/ckpt-link"
+manifest "$T/links.json" \
+	"{\"name\":\"a\",\"saveTo\":\"models/abs.safetensors\",\"hash\":\"900150983cd24fb0d6963f7d28e17f72\"}" \
+	"{\"name\":\"b\",\"saveTo\":\"models/ckpt-link/abc.safetensors\",\"hash\":\"900150983cd24fb0d6963f7d28e17f72\"}"
+exit_is 0 "symlinks inside MM_ROOT, absolute or through a folder, are read" mm mm-verify "$T/links.json"
+
 printf 'abc' > "$R/models/secret.safetensors"
 chmod 000 "$R/models/secret.safetensors"
 chmod 755 "$R" "$R/models"
