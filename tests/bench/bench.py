@@ -40,21 +40,21 @@ TIME = "/usr/bin/time"  # GNU time, Debian's package "time"
 PROFILES = {
     "full": dict(
         runs=5, warmup=1,
-        c1=[512 * MiB] * 4 + [GiB], c2=256 * MiB, c2_runs=3,
+        c1=[512 * MiB] * 4 + [GiB], c1_runs=3, c2=256 * MiB, c2_runs=3,
         c3=(8, 256 * MiB), c4=5000,
         c5=dict(jobs=10000, machines=200, per=300, universe=1200, calls=1000),
-        c6=4 * GiB, c6_runs=2, c7=40, c7_size=4 * MiB, c8=GiB, c8_runs=3,
+        c6=4 * GiB, c6_runs=1, c7=40, c7_size=4 * MiB, c8=GiB, c8_runs=3,
     ),
     "quick": dict(
         runs=3, warmup=1,
-        c1=[32 * MiB] * 4 + [64 * MiB], c2=32 * MiB, c2_runs=3,
+        c1=[32 * MiB] * 4 + [64 * MiB], c1_runs=3, c2=32 * MiB, c2_runs=3,
         c3=(8, 32 * MiB), c4=5000,
         c5=dict(jobs=10000, machines=200, per=300, universe=1200, calls=200),
         c6=256 * MiB, c6_runs=1, c7=40, c7_size=1 * MiB, c8=128 * MiB, c8_runs=2,
     ),
     "smoke": dict(
         runs=1, warmup=0,
-        c1=[2 * MiB] * 2, c2=2 * MiB, c2_runs=1,
+        c1=[2 * MiB] * 2, c1_runs=1, c2=2 * MiB, c2_runs=1,
         c3=(2, 2 * MiB), c4=100,
         c5=dict(jobs=200, machines=5, per=30, universe=60, calls=10),
         c6=4 * MiB, c6_runs=1, c7=3, c7_size=64 * 1024, c8=4 * MiB, c8_runs=1,
@@ -217,6 +217,7 @@ class Case:
         self.notes = []
         self.ref = None     # key of the mm row the "peer ÷ mm" column divides by
         self.seconds = None
+        self.runs = None
 
     def row(self, key):
         for r in self.rows:
@@ -493,6 +494,7 @@ class Bench:
         """tools: list of (row, prepare, argv_or_fn, env, check).  Runs
         warm-up + runs rounds, each tool once per round, in turn."""
         total = self.p["warmup"] + runs
+        case.runs = runs
         for i in range(total):
             warm = i < self.p["warmup"]
             for row, prep, argv, env, check in tools:
@@ -595,15 +597,17 @@ class Bench:
                         " && openssl dgst -sha256 " + " ".join(_q(os.path.join(flat, n)) for n, _, _ in files) +
                         " > " + _q(sums + ".got") + " && cmp -s " + _q(sums) + " " + _q(sums + ".got")]
 
-        mm = Row("mm", "mm-fetch (verifies)", mm=True, note="defaults: 3 files at once, ranged segments")
+        mm = Row("mm", "mm-fetch (verifies)", mm=True, note="defaults: 3 files at once, 4 segments each")
+        mm1 = Row("mm-seg1", "mm-fetch --segments 1 (verifies)", mm=True, note="3 files at once, one connection each")
         tools = []
         exe = self.mm_bin("mm-fetch")
-        if exe:
-            case.rows.append(mm)
-            tools.append((mm, prep, [exe, "-q", manifest], self.envwith(MM_ROOT=dst),
-                          self.manifest_check("fetch", {"downloaded"})))
-        else:
-            self.unavailable(case, mm, "mm-fetch")
+        for row, extra in ((mm, []), (mm1, ["--segments", "1"])):
+            if exe:
+                case.rows.append(row)
+                tools.append((row, prep, [exe, "-q"] + extra + [manifest], self.envwith(MM_ROOT=dst),
+                              self.manifest_check("fetch", {"downloaded"})))
+            else:
+                self.unavailable(case, row, "mm-fetch")
         peers = [
             (Row("curl", "curl (no verification)", note="one process, keep-alive, files in turn"),
              curl_args, sizes_ok(flat)),
@@ -621,7 +625,7 @@ class Bench:
             case.rows.append(row)
             tools.append((row, prep, argv, self.env, check))
         case.ref = "mm"
-        self.rounds(case, self.p["runs"], tools)
+        self.rounds(case, self.p["c1_runs"], tools)
         wipe(dst)
         wipe(src)
 
@@ -717,19 +721,28 @@ class Bench:
         tools = []
         exe = self.mm_bin("mm-verify")
         first = Row("mm", "mm-verify -j 2 (first run: --rehash)", mm=True)
+        one = Row("mm-j1", "mm-verify -j 1 (first run: --rehash)", mm=True, note="one thread: the speed per core")
         cached = Row("mm-cached", "mm-verify -j 2 (second run: verified cache)", mm=True)
         if exe:
             env = self.envwith(MM_ROOT=root)
-            case.rows += [first, cached]
+            case.rows += [first, one, cached]
             tools.append((first, None, [exe, "-q", "-j", "2", "--rehash", manifest], env,
+                          self.manifest_check("verify", {"ok"})))
+            tools.append((one, None, [exe, "-q", "-j", "1", "--rehash", manifest], env,
                           self.manifest_check("verify", {"ok"})))
             tools.append((cached, None, [exe, "-q", "-j", "2", manifest], env,
                           self.manifest_check("verify", {"ok"})))
         else:
-            self.unavailable(case, first, "mm-verify")
-            self.unavailable(case, cached, "mm-verify")
+            for row in (first, one, cached):
+                self.unavailable(case, row, "mm-verify")
+        half = len(paths) // 2 or 1
+        two = ("openssl dgst -sha256 " + " ".join(_q(x) for x in paths[:half]) + " > " + _q(self.outfile + ".1") +
+               " & openssl dgst -sha256 " + " ".join(_q(x) for x in paths[half:]) + "; wait; cat " +
+               _q(self.outfile + ".1"))
         peers = [
             (Row("openssl", "openssl dgst -sha256, files in turn"), ["openssl", "dgst", "-sha256"] + paths, out_is(want)),
+            (Row("openssl2", "two openssl dgst -sha256 at once, half the files each",
+                 note="what two cores give this machine"), ["sh", "-c", two], None),
             (Row("sha256sum", "sha256sum (coreutils)"), ["sha256sum"] + paths, out_is(want_coreutils)),
         ]
         for row, argv, check in peers:
@@ -780,18 +793,23 @@ class Bench:
         exe = self.mm_bin("mm-report")
         mm_first = Row("mm", "mm-report (first report, empty Redis)", mm=True)
         mm_again = Row("mm-again", "mm-report (again, nothing changed)", mm=True)
+        mm_dry = Row("mm-dry", "mm-report --dry-run (scan and build, no Redis)", mm=True)
         if exe:
-            case.rows += [mm_first, mm_again]
+            case.rows += [mm_first, mm_again, mm_dry]
             tools.append((mm_first, flush, [exe, "-q"], env, indexed))
             tools.append((mm_again, None, [exe, "-q"], env, indexed))
+            tools.append((mm_dry, None, [exe, "-q", "--dry-run"], env, None))
         else:
-            self.unavailable(case, mm_first, "mm-report")
-            self.unavailable(case, mm_again, "mm-report")
+            for row in (mm_first, mm_again, mm_dry):
+                self.unavailable(case, row, "mm-report")
         base = Row("baseline", "the plan's loop (python3-redis, one command per round trip)")
         case.rows.append(base)
         tools.append((base, flush, [sys.executable, os.path.join(self.top, "tests", "bench", "baseline_inventory.py"),
                                     "--socket", self.redis.sock, "--root", root, "--machine", machine],
                       self.env, indexed))
+        start = Row("py-start", "python3 -c 'import redis' (the baseline's start-up alone)")
+        case.rows.append(start)
+        tools.append((start, None, [sys.executable, "-c", "import redis"], self.env, None))
         case.ref = "mm"
         self.rounds(case, self.p["runs"], tools)
 
@@ -809,11 +827,18 @@ class Bench:
             mm_first.extra["commands_seen_by_redis"] = c1 - c0
         flush()
         c0 = self.redis.commands_processed()
-        run_measured(tools[-1][2], env=self.env, timeout=self.args.timeout)
+        run_measured(tools[-2][2], env=self.env, timeout=self.args.timeout)
         base.extra["commands_seen_by_redis"] = self.redis.commands_processed() - c0
         base.extra["round_trips"] = n + 1
         flush()
         wipe(root)
+        if base.ok and start.ok:
+            loop = base.median - start.median
+            case.notes.append(f"the baseline's loop without its start-up: {loop * 1000:.0f} ms for {n + 1} round trips, "
+                              f"{loop / (n + 1) * 1e6:.0f} µs each (medians)")
+        if mm_first.ok and mm_dry.ok:
+            case.notes.append(f"mm-report's Redis part (first report less --dry-run): "
+                              f"{(mm_first.median - mm_dry.median) * 1000:.0f} ms (medians)")
         for row in (mm_first, base):
             if row.extra:
                 case.notes.append(f"{row.label}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in row.extra.items()))
@@ -1152,6 +1177,9 @@ class Bench:
                 met = {True: "yes", False: "**no**", None: "n/a" if t["measured"] is None else ""}[t["ok"]]
                 lines.append(f"| {t['text']} | {t['shown']} | {met} |")
         notes = list(case.notes)
+        if case.runs:
+            notes.append(f"{self.p['warmup']} warm-up round, then {case.runs} round{'s' if case.runs > 1 else ''}"
+                         " (each tool once per round, in turn)")
         if case.seconds is not None:
             notes.append(f"this case took {case.seconds:.0f} s")
         if notes:
@@ -1168,8 +1196,7 @@ class Bench:
                 f"{mach['date']}; {mach['nproc']} CPUs ({mach['cpu']}), Linux {mach['kernel']}; "
                 f"{elapsed:.0f} s in all, {getattr(self, 'priority', 'normal priority')}.", "",
                 "Peers: " + "; ".join(f"{k} {v}" for k, v in mach["versions"].items()) + ".", "",
-                f"{self.p['warmup']} warm-up run, then {self.p['runs']} runs per tool "
-                "(fewer where a case says so), interleaved. "
+                "Each case: a warm-up round, then several rounds, each tool once per round in turn. "
                 "\"peer ÷ mm\" is the peer's median time over mm's: above 1, mm is faster.", ""]
         lines = list(head)
         summary = ["## Targets", "", "| case | target | measured | met |", "|---|---|---:|:---:|"]
