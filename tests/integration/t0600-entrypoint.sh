@@ -63,4 +63,17 @@ else
 fi
 no_leak hf_entry_secret "the token is in no file, log or manifest" "$T/entry.err" "$T/entry.out" "$MM_STATE_DIR"
 
+# MM_LOG_FORMAT=json: every line on stderr is one JSON object, the
+# entrypoint's own included.
+rm -f "$MM_ROOT/models/vae/c.safetensors"
+MM_LOG_FORMAT=json exit_is 0 "a boot with MM_LOG_FORMAT=json" sh "$ENTRY" "$T/comfy"
+entry_track
+cp "$T/err" "$T/json.err"
+check "every line on stderr is a JSON object with time, level, prog and msg" python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    assert set(o) >= {"time", "level", "prog", "msg"}, line' "$T/json.err"
+like "$(cat "$T/json.err")" '"prog":"mm-entrypoint","msg":"models ready in [0-9.]+ s: 2 present, 1 downloaded' "the totals line among them"
+
 done_testing
