@@ -32,16 +32,13 @@ int mm_error_prefix(struct mm_err *err, const char *fmt, ...)
 	if (!err)
 		return MM_EFAIL;
 	memcpy(old, err->msg, sizeof(old));
+	old[sizeof(old) - 1] = '\0';
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
 	n = strlen(err->msg);
-	if (n + 2 < sizeof(err->msg)) {
-		memcpy(err->msg + n, ": ", 2);
-		n += 2;
-		n += strlen(strncpy(err->msg + n, old, sizeof(err->msg) - n - 1));
-		err->msg[sizeof(err->msg) - 1] = '\0';
-	}
+	if (n + 2 < sizeof(err->msg))
+		snprintf(err->msg + n, sizeof(err->msg) - n, ": %s", old);
 	return err->code;
 }
 
