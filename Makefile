@@ -117,14 +117,19 @@ $(B)/tests/unit/%: tests/unit/%.c tests/unit/tap.h $(LIBMM) $(B)/.build-flags
 tests: $(PROGRAMS) $(UNIT_BIN)
 
 # make check: the one command that installs what is missing, builds strictly,
-# lints the man pages and runs every test (then the sanitizer pass).
+# lints the man pages and runs every test (the valgrind pass among them),
+# then the whole suite again against the sanitizer build, then a short fuzz
+# pass (FUZZ_SECONDS each target, default 5).
 check:
 	@sh scripts/install-deps --if-missing
 	$(MAKE) STRICT=1 tests
 	$(MAKE) lint
 	MM_BIN=$(abspath $(B))/bin MM_UNIT=$(abspath $(B))/tests/unit sh tests/run
+	$(MAKE) check-san
+	sh tests/fuzz/run --seconds $(if $(FUZZ_SECONDS),$(FUZZ_SECONDS),5)
 
-# The whole suite again against an ASan+UBSan build.
+# The whole suite again against an ASan+UBSan build; tests/run sends every
+# sanitizer report (leaks included) to a file and fails when there is one.
 check-san:
 	@sh scripts/install-deps --if-missing
 	$(MAKE) SAN=1 STRICT=1 tests
