@@ -555,8 +555,9 @@ int mm_manifest_parse(const char *text, size_t len, const char *origin, int flag
 		if (off >= len)
 			return mm_error(err, MM_EINPUT, "%s: line %zu, column %zu: unexpected end of JSON",
 					origin, line, col);
-		return mm_error(err, MM_EINPUT, "%s: line %zu, column %zu: malformed JSON near '%.20s'",
-				origin, line, col, end);
+		/* text need not end in a NUL: quote at most what is left of it. */
+		return mm_error(err, MM_EINPUT, "%s: line %zu, column %zu: malformed JSON near '%.*s'",
+				origin, line, col, (int)(len - off < 20 ? len - off : 20), end);
 	}
 	/* Nothing but white space may follow the value. */
 	if (end) {
