@@ -205,7 +205,8 @@ static void walk_dir(struct walk *w, int dfd, const char *path)
 	}
 	if (errno)
 		mm_warnf("cannot read folder '%s': %s", path, strerror(errno));
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), name_cmp);
 	for (size_t i = 0; i < n; i++) {
 		visit(w, dirfd(d), path, names[i]);
 		free(names[i]);
@@ -287,7 +288,8 @@ int mm_scan(const struct mm_scan_opts *o, struct mm_scan *out, struct mm_err *er
 	}
 	walk_dir(&w, dfd, dir);
 	dfd = -1;
-	qsort(out->v, out->n, sizeof(*out->v), entry_cmp);
+	if (out->n > 1)
+		qsort(out->v, out->n, sizeof(*out->v), entry_cmp);
 out:
 	if (dfd >= 0)
 		close(dfd);

@@ -137,6 +137,12 @@ int main(void)
 	is_int(s.n, 0, "with nothing in it");
 	mm_scan_free(&s);
 
+	/* An empty folder: nothing to sort (UBSan: qsort of a NULL array). */
+	mk("empty/models/loras/.keep", 0);
+	is_int(mm_scan(&o, &s, &err), 0, "a models folder with an empty subfolder is scanned");
+	is_int(s.n, 0, "and holds nothing");
+	mm_scan_free(&s);
+
 	ok(mm_scan_is_model_name("x.SFT") && !mm_scan_is_model_name("x.yaml") &&
 		!mm_scan_is_model_name(".x.pt") && !mm_scan_is_model_name("x.pt.crdownload") &&
 		!mm_scan_is_model_name(".safetensors"), "extension rules");
