@@ -52,6 +52,10 @@ if have mm-fetch; then
 fi
 vg "mm-fetch: two files, one dropped and resumed" 0 mm-fetch "$T/manifest.json"
 cp "$T/out" "$T/fetched.json" 2>/dev/null
+if have mm-fetch; then
+	check "the resumed file is whole" cmp "$MM_ROOT/models/a.bin" "$FIX_ROOT/files/a.bin"
+	check "the other one too" cmp "$MM_ROOT/models/b.bin" "$FIX_ROOT/files/b.bin"
+fi
 vg "mm-fetch: a second run finds them present" 0 mm-fetch "$T/fetched.json"
 printf '{"models":[{"name":"x","downloadUrl":"%s/files/missing","saveTo":"models/x"}]}\n' "$FIX_URL" > "$T/missing.json"
 vg "mm-fetch: a missing file" 1 mm-fetch "$T/missing.json"
