@@ -80,7 +80,7 @@ int mm_verify(struct mm_manifest *m, const struct mm_verify_opts *opts,
 int mm_verify_scan(const char *dir, enum mm_hash_algo algo, const struct mm_verify_opts *opts,
 	struct mm_manifest **out, struct mm_verify_stats *stats, struct mm_err *err);
 
-/* The number of online CPUs, at least 1. */
+/* The number of CPUs this process may run on (its affinity mask), at least 1. */
 int mm_ncpu(void);
 
 #endif
