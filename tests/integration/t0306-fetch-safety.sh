@@ -49,12 +49,17 @@ fetch 1 "a symlink at the part path fails the model" "$T/in.json"
 outside_empty "part-path symlink"
 rm -f "$MM_ROOT/models/.a.bin.mm-part"
 
-# Symlinks that stay inside MM_ROOT are fine.
+# Symlinks that stay inside MM_ROOT are fine (with openat2; valgrind does
+# not know it, and the fallback refuses every symlink).
 mkdir -p "$MM_ROOT/store"
 ln -s ../store "$MM_ROOT/models/linked"
 one models/linked/a.bin
-fetch 0 "a symlink inside MM_ROOT is followed" "$T/in.json"
-check "the file lands in its target" cmp "$MM_ROOT/store/a.bin" "$A"
+if [ -n "${MM_VALGRIND:-}" ]; then
+	skip "a symlink inside MM_ROOT is followed" "no openat2 under valgrind"
+else
+	fetch 0 "a symlink inside MM_ROOT is followed" "$T/in.json"
+	check "the file lands in its target" cmp "$MM_ROOT/store/a.bin" "$A"
+fi
 
 # A symlink planted while the download runs does not redirect it.
 fix_reset
