@@ -948,7 +948,8 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 		job_fail(r, j, 0);
 		goto out;
 	}
-	if (x->got > 0)
+	/* Bytes that a later try can keep are progress; others are not. */
+	if (x->got > 0 && j->resumable)
 		j->failures = 0;
 	j->failures++;
 	if (j->failures >= r->o->attempts) {
@@ -1855,7 +1856,11 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 	r.jobs = mm_xcalloc(r.n + 1, sizeof(*r.jobs));
 	r.prog = mm_progress_new(o->progress);
 	r.multi = curl_multi_init();
-	curl_multi_setopt(r.multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+	/*
+	 * One connection per transfer: CDNs cap the rate of each connection,
+	 * so segments multiplexed over one HTTP/2 connection would gain nothing.
+	 */
+	curl_multi_setopt(r.multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
 	for (i = 0; i < r.n; i++) {
 		job_init(&r, &r.jobs[i], &m->models[i]);
 		check_job(&r, &r.jobs[i]);
@@ -1930,6 +1935,8 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 			}
 			/* fall through */
 		case J_FAILED:
+			if (!j->error[0] && o->stop && *o->stop)
+				set_error(j, "interrupted");
 			if (o->dry_run && j->state == J_FAILED && j->model->auth_env && !j->token) {
 				cJSON *f = mm_model_stage(j->model, "fetch");
 

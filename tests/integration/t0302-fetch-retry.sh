@@ -77,4 +77,11 @@ fetch 0 "a stalled transfer is retried" --retry-delay 0.01 --stall-timeout 1 "$T
 check "the bytes are right" cmp "$MM_ROOT/models/a.bin" "$A"
 like "$(cat "$T/log")" 'stalled: no data for 1 s' "the stall is named as such"
 like "$(fix_header --method GET /files/a.bin range)" '^bytes=50000-' "and the retry resumes"
+
+# Without ranges a dropped body cannot be kept: every drop counts.
+again
+fix_rule '{"path": "/files/a.bin", "no_range": true, "drop_after": 100000}'
+fetch 1 "a server without ranges that always drops" --retry-delay 0.01 "$T/in.json"
+is "$(fix_count --method GET /files/a.bin)" 3 "gives up after 3 attempts"
+check "nothing at the final path" test ! -e "$MM_ROOT/models/a.bin"
 done_testing
