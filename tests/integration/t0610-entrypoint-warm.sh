@@ -23,7 +23,7 @@ is "$(json_get models.0.fetch.status "$m") $(json_get models.1.fetch.status "$m"
 	"present present present" "every model is present"
 is "$(json_get models.0.verify.cached "$m") $(json_get models.1.verify.cached "$m") $(json_get models.2.verify.cached "$m")" \
 	"true true true" "and verified from the cache, not hashed again"
-like "$(cat "$T/boot.err")" 'discover [0-9.]+ s \(cached\)' "the stage line says the API answers came from the cache"
+like "$(cat "$T/boot.err")" 'discover [0-9.]+ m?s \(cached\)' "the stage line says the API answers came from the cache"
 like "$(cat "$T/boot.err")" 'models ready in [0-9.]+ s: 3 present, 0 downloaded, 0 failed' "the totals line"
 is "$(head -n 1 "$T/comfy.saw")" ready "the command started after the ready marker"
 
