@@ -239,6 +239,13 @@ int mm_hash_buf(enum mm_hash_algo algo, const void *data, size_t n,
 int mm_hash_fd(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
 	char hex[MM_HASH_HEXMAX + 1], uint64_t *bytes, struct mm_err *err)
 {
+	return mm_hash_fd_progress(fd, algo, buf, bufsz, hex, bytes, NULL, NULL, err);
+}
+
+int mm_hash_fd_progress(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
+	char hex[MM_HASH_HEXMAX + 1], uint64_t *bytes, mm_hash_progress_fn *progress,
+	void *arg, struct mm_err *err)
+{
 	struct mm_hasher *h;
 	void *own = NULL;
 	int rc = 0;
@@ -267,6 +274,8 @@ int mm_hash_fd(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
 		rc = mm_hasher_update(h, buf, (size_t)r, err);
 		if (rc)
 			goto out;
+		if (progress)
+			progress(arg, (size_t)r);
 	}
 	rc = mm_hasher_final(h, hex, err);
 	if (rc == 0 && bytes)

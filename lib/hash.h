@@ -111,6 +111,15 @@ void mm_hasher_free(struct mm_hasher *h);
 int mm_hash_fd(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
 	char hex[MM_HASH_HEXMAX + 1], uint64_t *bytes, struct mm_err *err);
 
+/*
+ * As mm_hash_fd(), calling progress(arg, n) after each n bytes hashed (from
+ * the hashing thread; keep it cheap and thread-safe).  progress may be NULL.
+ */
+typedef void mm_hash_progress_fn(void *arg, size_t n);
+int mm_hash_fd_progress(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
+	char hex[MM_HASH_HEXMAX + 1], uint64_t *bytes, mm_hash_progress_fn *progress,
+	void *arg, struct mm_err *err);
+
 /* Convenience: bytes in memory (tests, small inputs). */
 int mm_hash_buf(enum mm_hash_algo algo, const void *data, size_t n,
 	char hex[MM_HASH_HEXMAX + 1], struct mm_err *err);

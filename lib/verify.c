@@ -54,7 +54,16 @@ struct pool {
 	size_t nallowed;
 	struct mm_vcache *vc;
 	pthread_mutex_t lock;
+	pthread_cond_t idle;         /* signalled as each worker ends */
+	int running;                 /* workers not yet ended */
+	size_t done;                 /* tasks finished */
+	uint64_t hashed;             /* bytes hashed so far (atomic) */
 };
+
+/* Seconds between progress lines on stderr during a long run. */
+#ifndef PROGRESS_EVERY
+#define PROGRESS_EVERY 10
+#endif
 
 int mm_ncpu(void)
 {
@@ -158,6 +167,13 @@ static void check_size(struct task *t)
 			t->size_exact ? "" : "about ", want);
 }
 
+static void count_bytes(void *arg, size_t n)
+{
+	struct pool *p = arg;
+
+	__atomic_fetch_add(&p->hashed, (uint64_t)n, __ATOMIC_RELAXED);
+}
+
 static void run_task(struct pool *p, struct task *t, void *buf)
 {
 	struct mm_err err = { 0 };
@@ -194,7 +210,8 @@ static void run_task(struct pool *p, struct task *t, void *buf)
 	if (p->vc && !p->o->rehash && mm_vcache_lookup(p->vc, fd, &st, t->algo, t->digest)) {
 		t->cached = 1;
 	} else {
-		if (mm_hash_fd(fd, t->algo, buf, MM_HASH_BUFSZ, t->digest, &bytes, &err) != 0) {
+		if (mm_hash_fd_progress(fd, t->algo, buf, MM_HASH_BUFSZ, t->digest, &bytes,
+			count_bytes, p, &err) != 0) {
 			fail(t, ST_UNREADABLE, "%s", err.msg);
 			goto out;
 		}
@@ -222,14 +239,23 @@ static void *worker(void *arg)
 	struct pool *p = arg;
 	void *buf = mm_xmalloc(MM_HASH_BUFSZ);
 
+	int first = 1;
+
 	for (;;) {
 		size_t i;
 
 		pthread_mutex_lock(&p->lock);
+		if (!first)
+			p->done++;
+		first = 0;
 		i = p->next++;
-		pthread_mutex_unlock(&p->lock);
-		if (i >= p->n)
+		if (i >= p->n) {
+			p->running--;
+			pthread_cond_signal(&p->idle);
+			pthread_mutex_unlock(&p->lock);
 			break;
+		}
+		pthread_mutex_unlock(&p->lock);
 		run_task(p, p->tasks[i], buf);
 	}
 	free(buf);
@@ -249,6 +275,7 @@ static void pool_init(struct pool *p, const struct mm_verify_opts *o)
 	p->o = o;
 	p->rootfd = -1;
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->idle, NULL);
 	p->allowed = mm_xcalloc(o->nallow + 1, sizeof(*p->allowed));
 	for (size_t i = 0; i < o->nallow; i++) {
 		char *r = realpath(o->allow_dirs[i], NULL);
@@ -267,29 +294,49 @@ static void pool_init(struct pool *p, const struct mm_verify_opts *o)
 	}
 }
 
-/* Hash every task with opts->jobs threads, biggest first. */
+/*
+ * Hash every task with opts->jobs threads, biggest first, while this thread
+ * says every PROGRESS_EVERY seconds how far the run has come.
+ */
 static void pool_run(struct pool *p, struct task **tasks, size_t n)
 {
 	int jobs = p->o->jobs > 0 ? p->o->jobs : mm_ncpu();
+	double t0 = mm_now();
+	struct timespec next;
 	pthread_t *th;
 	int started = 0;
 
 	p->tasks = tasks;
 	p->n = n;
 	p->next = 0;
+	p->done = 0;
 	qsort(tasks, n, sizeof(*tasks), by_size_desc);
 	if ((size_t)jobs > n)
 		jobs = n ? (int)n : 1;
-	if (jobs == 1) {
-		worker(p);
-		return;
-	}
 	th = mm_xcalloc((size_t)jobs, sizeof(*th));
+	pthread_mutex_lock(&p->lock);
 	for (int i = 0; i < jobs; i++)
 		if (pthread_create(&th[i], NULL, worker, p) == 0)
 			started++;
-	if (!started)
+	p->running = started;
+	clock_gettime(CLOCK_REALTIME, &next);
+	next.tv_sec += PROGRESS_EVERY;
+	while (p->running > 0) {
+		if (pthread_cond_timedwait(&p->idle, &p->lock, &next) == ETIMEDOUT) {
+			double secs = mm_now() - t0;
+			uint64_t b = __atomic_load_n(&p->hashed, __ATOMIC_RELAXED);
+
+			mm_infof("verifying: %zu of %zu files done, %.1f GB hashed in %.0f s (%.0f MB/s)",
+				p->done, p->n, (double)b / (1 << 30), secs, (double)b / 1e6 / secs);
+			next.tv_sec += PROGRESS_EVERY;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (!started) {
+		/* No thread could be made: do the work here. */
+		p->running = 1;
 		worker(p);
+	}
 	for (int i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
 	free(th);
@@ -308,6 +355,7 @@ static void pool_finish(struct pool *p)
 		free(p->allowed[i]);
 	free(p->allowed);
 	free(p->rroot);
+	pthread_cond_destroy(&p->idle);
 	pthread_mutex_destroy(&p->lock);
 }
 
