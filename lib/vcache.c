@@ -14,11 +14,23 @@
 
 enum { SLOT_EMPTY, SLOT_LIVE, SLOT_DEAD };
 
+/* One digest per computed algorithm, so md5 and sha256 users do not evict each other. */
+#define NSLOTS 3
+static const enum mm_hash_algo slot_algo[NSLOTS] = { MM_HASH_MD5, MM_HASH_SHA1, MM_HASH_SHA256 };
+
+static int algo_slot(enum mm_hash_algo algo)
+{
+	for (int i = 0; i < NSLOTS; i++)
+		if (slot_algo[i] == algo)
+			return i;
+	return -1;
+}
+
 struct rec {
 	uint64_t dev, ino, size;
 	int64_t mtime, ctime;
-	unsigned char state, algo, xattr, changed;
-	char hex[MM_HASH_HEXMAX + 1];
+	unsigned char state, xattr, changed;
+	char hex[NSLOTS][MM_HASH_HEXMAX + 1];   /* "" where not known */
 };
 
 struct table {
@@ -33,6 +45,9 @@ struct mm_vcache {
 	int dirty;
 	pthread_mutex_t lock;
 };
+
+/* Room for the xattr value with every digest. */
+#define XATTR_MAX 320
 
 static int64_t ns(struct timespec ts)
 {
@@ -94,10 +109,16 @@ static struct rec *table_put(struct table *t, const struct rec *r)
 	return s;
 }
 
+/* "mm2 <size> <mtime_ns> <dev> <ino> <algo>:<hex>…": everything but the ctime. */
 static void xattr_value(const struct rec *r, char *buf, size_t n)
 {
-	snprintf(buf, n, "mm1 %s %s %" PRIu64 " %" PRId64 " %" PRIu64 " %" PRIu64,
-		mm_hash_algo_name(r->algo), r->hex, r->size, r->mtime, r->dev, r->ino);
+	size_t len = (size_t)snprintf(buf, n, "mm2 %" PRIu64 " %" PRId64 " %" PRIu64 " %" PRIu64,
+		r->size, r->mtime, r->dev, r->ino);
+
+	for (int i = 0; i < NSLOTS && len < n; i++)
+		if (r->hex[i][0])
+			len += (size_t)snprintf(buf + len, n - len, " %s:%s",
+				mm_hash_algo_name(slot_algo[i]), r->hex[i]);
 }
 
 static char *record_path(const char *dir, const char *name)
@@ -117,24 +138,30 @@ static void load_file(struct table *t, const char *path)
 		return;
 	while (getline(&line, &cap, f) > 0) {
 		struct rec r = { 0 };
-		char algo[16], hex[MM_HASH_HEXMAX + 2];
-		int x;
+		char hex[NSLOTS][MM_HASH_HEXMAX + 2];
+		int x, any = 0, bad = 0;
 
 		if (first) {
 			first = 0;
-			if (strcmp(line, "mm-verified 1\n") != 0)
+			if (strcmp(line, "mm-verified 2\n") != 0)
 				break;
 			continue;
 		}
 		if (sscanf(line, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNd64 " %" SCNd64
-			" %15s %65s %d", &r.dev, &r.ino, &r.size, &r.mtime, &r.ctime,
-			algo, hex, &x) != 8)
+			" %d %65s %65s %65s", &r.dev, &r.ino, &r.size, &r.mtime, &r.ctime,
+			&x, hex[0], hex[1], hex[2]) != 5 + 1 + NSLOTS)
 			continue;
-		r.algo = (unsigned char)mm_hash_algo_from_name(algo);
-		if (r.algo == MM_HASH_NONE || r.algo == MM_HASH_AUTOV2 ||
-		    strlen(hex) != mm_hash_hexlen(r.algo))
+		for (int i = 0; i < NSLOTS; i++) {
+			if (strcmp(hex[i], "-") == 0)
+				continue;
+			if (strlen(hex[i]) != mm_hash_hexlen(slot_algo[i]) ||
+			    strspn(hex[i], "0123456789abcdef") != strlen(hex[i]))
+				bad = 1;
+			memcpy(r.hex[i], hex[i], strlen(hex[i]) + 1);
+			any = 1;
+		}
+		if (bad || !any)
 			continue;
-		memcpy(r.hex, hex, strlen(hex) + 1);
 		r.xattr = x != 0;
 		r.state = SLOT_LIVE;
 		table_put(t, &r);
@@ -211,8 +238,9 @@ int mm_vcache_lookup(struct mm_vcache *vc, int fd, const struct stat *st,
 	enum mm_hash_algo algo, char hex[MM_HASH_HEXMAX + 1])
 {
 	struct rec copy, *r;
-	char want[256], got[256];
+	char want[XATTR_MAX], got[XATTR_MAX];
 	ssize_t n;
+	int slot;
 
 	if (!vc)
 		return 0;
@@ -230,7 +258,8 @@ int mm_vcache_lookup(struct mm_vcache *vc, int fd, const struct stat *st,
 	}
 	copy = *r;
 	pthread_mutex_unlock(&vc->lock);
-	if (copy.algo != algo)
+	slot = algo_slot(algo);
+	if (slot < 0 || !copy.hex[slot][0])
 		return 0;
 	if (copy.xattr) {
 		xattr_value(&copy, want, sizeof(want));
@@ -238,21 +267,23 @@ int mm_vcache_lookup(struct mm_vcache *vc, int fd, const struct stat *st,
 		if (n < 0 || (size_t)n != strlen(want) || memcmp(got, want, (size_t)n) != 0)
 			return 0;
 	}
-	memcpy(hex, copy.hex, sizeof(copy.hex));
+	memcpy(hex, copy.hex[slot], sizeof(copy.hex[slot]));
 	return 1;
 }
 
 int mm_vcache_record(struct mm_vcache *vc, int fd, const struct stat *before,
 	enum mm_hash_algo algo, const char *hex, struct mm_err *err)
 {
-	struct rec r = { 0 };
+	struct rec r = { 0 }, *old;
 	struct stat st, st2;
-	char val[256];
+	char val[XATTR_MAX];
+	int slot, rc = 0;
 
 	if (!vc)
 		return 1;
 	algo = mm_hash_algo_computed(algo);
-	if (algo == MM_HASH_NONE || strlen(hex) != mm_hash_hexlen(algo))
+	slot = algo_slot(algo);
+	if (slot < 0 || strlen(hex) != mm_hash_hexlen(algo))
 		return mm_error(err, MM_EFAIL, "not a %s digest", mm_hash_algo_name(algo));
 	if (fstat(fd, &st) != 0)
 		return mm_error(err, MM_EFAIL, "fstat: %s", strerror(errno));
@@ -265,26 +296,38 @@ int mm_vcache_record(struct mm_vcache *vc, int fd, const struct stat *before,
 	r.ctime = ns(before->st_ctim);
 	if (!same_identity(&r, &st))
 		return 1;
-	r.algo = (unsigned char)algo;
-	memcpy(r.hex, hex, strlen(hex) + 1);
+	/*
+	 * Held across the xattr write and the fstat after it, so two threads
+	 * recording one inode (hard links) cannot interleave the two.
+	 */
+	pthread_mutex_lock(&vc->lock);
+	/* Other algorithms' digests of the very same bytes are kept. */
+	old = table_slot(&vc->t, r.dev, r.ino);
+	if (old->state == SLOT_LIVE && same_identity(old, before))
+		memcpy(r.hex, old->hex, sizeof(r.hex));
+	memcpy(r.hex[slot], hex, strlen(hex) + 1);
 	r.state = SLOT_LIVE;
 	r.changed = 1;
 	xattr_value(&r, val, sizeof(val));
 	/* Any failure (no xattr support, read-only, not ours) leaves the record file alone. */
 	if (!(vc->flags & MM_VCACHE_NOXATTR) &&
 	    fsetxattr(fd, MM_VCACHE_XATTR, val, strlen(val), 0) == 0) {
-		if (fstat(fd, &st2) != 0)
-			return mm_error(err, MM_EFAIL, "fstat: %s", strerror(errno));
+		if (fstat(fd, &st2) != 0) {
+			rc = mm_error(err, MM_EFAIL, "fstat: %s", strerror(errno));
+			goto out;
+		}
 		r.ctime = ns(st2.st_ctim);
-		if (!same_identity(&r, &st2))
-			return 1;
+		if (!same_identity(&r, &st2)) {
+			rc = 1;
+			goto out;
+		}
 		r.xattr = 1;
 	}
-	pthread_mutex_lock(&vc->lock);
 	table_put(&vc->t, &r);
 	vc->dirty = 1;
+out:
 	pthread_mutex_unlock(&vc->lock);
-	return 0;
+	return rc;
 }
 
 static int write_file(const struct table *t, const char *path, struct mm_err *err)
@@ -297,15 +340,17 @@ static int write_file(const struct table *t, const char *path, struct mm_err *er
 		rc = mm_error(err, MM_EFAIL, "cannot write '%s': %s", tmp, strerror(errno));
 		goto out;
 	}
-	fputs("mm-verified 1\n", f);
+	fputs("mm-verified 2\n", f);
 	for (size_t i = 0; i < t->cap; i++) {
 		const struct rec *r = &t->slot[i];
 
 		if (r->state != SLOT_LIVE)
 			continue;
-		fprintf(f, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " %s %s %d\n",
-			r->dev, r->ino, r->size, r->mtime, r->ctime,
-			mm_hash_algo_name(r->algo), r->hex, r->xattr);
+		fprintf(f, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " %d",
+			r->dev, r->ino, r->size, r->mtime, r->ctime, r->xattr);
+		for (int k = 0; k < NSLOTS; k++)
+			fprintf(f, " %s", r->hex[k][0] ? r->hex[k] : "-");
+		fputc('\n', f);
 	}
 	if (fflush(f) != 0 || ferror(f)) {
 		rc = mm_error(err, MM_EFAIL, "cannot write '%s': %s", tmp, strerror(errno));

@@ -12,11 +12,12 @@
  * Where records live, and why two places:
  *
  *   - An extended attribute on the file, "user.mm.verified", holding
- *     "mm1 <algo> <digest> <size> <mtime_ns> <dev> <ino>", where the
- *     filesystem and permissions allow it.  The digest travels with the
- *     inode, and `getfattr -n user.mm.verified FILE` shows it.
+ *     "mm2 <size> <mtime_ns> <dev> <ino> <algo>:<digest>…", where the
+ *     filesystem and permissions allow it.  The digests travel with the
+ *     inode, and `getfattr -n user.mm.verified FILE` shows them.
  *   - A record file, MM_STATE_DIR/verified, one line per inode:
- *     "<dev> <ino> <size> <mtime_ns> <ctime_ns> <algo> <digest> <xattr>".
+ *     "<dev> <ino> <size> <mtime_ns> <ctime_ns> <xattr> <md5> <sha1> <sha256>"
+ *     with "-" for a digest not known.
  *
  * The xattr cannot hold the file's ctime: setting an xattr changes the ctime,
  * so any ctime it stored would be stale the moment it was written, and a
@@ -39,9 +40,10 @@
  * verification; --rehash remains the answer to any doubt.
  *
  * Every digest the caller computed may be recorded, whether or not it
- * matched what a manifest expected: it is a fact about the bytes.  Records
- * hold the computed algorithm (md5, sha1, sha256); AutoV2 is served from
- * sha256 records.
+ * matched what a manifest expected: it is a fact about the bytes.  A record
+ * keeps one digest per computed algorithm (md5, sha1, sha256) for the same
+ * identity, so a sha256 scan does not evict the md5 a manifest asks for;
+ * AutoV2 is served from the sha256.
  *
  * Concurrency: lookup and record may be called from several threads at once.
  * mm_vcache_save() merges this run's changes into the record file under an

@@ -90,8 +90,8 @@ rm -rf "$MM_STATE_DIR"
 mm mm-verify "$T/m.json" > /dev/null 2>&1
 if has_xattr "$R/models/unet/a.safetensors"; then
 	like "$(python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.mm.verified").decode())' \
-		"$R/models/unet/a.safetensors")" "^mm1 sha256 $(sha256_of "$T/src/a") 2000000 " \
-		"the xattr holds the algorithm, the digest and the size"
+		"$R/models/unet/a.safetensors")" "^mm2 2000000 [0-9]+ [0-9]+ [0-9]+ sha256:$(sha256_of "$T/src/a")\$" \
+		"the xattr holds the size, the algorithm and the digest"
 	# The xattr alone cannot prove the ctime: without the record file, hash again.
 	rm -f "$MM_STATE_DIR/verified"
 	exit_is 0 "without the record file" mm mm-verify "$T/m.json"
@@ -105,6 +105,12 @@ fi
 exit_is 0 "--no-cache" mm mm-verify --no-cache "$T/m.json"
 is "$(status_cached "$T/out")" "ok/False ok/False" "--no-cache hashes everything"
 
+# A sha256 scan does not evict the md5 the manifest asks for.
+exit_is 0 "after a verify" mm mm-verify "$T/m.json"
+exit_is 0 "--scan --hash (sha256) of the same files" mm mm-verify --scan --hash
+exit_is 0 "then the manifest again" mm mm-verify "$T/m.json"
+is "$(status_cached "$T/out")" "ok/True ok/True" "the md5 of b is still cached beside its sha256"
+
 # A cached mismatch is still a mismatch.
 cat > "$T/wrong.json" <<EOF
 {"models": [{"name": "a.safetensors", "saveTo": "models/unet/a.safetensors", "hash": "$(sha256_of "$T/src/b")"}]}
@@ -113,7 +119,7 @@ exit_is 1 "a cached digest is still compared with the manifest" mm mm-verify "$T
 is "$(status_cached "$T/out")" "mismatch/True" "mismatch, from the cache"
 
 # A corrupt record file is not fatal.
-printf 'mm-verified 1\nnot a record\n' > "$MM_STATE_DIR/verified"
+printf 'mm-verified 2\nnot a record\n' > "$MM_STATE_DIR/verified"
 exit_is 0 "a corrupt record file only costs a re-hash" mm mm-verify "$T/m.json"
 is "$(status_cached "$T/out")" "ok/False ok/False" "everything hashed"
 

@@ -103,8 +103,8 @@ static void test_xattr(void)
 		return;
 	}
 	val[n] = '\0';
-	ok(strncmp(val, "mm1 sha256 ", 11) == 0 && strstr(val, hex) != NULL,
-		"the xattr holds the algorithm and digest: %s", val);
+	ok(strncmp(val, "mm2 5000 ", 9) == 0 && strstr(val, " sha256:") != NULL &&
+		strstr(val, hex) != NULL, "the xattr holds the size, algorithm and digest: %s", val);
 	is_int(run(f, 0, hex), 1, "hit with the xattr in place");
 	removexattr(f, MM_VCACHE_XATTR);
 	is_int(run(f, 0, hex), 0, "removing the xattr forces a re-hash");
@@ -166,6 +166,7 @@ static void test_after_rename(void)
 static void test_merge_and_algos(void)
 {
 	char f[300], g[300], hex[MM_HASH_HEXMAX + 1], md5[MM_HASH_HEXMAX + 1];
+	char got[MM_HASH_HEXMAX + 1];
 	struct mm_vcache *a = mm_vcache_open(state, 0, NULL);
 	struct mm_vcache *b = mm_vcache_open(state, 0, NULL);
 	struct mm_vcache *c;
@@ -190,6 +191,12 @@ static void test_merge_and_algos(void)
 	ok(mm_vcache_lookup(c, fd, &st, MM_HASH_SHA256, hex), "the second one's record is there too");
 	ok(mm_vcache_lookup(c, fd, &st, MM_HASH_AUTOV2, hex), "AutoV2 is served from a sha256 record");
 	ok(!mm_vcache_lookup(c, fd, &st, MM_HASH_MD5, md5), "an md5 lookup misses a sha256 record");
+	mm_hash_fd(fd, MM_HASH_MD5, NULL, 0, md5, NULL, NULL);
+	is_int(mm_vcache_record(c, fd, NULL, MM_HASH_MD5, md5, NULL), 0, "an md5 is recorded too");
+	fstat(fd, &st);
+	ok(mm_vcache_lookup(c, fd, &st, MM_HASH_MD5, got) && strcmp(got, md5) == 0,
+		"the md5 is a hit");
+	ok(mm_vcache_lookup(c, fd, &st, MM_HASH_SHA256, hex), "and the sha256 is still one");
 	close(fd);
 	mm_vcache_free(a);
 	mm_vcache_free(b);
@@ -206,8 +213,8 @@ static void test_bad_file(void)
 	mkdir(path, 0700);
 	snprintf(path, sizeof(path), "%s/bad/%s", dir, MM_VCACHE_FILE);
 	f = fopen(path, "w");
-	fputs("mm-verified 1\ngarbage\n1 2 3 4 5 sha256 abc 0\n"
-		"1 2 3 4 5 md5 d41d8cd98f00b204e9800998ecf8427e 0\n", f);
+	fputs("mm-verified 2\ngarbage\n1 2 3 4 5 0 - - abc\n1 2 3 4 5 0 - - -\n"
+		"1 2 3 4 5 0 d41d8cd98f00b204e9800998ecf8427e - -\n", f);
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/bad", dir);
 	vc = mm_vcache_open(path, 0, NULL);
