@@ -66,7 +66,10 @@ export T
 # entry_track: stop the heartbeat watcher of this state directory when the
 # test ends.
 entry_track() {
-	[ -s "$MM_STATE_DIR/watch.pid" ] && track_pid "$(cat "$MM_STATE_DIR/watch.pid")"
+	for _f in "$MM_STATE_DIR"/watch-*.pid; do
+		[ -s "$_f" ] && track_pid "$(cat "$_f")"
+	done
+	return 0
 }
 
 # boot WANT DESC [ARG…]: run mm-entrypoint (ARGs, or the stand-in) expecting

@@ -41,7 +41,7 @@ check "the ready marker is there" test -e "$MM_STATE_DIR/ready"
 is "$(rcli smembers machine:test-machine:model_names | sort | tr '\n' ' ')" \
 	"a.safetensors b.safetensors c.safetensors " "the inventory is in Redis"
 is "$(rcli sismember models:index:b.safetensors test-machine)" 1 "and in the model index"
-watcher=$(cat "$MM_STATE_DIR/watch.pid")
+watcher=$(cat "$MM_STATE_DIR/watch-test-machine.pid")
 track_pid "$watcher"
 check "the heartbeat watcher runs" kill -0 "$watcher"
 hb1=$(rcli zscore machines:models:heartbeat test-machine)
