@@ -34,7 +34,8 @@ static void usage(FILE *f)
 		"      --segment-min size    smallest file split into segments (64MB)\n"
 		"      --attempts n          tries per file (MODEL_DOWNLOAD_RETRY_ATTEMPTS; 3)\n"
 		"      --retry-delay seconds first wait before a retry, doubled each time (1)\n"
-		"      --timeout minutes     limit for one file (MODEL_DOWNLOAD_TIMEOUT_MINUTES; 30)\n"
+		"      --timeout minutes     limit for one file, fractions allowed\n"
+		"                            (MODEL_DOWNLOAD_TIMEOUT_MINUTES; 30)\n"
 		"      --stall-timeout secs  no data for this long is a failed try (60)\n"
 		"      --limit-rate rate     bytes per second for all downloads (like 20M, 500K)\n"
 		"      --verify-present      hash files already present too\n"
@@ -134,6 +135,7 @@ int main(int argc, char **argv)
 	int c, rc, verbosity = MM_LOG_INFO;
 	long n, jobs = MM_FETCH_JOBS, attempts = MM_FETCH_ATTEMPTS, minutes = MM_FETCH_TIMEOUT_MIN;
 	int have_jobs = 0, have_attempts = 0, have_minutes = 0;
+	long timeout_s = 0;
 	double d;
 	long long ll;
 
@@ -197,8 +199,12 @@ int main(int argc, char **argv)
 			break;
 		case OPT_STATE: o.state_dir = optarg; break;
 		case OPT_TIMEOUT:
-			if (num_opt("--timeout", optarg, 1, 100000, &minutes) < 0)
+			/* Minutes, as the variable; fractions allowed ("0.5"). */
+			if (mm_parse_double(optarg, 0.01, 100000, &d) < 0) {
+				mm_errorf("--timeout takes minutes from 0.01 to 100000, not '%s'", optarg);
 				return MM_EUSAGE;
+			}
+			timeout_s = (long)(d * 60 + 0.5);
 			have_minutes = 1;
 			break;
 		case OPT_VERIFY: o.verify_present = 1; break;
@@ -220,7 +226,7 @@ int main(int argc, char **argv)
 	}
 	o.jobs = (int)jobs;
 	o.attempts = (int)attempts;
-	o.file_timeout = minutes * 60;
+	o.file_timeout = have_minutes ? timeout_s : minutes * 60;
 	o.root = mm_config_root();
 	if (!o.state_dir)
 		o.state_dir = mm_env("MM_STATE_DIR", NULL);

@@ -155,9 +155,13 @@ static double jitter(void)
 	return 0.5 + (double)rand() / RAND_MAX;
 }
 
+/* "17.2 GB", or "2.9 MB" below a gigabyte (binary units, as the API's). */
 static void gb(long long b, char *buf, size_t n)
 {
-	snprintf(buf, n, "%.1f GB", (double)b / (1024.0 * 1024 * 1024));
+	if (b >= (1LL << 30))
+		snprintf(buf, n, "%.1f GB", (double)b / (1024.0 * 1024 * 1024));
+	else
+		snprintf(buf, n, "%.1f MB", (double)b / (1024.0 * 1024));
 }
 
 static int pwrite_all(int fd, const char *p, size_t n, long long off)
@@ -1786,8 +1790,8 @@ static void run_loop(struct run *r)
 			if (j->state != J_RUNNING)
 				continue;
 			if (r->o->file_timeout > 0 && now - j->t0 > (double)r->o->file_timeout) {
-				set_error(j, "timed out after %ld minute%s (MODEL_DOWNLOAD_TIMEOUT_MINUTES)",
-					  r->o->file_timeout / 60, r->o->file_timeout / 60 == 1 ? "" : "s");
+				set_error(j, "timed out: the file took longer than %ld s, the per-file limit",
+					  r->o->file_timeout);
 				job_fail(r, j, 0);
 				continue;
 			}

@@ -78,6 +78,20 @@ check "the bytes are right" cmp "$MM_ROOT/models/a.bin" "$A"
 like "$(cat "$T/log")" 'stalled: no data for 1 s' "the stall is named as such"
 like "$(fix_header --method GET /files/a.bin range)" '^bytes=50000-' "and the retry resumes"
 
+# The per-file limit is not a stall: a slow but steady file that passes it
+# fails at once and keeps its part file for the next run.
+make_file files/slow.bin 3000000
+cat > "$T/slow.json" <<EOF2
+{"models": [{"name": "slow.bin", "downloadUrl": "$FIX_URL/files/slow.bin", "saveTo": "models/slow.bin",
+  "fileSize": 3000000}]}
+EOF2
+fix_rule '{"path": "/files/slow.bin", "rate": 200000}'
+fetch 1 "a file over the per-file limit fails" --timeout 0.03 --stall-timeout 1 "$T/slow.json"
+like "$(fe 0)" 'timed out: the file took longer than 2 s' "the error names the limit"
+is "$(fix_count --method GET /files/slow.bin)" 1 "it is not retried"
+check "the part file is kept" test -s "$MM_ROOT/models/.slow.bin.mm-part"
+check "nothing at the final path" test ! -e "$MM_ROOT/models/slow.bin"
+
 # Without ranges a dropped body cannot be kept: every drop counts.
 again
 fix_rule '{"path": "/files/a.bin", "no_range": true, "drop_after": 100000}'
