@@ -56,8 +56,8 @@ while [ "$i" -lt "$points" ]; do
 	# Slow enough to be caught mid-body, and past the first save of the
 	# resume state (once a second): 1.5 MB per file at 700 KB/s.
 	fix_rule '{"prefix": "/files/", "method": "GET", "rate": 700000}'
-	set -- $(python3 -c 'import random, sys; r = random.Random(sys.argv[1]); print(r.choice("abc"), r.randint(1, 1400000))' "$SEED-$i")
-	victim=$1 at=$2
+	pick=$(python3 -c 'import random, sys; r = random.Random(sys.argv[1]); print(r.choice("abc"), r.randint(1, 1400000))' "$SEED-$i")
+	victim=${pick% *} at=${pick#* }
 	"$MM_BIN/mm-fetch" --progress none "$T/in.json" > /dev/null 2> "$T/kill.err" &
 	pid=$!
 	track_pid "$pid"
@@ -80,6 +80,7 @@ while [ "$i" -lt "$points" ]; do
 	end_state "kill -9 at point $i, then a rerun" "$T/res"
 	# Every file with bytes recorded on disk is continued from them.
 	for f in a b c; do
+		rec=0
 		eval "rec=\$rec_$f"
 		[ "$rec" -gt 0 ] || continue
 		[ -e "$MM_ROOT/models/$f.bin" ] || continue
