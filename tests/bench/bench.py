@@ -1254,8 +1254,8 @@ set rmargin 10
 set xrange [-0.6:{len(bars) - 0.4}]
 plot "{dat}" using 1:($5==1?$3:1/0):xtic(2) with boxes lc rgb "#2a9d8f" title "target met", \\
      "{dat}" using 1:($5==0?$3:1/0) with boxes lc rgb "#e76f51" title "target missed", \\
-     "{dat}" using 1:4 with points pt 9 ps 1.6 lc rgb "black" title "target", \\
-     "{dat}" using 1:3:(sprintf("%.2g", $3)) with labels offset 0,0.8 notitle, \\
+     "{dat}" using 1:4 with points pt 8 ps 1.5 lw 2 lc rgb "black" title "target", \\
+     "{dat}" using 1:3:($3 >= 10 ? sprintf("%.0f×", $3) : sprintf("%.2f×", $3)) with labels offset 0,-0.9 tc rgb "white" font "sans bold,10" notitle, \\
      1 with lines dt 2 lc rgb "gray" notitle
 """
         gp = os.path.join(self.tmp, "chart.gp")
