@@ -1137,7 +1137,14 @@ class Bench:
                         break
         except OSError:
             pass
-        return dict(nproc=os.cpu_count(), cpu=cpu, kernel=platform.release(),
+        commit = "?"
+        try:
+            commit = subprocess.run(["git", "-C", self.top, "describe", "--always", "--dirty"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                    timeout=10).stdout.decode().strip() or "?"
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        return dict(nproc=os.cpu_count(), cpu=cpu, kernel=platform.release(), commit=commit,
                     date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), profile=self.args.profile,
                     versions=tool_versions())
 
@@ -1193,7 +1200,7 @@ class Bench:
         os.makedirs(out, exist_ok=True)
         mach = self.machine()
         head = [f"# mm benchmarks ({mach['profile']})", "",
-                f"{mach['date']}; {mach['nproc']} CPUs ({mach['cpu']}), Linux {mach['kernel']}; "
+                f"{mach['date']}; mm {mach['commit']}; {mach['nproc']} CPUs ({mach['cpu']}), Linux {mach['kernel']}; "
                 f"{elapsed:.0f} s in all, {getattr(self, 'priority', 'normal priority')}.", "",
                 "Peers: " + "; ".join(f"{k} {v}" for k, v in mach["versions"].items()) + ".", "",
                 "Each case: a warm-up round, then several rounds, each tool once per round in turn. "
