@@ -3,6 +3,7 @@
  * never twice; or, with --scan, list what the disk really holds.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,13 @@
 #include "log.h"
 #include "manifest.h"
 #include "verify.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	stop = sig;
+}
 
 static void usage(FILE *f)
 {
@@ -125,6 +133,7 @@ int main(int argc, char **argv)
 	};
 	struct mm_verify_opts o = { 0 };
 	struct mm_verify_stats stats;
+	struct sigaction sa;
 	struct mm_manifest *m = NULL;
 	struct mm_err err = { 0 };
 	const char **allow = NULL, *opt_state = NULL, *arg;
@@ -187,6 +196,12 @@ int main(int argc, char **argv)
 	state_dir = opt_state ? mm_xstrdup(opt_state) : mm_config_state_dir(o.root);
 	o.state_dir = state_dir;
 	o.allow_dirs = allow;
+	o.stop = &stop;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 
 	if (scan) {
 		rc = mm_verify_scan(arg, algo, &o, &m, &stats, &err);
@@ -207,6 +222,8 @@ int main(int argc, char **argv)
 			mm_errorf("%s", err.msg);
 			goto out;
 		}
+		if (rc == MM_EINT || rc == MM_ETERM)
+			mm_errorf("interrupted: the models not yet verified have no verify object");
 		summary(&stats, m->n);
 	}
 	if (table) {
@@ -216,7 +233,7 @@ int main(int argc, char **argv)
 		rc = MM_EFAIL;
 		goto out;
 	}
-	if (finish_stdout() != 0)
+	if (finish_stdout() != 0 && rc != MM_EINT && rc != MM_ETERM)
 		rc = MM_EFAIL;
 out:
 	mm_manifest_free(m);

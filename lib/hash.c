@@ -274,8 +274,10 @@ int mm_hash_fd_progress(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
 		rc = mm_hasher_update(h, buf, (size_t)r, err);
 		if (rc)
 			goto out;
-		if (progress)
-			progress(arg, (size_t)r);
+		if (progress && progress(arg, (size_t)r) != 0) {
+			rc = mm_error(err, MM_EINT, "interrupted");
+			goto out;
+		}
 	}
 	rc = mm_hasher_final(h, hex, err);
 	if (rc == 0 && bytes)

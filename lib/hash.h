@@ -114,8 +114,9 @@ int mm_hash_fd(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
 /*
  * As mm_hash_fd(), calling progress(arg, n) after each n bytes hashed (from
  * the hashing thread; keep it cheap and thread-safe).  progress may be NULL.
+ * When it returns non-zero, hashing stops and MM_EINT is returned.
  */
-typedef void mm_hash_progress_fn(void *arg, size_t n);
+typedef int mm_hash_progress_fn(void *arg, size_t n);
 int mm_hash_fd_progress(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
 	char hex[MM_HASH_HEXMAX + 1], uint64_t *bytes, mm_hash_progress_fn *progress,
 	void *arg, struct mm_err *err);

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@ struct task {
 	enum status status;
 	char digest[MM_HASH_HEXMAX + 1];
 	int cached, hashed;
+	int ran;                     /* finished (not abandoned at a stop) */
 	long long size;
 	char *error;
 	char *quarantined;
@@ -167,11 +169,17 @@ static void check_size(struct task *t)
 			t->size_exact ? "" : "about ", want);
 }
 
-static void count_bytes(void *arg, size_t n)
+static int stopped(const struct pool *p)
+{
+	return p->o->stop && *p->o->stop;
+}
+
+static int count_bytes(void *arg, size_t n)
 {
 	struct pool *p = arg;
 
 	__atomic_fetch_add(&p->hashed, (uint64_t)n, __ATOMIC_RELAXED);
+	return stopped(p);
 }
 
 static void run_task(struct pool *p, struct task *t, void *buf)
@@ -181,6 +189,7 @@ static void run_task(struct pool *p, struct task *t, void *buf)
 	uint64_t bytes = 0;
 	int fd;
 
+	t->ran = 1;
 	fd = open_task(p, t);
 	if (fd < 0) {
 		if (errno == ENOENT)
@@ -210,15 +219,22 @@ static void run_task(struct pool *p, struct task *t, void *buf)
 	if (p->vc && !p->o->rehash && mm_vcache_lookup(p->vc, fd, &st, t->algo, t->digest)) {
 		t->cached = 1;
 	} else {
-		if (mm_hash_fd_progress(fd, t->algo, buf, MM_HASH_BUFSZ, t->digest, &bytes,
-			count_bytes, p, &err) != 0) {
+		int rc = mm_hash_fd_progress(fd, t->algo, buf, MM_HASH_BUFSZ, t->digest, &bytes,
+			count_bytes, p, &err);
+
+		if (rc == MM_EINT) {
+			t->ran = 0;
+			t->digest[0] = '\0';
+			close(fd);
+			return;
+		}
+		if (rc != 0) {
 			fail(t, ST_UNREADABLE, "%s", err.msg);
 			goto out;
 		}
 		t->hashed = 1;
 		if (p->vc) {
-			int rc = mm_vcache_record(p->vc, fd, &st, t->algo, t->digest, &err);
-
+			rc = mm_vcache_record(p->vc, fd, &st, t->algo, t->digest, &err);
 			if (rc == 1)
 				mm_warnf("%s changed while it was hashed; its digest is not cached", t->rel);
 			else if (rc)
@@ -248,7 +264,7 @@ static void *worker(void *arg)
 		if (!first)
 			p->done++;
 		first = 0;
-		i = p->next++;
+		i = stopped(p) ? p->n : p->next++;
 		if (i >= p->n) {
 			p->running--;
 			pthread_cond_signal(&p->idle);
@@ -552,6 +568,8 @@ int mm_verify(struct mm_manifest *m, const struct mm_verify_opts *o,
 	for (size_t i = 0; i < m->n; i++) {
 		struct task *t = &tasks[i];
 
+		if (!t->ran)
+			continue;
 		if (o->quarantine && t->status == ST_MISMATCH && o->state_dir)
 			quarantine(&p, t);
 		if (o->require_hash && t->status == ST_UNVERIFIED && !t->error)
@@ -569,6 +587,8 @@ int mm_verify(struct mm_manifest *m, const struct mm_verify_opts *o,
 	free(order);
 	pool_finish(&p);
 	stats->seconds = mm_now() - t0;
+	if (stopped(&p))
+		rc = *o->stop == SIGTERM ? MM_ETERM : MM_EINT;
 	return rc;
 }
 
@@ -609,6 +629,14 @@ int mm_verify_scan(const char *dir, enum mm_hash_algo algo, const struct mm_veri
 			order[i] = &tasks[i];
 		}
 		pool_run(&p, order, s.n);
+		if (stopped(&p)) {
+			rc = mm_error(err, *o->stop == SIGTERM ? MM_ETERM : MM_EINT, "interrupted");
+			free(tasks);
+			free(order);
+			pool_finish(&p);
+			mm_scan_free(&s);
+			return rc;
+		}
 	}
 	mm_iso8601_now(now);
 	root = cJSON_CreateObject();

@@ -35,6 +35,7 @@
 #ifndef MM_VERIFY_H
 #define MM_VERIFY_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "hash.h"
@@ -52,6 +53,7 @@ struct mm_verify_opts {
 	int no_xattr;                  /* keep cache records out of the files' xattrs */
 	int require_hash;              /* "unverified" counts as a failure */
 	int quarantine;                /* move mismatched files out of ComfyUI's reach */
+	volatile sig_atomic_t *stop;   /* set to a signal number to stop; may be NULL */
 };
 
 struct mm_verify_stats {
@@ -66,6 +68,10 @@ struct mm_verify_stats {
  * every model is ok (or unverified, unless require_hash), MM_EFAIL when any
  * is not, MM_EUSAGE when MM_ROOT cannot be opened.  Per-file problems are in
  * the manifest and logged; err is set only for errors that stop the run.
+ * When *opts->stop is set (by a signal handler), no new file is started and
+ * a file being hashed is abandoned within one read: the models finished keep
+ * their verify object and their digests are cached, the others get none,
+ * and MM_EINT or MM_ETERM is returned.
  */
 int mm_verify(struct mm_manifest *m, const struct mm_verify_opts *opts,
 	struct mm_verify_stats *stats, struct mm_err *err);
