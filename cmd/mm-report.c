@@ -476,8 +476,22 @@ int main(int argc, char **argv)
 	rc = mm_redis_connect(getenv("REDIS_URL"), &ropts, &r, &err);
 	if (!rc) {
 		struct mm_reporter *rep = mm_reporter_new(o.machine_id);
+		int tries;
 
-		rc = report_once(&o, &in, rep, r, &err);
+		/*
+		 * A connection lost mid-report wrote nothing (EXEC never ran):
+		 * connect again and send the whole report once more.
+		 */
+		for (tries = 1;; tries++) {
+			rc = report_once(&o, &in, rep, r, &err);
+			if (rc != MM_EUNAVAIL || tries == 3)
+				break;
+			mm_warnf("%s; reconnecting", err.msg);
+			mm_reporter_forget(rep);
+			rc = mm_redis_reconnect(r, &err);
+			if (rc)
+				break;
+		}
 		mm_reporter_free(rep);
 	}
 	if (!rc)
