@@ -66,8 +66,21 @@ static int open_walk(int rootfd, const char *rel, int flags, mode_t mode)
 	while ((slash = strchr(comp, '/'))) {
 		*slash = '\0';
 		fd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (dfd != rootfd)
+		if (fd < 0 && errno == ENOTDIR) {
+			/* O_DIRECTORY reports a symlink as ENOTDIR; say what it is. */
+			struct stat st;
+
+			if (fstatat(dfd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+				errno = ELOOP;
+			else
+				errno = ENOTDIR;
+		}
+		if (dfd != rootfd) {
+			int e = errno;
+
 			close(dfd);
+			errno = e;
+		}
 		if (fd < 0) {
 			free(copy);
 			return -1;
