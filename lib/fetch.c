@@ -106,6 +106,10 @@ struct xfer {
 	char etag[256], lastmod[128];
 	struct curl_slist *hdrs;
 	char errbuf[CURL_ERROR_SIZE];
+	/* Body bytes gathered for one large pwrite (libcurl hands over 16 KiB at a time). */
+	char *wbuf;
+	size_t wlen, wcap;
+	long long woff;
 	struct xfer *next;
 };
 
@@ -525,7 +529,32 @@ static void xfer_free(struct xfer *x)
 	if (x->h)
 		curl_easy_cleanup(x->h);
 	curl_slist_free_all(x->hdrs);
+	free(x->wbuf);
 	free(x);
+}
+
+/* Write the gathered bytes; only written bytes count as on disk. */
+static int xfer_flush(struct xfer *x)
+{
+	struct job *j = x->j;
+	struct piece *p;
+	size_t n = x->wlen;
+
+	if (n == 0)
+		return 0;
+	x->wlen = 0;
+	if (x->werr)
+		return -1;
+	if (pwrite_all(j->fd, x->wbuf, n, x->woff) < 0) {
+		x->werr = errno;
+		return -1;
+	}
+	p = &j->pieces[x->piece];
+	p->pos += (long long)n;
+	j->bytes_run += (long long)n;
+	x->r->bytes += (long long)n;
+	x->woff += (long long)n;
+	return 0;
 }
 
 static void trim(char *s)
@@ -665,9 +694,7 @@ static int check_response(struct run *r, struct xfer *x)
 static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct xfer *x = arg;
-	struct job *j = x->j;
 	size_t n = size * nmemb, use = n;
-	struct piece *p;
 
 	if (x->probe) {
 		/* A 1-byte ranged GET only wanted the headers. */
@@ -685,16 +712,22 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 		use = (size_t)(x->end - x->off);
 		x->reached_end = 1;
 	}
-	if (use > 0 && pwrite_all(j->fd, data, use, x->off) < 0) {
-		x->werr = errno;
-		return 0;
+	if (!x->wbuf) {
+		x->wbuf = mm_xmalloc(x->wcap);
+		x->woff = x->off;
 	}
-	p = &j->pieces[x->piece];
 	x->off += (long long)use;
 	x->got += (long long)use;
-	p->pos += (long long)use;
-	j->bytes_run += (long long)use;
-	x->r->bytes += (long long)use;
+	while (use > 0) {
+		size_t k = x->wcap - x->wlen < use ? x->wcap - x->wlen : use;
+
+		memcpy(x->wbuf + x->wlen, data, k);
+		x->wlen += k;
+		data += k;
+		use -= k;
+		if (x->wlen == x->wcap && xfer_flush(x) < 0)
+			return 0;
+	}
 	return x->reached_end ? 0 : n;
 }
 
@@ -767,7 +800,10 @@ static void start_piece(struct run *r, struct job *j, long i)
 {
 	struct xfer *x = xfer_new(r, j);
 	long bufsz = r->o->segments * r->o->jobs > 8 ? 64L << 10 : 256L << 10;
+	long long wcap = (8LL << 20) / ((long long)r->o->segments * r->o->jobs);
 
+	/* Memory stays bounded however many transfers run: 8 MiB of buffers in all. */
+	x->wcap = (size_t)(wcap < (64 << 10) ? (64 << 10) : wcap > (512 << 10) ? (512 << 10) : wcap);
 	curl_easy_setopt(x->h, CURLOPT_BUFFERSIZE, bufsz);
 	if (i >= 0) {
 		struct piece *p = &j->pieces[i];
@@ -796,8 +832,11 @@ static void abort_job(struct run *r, struct job *j)
 		next = x->next;
 		if (x->j != j)
 			continue;
-		if (x->piece >= 0 && (size_t)x->piece < j->npieces && j->pieces[x->piece].state == P_ACTIVE)
-			j->pieces[x->piece].state = P_TODO;
+		if (x->piece >= 0 && (size_t)x->piece < j->npieces) {
+			xfer_flush(x);
+			if (j->pieces[x->piece].state == P_ACTIVE)
+				j->pieces[x->piece].state = P_TODO;
+		}
 		xfer_remove(r, x);
 		xfer_free(x);
 	}
@@ -913,6 +952,8 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 	}
 	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->status);
 	p = x->piece >= 0 ? &j->pieces[x->piece] : NULL;
+	if (p)
+		xfer_flush(x);
 	if (p && p->state == P_ACTIVE)
 		p->state = P_TODO;
 	if (x->werr) {
