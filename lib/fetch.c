@@ -1644,8 +1644,6 @@ static void check_job(struct run *r, struct job *j)
 			j->token = t;
 		}
 	}
-	if (j->state == J_FAILED)
-		mm_errorf("%s: %s", m->name, j->error);
 	(void)r;
 }
 
@@ -1913,6 +1911,10 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 	if (!o->dry_run)
 		make_lockdir(&r);
 	classify(&r);
+	/* Refusals are said at once; a refused model already present is fine. */
+	for (i = 0; i < r.n; i++)
+		if (r.jobs[i].state == J_FAILED)
+			mm_errorf("%s: %s", r.jobs[i].model->name, r.jobs[i].error);
 
 	sizes = mm_xcalloc(r.n + 1, sizeof(*sizes));
 	if (o->dry_run) {

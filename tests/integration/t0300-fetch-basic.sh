@@ -86,6 +86,13 @@ is "$(st 0) $(st 1) $(st 2)" "failed failed downloaded" "only the http model dow
 like "$(cat "$T/log")" "refusing 'file:///etc/passwd'" "the refusal is explained"
 check "nothing written for file://" test ! -e "$MM_ROOT/models/f"
 
+# A model with no URL is fine while its file is there, and fails when not.
+fetch 1 "a model without a URL" - <<EOF2
+{"models": [{"name": "a.bin", "saveTo": "models/a.bin"}, {"name": "nourl", "saveTo": "models/nourl.bin"}]}
+EOF2
+is "$(st 0) $(st 1)" "present failed" "is present when its file is there"
+unlike "$(cat "$T/log")" 'a\.bin: no downloadUrl' "and then no error is printed for it"
+
 # 404 is not retried.
 fetch 1 "a missing file exits 1" --progress none - <<EOF2
 {"models": [{"name": "gone", "downloadUrl": "$FIX_URL/files/gone.bin", "saveTo": "models/gone.bin", "fileSize": 10}]}
