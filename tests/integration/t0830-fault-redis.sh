@@ -101,7 +101,7 @@ else
 	like "$(cat "$T/cut.err")" 'closed|connection' "with a message that says what happened"
 	is "$(inventory)" "a.safetensors b.safetensors " "cut before EXEC: the old inventory, untouched"
 fi
-check "the inventory is consistent after a cut transaction" consistent
+check "scenario a connection cut between MULTI and EXEC: the inventory is whole" consistent
 exit_is 0 "the next report goes through" mm mm-report
 is "$(inventory)" "a.safetensors c.safetensors " "and writes the new inventory"
 check "consistent again" consistent
@@ -114,7 +114,7 @@ exit_is 2 "a user without write rights: exit 2" env \
 like "$(cat "$T/err")" 'NOPERM|permission|rights' "the error says the user may not write"
 unlike "$(cat "$T/out") $(cat "$T/err")" 'reader-pass-4711' "the password is not printed"
 is "$(inventory)" "a.safetensors c.safetensors " "nothing of the new inventory was written"
-check "and what is there is consistent" consistent
+check "scenario an ACL user without write rights: the inventory is whole" consistent
 
 # Redis down: a one-shot report gives up with 4 and writes nothing.
 stop_redis
@@ -137,7 +137,7 @@ start_redis "$REDIS_PORT"
 wait_until 30 has "c.safetensors d.safetensors e.safetensors " &&
 	pass "after the outage the inventory is what the disk holds" ||
 	fail "after the outage the inventory is what the disk holds" "got: $(inventory)" "$(tail -n 5 "$T/w.err")"
-check "and it is consistent" consistent
+check "scenario Redis down while the disk changes under --watch: the inventory is whole" consistent
 kill -0 "$pid" 2> /dev/null && pass "the watcher survived the outage" || fail "the watcher survived the outage"
 kill -TERM "$pid"
 wait "$pid"

@@ -14,11 +14,11 @@ make_file files/a.bin 1000
 
 # refused DESC CMD…: CMD exits 3, says why on stderr, and prints no manifest.
 refused() {
-	_d=$1
+	_rd=$1
 	shift
-	exit_is 3 "refused: $_d" "$@"
-	if [ -s "$T/err" ]; then pass "$_d: a message says why"; else fail "$_d: a message says why"; fi
-	is "$(cat "$T/out")" "" "$_d: nothing on stdout"
+	exit_is 3 "refused: $_rd" "$@"
+	if [ -s "$T/err" ]; then pass "$_rd: a message says why"; else fail "$_rd: a message says why"; fi
+	is "$(cat "$T/out")" "" "$_rd: nothing on stdout"
 }
 
 # answer NAME SAVETO_JSON: a workflow NAME with one model saved at SAVETO_JSON
