@@ -368,7 +368,11 @@ static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, stru
 		else if (strstr(v->url, "://civitai.com/") || strstr(v->url, ".civitai.com/"))
 			env = "CIVITAI_TOKEN";
 		if (env) {
-			cJSON_AddStringToObject(o, "authEnvVar", env);
+			/* Replace an empty or null authEnvVar rather than adding a second one. */
+			if (cJSON_GetObjectItemCaseSensitive(o, "authEnvVar"))
+				cJSON_ReplaceItemInObjectCaseSensitive(o, "authEnvVar", cJSON_CreateString(env));
+			else
+				cJSON_AddStringToObject(o, "authEnvVar", env);
 			v->auth_env = cJSON_GetObjectItemCaseSensitive(o, "authEnvVar")->valuestring;
 		}
 	}

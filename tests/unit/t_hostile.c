@@ -149,9 +149,42 @@ static void test_values(void)
 	       "a database number out of range is refused");
 }
 
+/* fuzz_manifest: a printed manifest must parse again, to the same text. */
+static void test_round_trip(void)
+{
+	static const char *const auth[] = {"\"\"", "null"};
+	struct mm_manifest *m = NULL, *m2 = NULL;
+	struct mm_err err = {0};
+	char *text, *out, *out2;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		if (asprintf(&text, "{\"models\":[{\"name\":\"x\",\"downloadUrl\":"
+			     "\"https://huggingface.co/x/y.safetensors\",\"saveTo\":\"a/b\","
+			     "\"isAuthReq\":true,\"authEnvVar\":%s}]}", auth[i]) < 0)
+			return;
+		is_int(mm_manifest_parse(text, strlen(text), "test", 0, &m, &err), 0,
+		       "authEnvVar %s with a Hugging Face URL is accepted", auth[i]);
+		out = mm_manifest_print(m);
+		is_int(mm_manifest_parse(out, strlen(out), "printed", 0, &m2, &err), 0,
+		       "and the manifest printed from it reads back (%s)", err.msg);
+		ok(strstr(out, "\"authEnvVar\":\t\"HF_TOKEN\"") && !strstr(strstr(out, "authEnvVar") + 1, "authEnvVar"),
+		   "with one authEnvVar, HF_TOKEN");
+		out2 = m2 ? mm_manifest_print(m2) : NULL;
+		is_str(out2, out, "printing it again changes nothing");
+		free(out2);
+		free(out);
+		mm_manifest_free(m2);
+		mm_manifest_free(m);
+		m = m2 = NULL;
+		free(text);
+	}
+}
+
 int main(void)
 {
 	test_fuzz_regressions();
+	test_round_trip();
 	test_traversal();
 	test_json();
 	test_values();
