@@ -1803,7 +1803,7 @@ static void run_loop(struct run *r)
 	pool_start(&r->pool, r->jobs, r->n, nth < 1 ? 1 : nth, r->multi);
 	for (;;) {
 		CURLMsg *msg;
-		int still, left, busy = 0;
+		int still, left, busy = 0, finished = 0;
 		size_t i;
 		double now;
 
@@ -1832,6 +1832,7 @@ static void run_loop(struct run *r)
 				set_error(j, "timed out: the file took longer than %ld s, the per-file limit",
 					  r->o->file_timeout);
 				job_fail(r, j, 0);
+				finished = 1;
 				continue;
 			}
 			publish(r, j);
@@ -1840,6 +1841,7 @@ static void run_loop(struct run *r)
 			pthread_mutex_unlock(&r->pool.mx);
 			if (fin) {
 				finish(r, j);
+				finished = 1;
 				continue;
 			}
 			mm_progress_update(r->prog, j->progress_id, on_disk(j), j->size);
@@ -1849,7 +1851,13 @@ static void run_loop(struct run *r)
 		if (!busy)
 			break;
 		mm_progress_tick(r->prog, 0);
-		curl_multi_poll(r->multi, NULL, 0, 100, NULL);
+		/*
+		 * A file that just finished may have been the last, or may free a
+		 * slot for a queued one: look again at once rather than waiting
+		 * out the poll.
+		 */
+		if (!finished)
+			curl_multi_poll(r->multi, NULL, 0, 100, NULL);
 	}
 	/* Interrupted: keep every part file resumable. */
 	if (r->o->stop && *r->o->stop) {
