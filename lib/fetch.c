@@ -383,16 +383,17 @@ static void hash_forget(struct run *r, struct job *j, int dead)
 	struct pool *p = &r->pool;
 
 	pthread_mutex_lock(&p->mx);
+	/* A chunk in flight is discarded when it comes back (its gen is old). */
 	j->gen++;
+	if (dead)
+		j->dead = 1;
+	while (j->busy)
+		pthread_cond_wait(&p->done, &p->mx);
 	j->hashed = 0;
 	j->frontier = 0;
 	j->complete = 0;
 	j->fin = 0;
 	j->synced = 0;
-	if (dead)
-		j->dead = 1;
-	while (j->busy)
-		pthread_cond_wait(&p->done, &p->mx);
 	pthread_mutex_unlock(&p->mx);
 }
 
