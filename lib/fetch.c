@@ -800,7 +800,7 @@ static void xfer_remove(struct run *r, struct xfer *x)
 static void start_piece(struct run *r, struct job *j, long i)
 {
 	struct xfer *x = xfer_new(r, j);
-	long bufsz = r->o->segments * r->o->jobs > 8 ? 64L << 10 : 256L << 10;
+	long bufsz = r->o->segments * r->o->jobs > 32 ? 64L << 10 : 256L << 10;
 	long long wcap = (8LL << 20) / ((long long)r->o->segments * r->o->jobs);
 
 	/* Memory stays bounded however many transfers run: 8 MiB of buffers in all. */
