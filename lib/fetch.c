@@ -800,7 +800,8 @@ static void xfer_remove(struct run *r, struct xfer *x)
 static void start_piece(struct run *r, struct job *j, long i)
 {
 	struct xfer *x = xfer_new(r, j);
-	long bufsz = r->o->segments * r->o->jobs > 32 ? 64L << 10 : 256L << 10;
+	/* libcurl 7.88 does not hold --limit-rate with large receive buffers. */
+	long bufsz = r->o->segments * r->o->jobs > 32 || r->o->limit_rate > 0 ? 64L << 10 : 256L << 10;
 	long long wcap = (8LL << 20) / ((long long)r->o->segments * r->o->jobs);
 
 	/* Memory stays bounded however many transfers run: 8 MiB of buffers in all. */
