@@ -7,7 +7,7 @@
  *   machine:<id>:models        hash: machine_id, models (JSON array of
  *                              {name, saveTo, size, hash?}), last_updated,
  *                              total_models, total_size_gb (GiB), and
- *                              models_sha256 (digest of the models JSON, so
+ *                              models_sha256 (a digest of the records, so
  *                              the next report can tell what changed)
  *   machine:<id>:model_names   set of names
  *   models:index:<name>        set of machine ids
@@ -60,10 +60,14 @@ struct mm_inv_stats {
 /*
  * A reporter remembers what it last wrote for one machine, so the next
  * report sends only what changed: the new and the gone names, and the models
- * JSON only when it differs.  Before each report it reads (under WATCH, in one
- * round trip) the digest the server holds; when that is not what this
- * reporter wrote — first report, Redis restarted, someone pruned the machine —
- * it reads the server's name set instead and works from that.
+ * JSON only when it differs.  Before each report it reads, under WATCH and in
+ * one round trip, the digest and the size of the name set the server holds.
+ * When the digest is that of the records being reported, or of what this
+ * reporter last wrote, the server's names are known without reading them;
+ * otherwise (Redis restarted, someone pruned the machine, the disk changed
+ * since another process reported) a second read fetches the name set, unless
+ * it is empty.  The write is then one MULTI/EXEC; when a watched key changed
+ * meanwhile, the whole report is redone (up to five times).
  */
 struct mm_reporter;
 
