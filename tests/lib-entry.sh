@@ -47,11 +47,14 @@ entry_rules() {
 # or for $COMFY_SECONDS (default: at once, exit 0).
 cat > "$T/comfy" <<'EOS'
 #!/bin/sh
-echo $$ > "$T/comfy.pid"
+# What it saw is complete before its pid appears: tests wait for the pid.
 {
 	[ -e "$MM_STATE_DIR/ready" ] && echo "ready"
 	cd "$MM_ROOT" 2>/dev/null && find models -type f ! -name '.*' | sort
-} > "$T/comfy.saw"
+} > "$T/comfy.saw.tmp"
+mv "$T/comfy.saw.tmp" "$T/comfy.saw"
+echo $$ > "$T/comfy.pid.tmp"
+mv "$T/comfy.pid.tmp" "$T/comfy.pid"
 trap 'echo TERM > "$T/comfy.term"; exit 42' TERM
 i=0
 while [ "$i" -lt "${COMFY_SECONDS:-0}0" ]; do
