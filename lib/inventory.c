@@ -636,7 +636,8 @@ void mm_inv_from_disk(const struct mm_scan *scan, const struct mm_manifest *m,
 		if (mod) {
 			const char *st = mm_model_stage_status(mod, "verify");
 
-			if (st && (strcmp(st, "mismatch") == 0 || strcmp(st, "missing") == 0)) {
+			if (st && (strcmp(st, "mismatch") == 0 || strcmp(st, "missing") == 0 ||
+				   strcmp(st, "unreadable") == 0)) {
 				mm_infof("not reporting %s: verification says %s", e->save_to, st);
 				skipped++;
 				continue;

@@ -39,7 +39,7 @@ struct mm_manifest;
 /*
  * The records to report from a scan of the disk (the truth) and, when given,
  * the manifest that came down the pipe: a file whose saveTo the manifest
- * lists with verify.status "mismatch" or "missing" is left out; one it lists
+ * lists with verify.status "mismatch", "missing" or "unreadable" is left out; one it lists
  * otherwise takes the manifest's name and hash.  *out (caller frees with
  * free(); the strings are borrowed from scan and manifest) gets one record
  * per scanned file kept; *left_out (may be NULL) the number left out.

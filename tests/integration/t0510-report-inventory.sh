@@ -120,6 +120,12 @@ is "$(rcli sismember machine:gpu-7:model_names flux.safetensors)" 1 "the live ma
 exit_is 0 "--prune-stale again finds nothing" mm mm-report --prune-stale 3600
 is "$(cat "$T/out")" '{"pruned":0}' "nothing pruned"
 
+# A file mm-verify could not read is not offered to the fleet either.
+sed 's/"status": "ok"/"status": "unreadable"/' "$T/in.json" > "$T/unreadable.json"
+exit_is 0 "report with an unreadable model" sh -c '"$MM_BIN/mm-report" < "$1"' sh "$T/unreadable.json"
+is "$(rcli sismember machine:gpu-7:model_names "FLUX Dev")" 0 "an unreadable file is not reported"
+is "$(rcli sismember "models:index:FLUX Dev" gpu-7)" 0 "and leaves the index"
+
 exit_is 2 "--prune-stale needs a number" mm mm-report --prune-stale soon
 exit_is 2 "an unknown flag is a usage error" mm mm-report --frobnicate
 exit_is 0 "--help" mm mm-report --help
