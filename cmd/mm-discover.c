@@ -34,29 +34,6 @@ static void usage(FILE *f)
 		"  -V, --version           print the version\n");
 }
 
-static void print_problems(const struct mm_manifest *m, const struct mm_err *err)
-{
-	size_t i;
-
-	if (m && m->nproblems) {
-		for (i = 0; i < m->nproblems; i++)
-			mm_errorf("%s", m->problems[i]);
-		if (m->nproblems > 1)
-			mm_errorf("%zu problems found", m->nproblems);
-	} else {
-		mm_errorf("%s", err->msg);
-	}
-}
-
-static int finish_stdout(void)
-{
-	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF) {
-		mm_errorf("cannot write to standard output");
-		return MM_EFAIL;
-	}
-	return 0;
-}
-
 static int validate(const char *file)
 {
 	struct mm_manifest *m = NULL;
@@ -65,7 +42,7 @@ static int validate(const char *file)
 
 	rc = mm_manifest_load(file, 0, &m, &err);
 	if (rc) {
-		print_problems(m, &err);
+		mm_manifest_log_problems(m, &err);
 		mm_manifest_free(m);
 		return rc;
 	}
@@ -130,7 +107,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "c:hj:qVvw:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': opt_coll = optarg; break;
-		case 'h': usage(stdout); return finish_stdout();
+		case 'h': usage(stdout); return mm_finish_stdout();
 		case 'j':
 			if (mm_parse_long(optarg, 1, 64, &n) < 0) {
 				mm_errorf("-j takes a number from 1 to 64, not '%s'", optarg);
@@ -139,7 +116,7 @@ int main(int argc, char **argv)
 			api.parallel = (int)n;
 			break;
 		case 'q': verbosity = MM_LOG_QUIET; break;
-		case 'V': printf("mm-discover %s\n", MM_VERSION); return finish_stdout();
+		case 'V': printf("mm-discover %s\n", MM_VERSION); return mm_finish_stdout();
 		case 'v': verbosity = MM_LOG_DEBUG; break;
 		case 'w': opt_wf = optarg; break;
 		case OPT_API: api.base = optarg; break;
@@ -164,7 +141,7 @@ int main(int argc, char **argv)
 			return MM_EUSAGE;
 		}
 		rc = validate(optind < argc ? argv[optind] : NULL);
-		return rc ? rc : finish_stdout();
+		return rc ? rc : mm_finish_stdout();
 	}
 	if (optind < argc) {
 		mm_errorf("unexpected argument '%s'", argv[optind]);
@@ -194,7 +171,7 @@ int main(int argc, char **argv)
 
 	rc = mm_discover(&api, &req, &m, &err);
 	if (rc) {
-		print_problems(m, &err);
+		mm_manifest_log_problems(m, &err);
 		goto out;
 	}
 	if (api.offline)
@@ -205,7 +182,7 @@ int main(int argc, char **argv)
 	if (rc)
 		mm_errorf("%s", err.msg);
 	else
-		rc = finish_stdout();
+		rc = mm_finish_stdout();
 out:
 	mm_manifest_free(m);
 	mm_list_free(&req.workflows);

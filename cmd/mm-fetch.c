@@ -49,29 +49,6 @@ static void usage(FILE *f)
 		"  -V, --version             print the version\n");
 }
 
-static int finish_stdout(void)
-{
-	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF) {
-		mm_errorf("cannot write to standard output");
-		return MM_EFAIL;
-	}
-	return 0;
-}
-
-static void print_problems(const struct mm_manifest *m, const struct mm_err *err)
-{
-	size_t i;
-
-	if (m && m->nproblems) {
-		for (i = 0; i < m->nproblems; i++)
-			mm_errorf("%s", m->problems[i]);
-		if (m->nproblems > 1)
-			mm_errorf("%zu problems found", m->nproblems);
-	} else {
-		mm_errorf("%s", err->msg);
-	}
-}
-
 /* "20M", "500K", "1G", "1048576" → bytes per second (binary units). */
 static int parse_rate(const char *s, long long *out)
 {
@@ -143,7 +120,7 @@ int main(int argc, char **argv)
 	mm_fetch_opts_init(&o);
 	while ((c = getopt_long(argc, argv, "hj:nqVv", opts, NULL)) != -1) {
 		switch (c) {
-		case 'h': usage(stdout); return finish_stdout();
+		case 'h': usage(stdout); return mm_finish_stdout();
 		case 'j':
 			if (num_opt("-j", optarg, 1, 256, &jobs) < 0)
 				return MM_EUSAGE;
@@ -151,7 +128,7 @@ int main(int argc, char **argv)
 			break;
 		case 'n': o.dry_run = 1; break;
 		case 'q': verbosity = MM_LOG_QUIET; break;
-		case 'V': printf("mm-fetch %s\n", MM_VERSION); return finish_stdout();
+		case 'V': printf("mm-fetch %s\n", MM_VERSION); return mm_finish_stdout();
 		case 'v': verbosity = MM_LOG_DEBUG; break;
 		case OPT_ATTEMPTS:
 			if (num_opt("--attempts", optarg, 1, 100, &attempts) < 0)
@@ -233,7 +210,7 @@ int main(int argc, char **argv)
 
 	rc = mm_manifest_load(optind < argc ? argv[optind] : NULL, 0, &m, &err);
 	if (rc) {
-		print_problems(m, &err);
+		mm_manifest_log_problems(m, &err);
 		mm_manifest_free(m);
 		return rc;
 	}
@@ -257,7 +234,7 @@ int main(int argc, char **argv)
 	if (mm_manifest_write(m, stdout, &err) != 0) {
 		mm_errorf("%s", err.msg);
 		rc = rc ? rc : MM_EFAIL;
-	} else if (finish_stdout() != 0) {
+	} else if (mm_finish_stdout() != 0) {
 		rc = rc ? rc : MM_EFAIL;
 	}
 	mm_manifest_free(m);

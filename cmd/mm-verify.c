@@ -45,25 +45,6 @@ static void usage(FILE *f)
 		"  -V, --version         print the version\n");
 }
 
-static int finish_stdout(void)
-{
-	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF) {
-		mm_errorf("cannot write to standard output");
-		return MM_EFAIL;
-	}
-	return 0;
-}
-
-static void print_problems(const struct mm_manifest *m, const struct mm_err *err)
-{
-	if (m && m->nproblems) {
-		for (size_t i = 0; i < m->nproblems; i++)
-			mm_errorf("%s", m->problems[i]);
-	} else {
-		mm_errorf("%s", err->msg);
-	}
-}
-
 static const char *str(const cJSON *o, const char *key)
 {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -146,7 +127,7 @@ int main(int argc, char **argv)
 	allow = mm_xcalloc((size_t)argc, sizeof(*allow));
 	while ((c = getopt_long(argc, argv, "hj:qVv", opts, NULL)) != -1) {
 		switch (c) {
-		case 'h': usage(stdout); free(allow); return finish_stdout();
+		case 'h': usage(stdout); free(allow); return mm_finish_stdout();
 		case 'j':
 			if (mm_parse_long(optarg, 1, 256, &n) < 0) {
 				mm_errorf("-j takes a number from 1 to 256, not '%s'", optarg);
@@ -156,7 +137,7 @@ int main(int argc, char **argv)
 			o.jobs = (int)n;
 			break;
 		case 'q': verbosity = MM_LOG_QUIET; break;
-		case 'V': printf("mm-verify %s\n", MM_VERSION); free(allow); return finish_stdout();
+		case 'V': printf("mm-verify %s\n", MM_VERSION); free(allow); return mm_finish_stdout();
 		case 'v': verbosity = MM_LOG_DEBUG; break;
 		case OPT_ALLOW: allow[o.nallow++] = optarg; break;
 		case OPT_HASH:
@@ -214,7 +195,7 @@ int main(int argc, char **argv)
 	} else {
 		rc = mm_manifest_load(arg, 0, &m, &err);
 		if (rc) {
-			print_problems(m, &err);
+			mm_manifest_log_problems(m, &err);
 			goto out;
 		}
 		rc = mm_verify(m, &o, &stats, &err);
@@ -233,7 +214,7 @@ int main(int argc, char **argv)
 		rc = MM_EFAIL;
 		goto out;
 	}
-	if (finish_stdout() != 0 && rc != MM_EINT && rc != MM_ETERM)
+	if (mm_finish_stdout() != 0 && rc != MM_EINT && rc != MM_ETERM)
 		rc = MM_EFAIL;
 out:
 	mm_manifest_free(m);

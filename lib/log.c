@@ -198,6 +198,15 @@ char *mm_redact(const char *s)
 	return out;
 }
 
+int mm_finish_stdout(void)
+{
+	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF) {
+		mm_log(MM_LOG_ERROR, "cannot write to standard output");
+		return MM_EFAIL;
+	}
+	return 0;
+}
+
 void mm_log_raw(const char *text)
 {
 	char *r = mm_redact(text);

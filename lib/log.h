@@ -52,6 +52,12 @@ void mm_log_secret(const char *value);
  */
 char *mm_redact(const char *s);
 
+/*
+ * Flush and close stdout, checking for a write error, so a truncated JSON
+ * never exits 0.  Logs the error; returns 0 or MM_EFAIL (1).
+ */
+int mm_finish_stdout(void);
+
 /* Write the whole of text to stderr, redacted, with no prefix. */
 void mm_log_raw(const char *text);
 

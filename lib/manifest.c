@@ -1,6 +1,7 @@
 /* manifest.c — parse, validate, normalise, merge and print manifests. */
 #include "manifest.h"
 #include "hash.h"
+#include "log.h"
 #include "paths.h"
 
 #include <ctype.h>
@@ -645,6 +646,20 @@ void mm_manifest_free(struct mm_manifest *m)
 		free(m->problems[i]);
 	free(m->problems);
 	free(m);
+}
+
+void mm_manifest_log_problems(const struct mm_manifest *m, const struct mm_err *err)
+{
+	size_t i;
+
+	if (m && m->nproblems) {
+		for (i = 0; i < m->nproblems; i++)
+			mm_errorf("%s", m->problems[i]);
+		if (m->nproblems > 1)
+			mm_errorf("%zu problems found", m->nproblems);
+	} else {
+		mm_errorf("%s", err->msg);
+	}
 }
 
 char *mm_manifest_print(struct mm_manifest *m)

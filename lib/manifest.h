@@ -68,6 +68,12 @@ int mm_manifest_load(const char *path, int flags, struct mm_manifest **out,
 void mm_manifest_free(struct mm_manifest *m);
 
 /*
+ * Log why a manifest was refused: every schema problem of m (which may be
+ * NULL), with a count when there are several, or else err's message.
+ */
+void mm_manifest_log_problems(const struct mm_manifest *m, const struct mm_err *err);
+
+/*
  * Recompute total_models and total_size_gb and return the manifest as
  * indented JSON with a final newline.  Caller frees.
  */
