@@ -1017,8 +1017,22 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 		if (delay > 60)
 			delay = 60;
 		delay *= jitter();
-		if (x->retry_after >= 0 && (x->status == 429 || x->status == 503))
+		if (x->retry_after >= 0 && (x->status == 429 || x->status == 503)) {
+			/*
+			 * Honour the server, but let no answer hold a machine's boot
+			 * hostage: at most a minute, and at most half the time the
+			 * file has left, so a retry still happens inside the limit.
+			 */
 			delay = (double)x->retry_after;
+			if (delay > 60)
+				delay = 60;
+			if (r->o->file_timeout > 0) {
+				double left = (double)r->o->file_timeout - (mm_now() - j->t0);
+
+				if (delay > left / 2)
+					delay = left > 0 ? left / 2 : 0;
+			}
+		}
 		if (p)
 			p->not_before = mm_now() + delay;
 		else
