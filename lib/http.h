@@ -22,7 +22,10 @@
 struct mm_http_policy {
 	long connect_timeout;   /* seconds; 0: 15 */
 	long timeout;           /* whole transfer, seconds; 0: none */
-	long stall_timeout;     /* no bytes for this long is an error; 0: none */
+	long stall_timeout;     /* no bytes for this long is an error; 0: none.
+				 * libcurl averages the rate over its last ~5 s,
+				 * so a transfer that stops after receiving data
+				 * is caught up to ~5 s later. */
 	long max_redirs;        /* 0: 10 */
 	const char *bearer;     /* token or NULL; validated by mm_http_token_ok */
 	int accept_gzip;        /* ask for gzip (JSON answers, never model files) */
