@@ -81,7 +81,12 @@ track_pid() {
 # The results are counted in a file, so that assertions made in a subshell
 # (a pipeline, a `while read` loop) still count.
 _lib_result() {
-	echo "$1" >> "$T/.tap"
+	# A description ending in "# TODO why" marks a known bug: TAP counts its
+	# failure as expected, and so does done_testing.
+	case $2 in
+	*"# TODO"*) echo "$1 todo" >> "$T/.tap" ;;
+	*) echo "$1" >> "$T/.tap" ;;
+	esac
 	_n=$(wc -l < "$T/.tap")
 	if [ "$1" = ok ]; then
 		echo "ok $((_n)) - $2"
@@ -194,7 +199,7 @@ no_leak() {
 done_testing() {
 	_n=$(wc -l < "$T/.tap")
 	echo "1..$((_n))"
-	if grep -q '^not ok' "$T/.tap"; then
+	if grep -q '^not ok$' "$T/.tap"; then
 		exit 1
 	fi
 	exit 0
