@@ -103,6 +103,20 @@ static int parse_query(const char *q, struct mm_redis_url *u, struct mm_err *err
 	return rc;
 }
 
+/* The "?db=N…" part at p, up to a '#', when p starts one; else nothing to do. */
+static int parse_query_at(const char *p, struct mm_redis_url *u, struct mm_err *err)
+{
+	char *q;
+	int rc;
+
+	if (*p != '?')
+		return 0;
+	q = mm_xstrndup(p + 1, strcspn(p + 1, "#"));
+	rc = parse_query(q, u, err);
+	free(q);
+	return rc;
+}
+
 /* Split "user:password" (already cut from before the '@'). */
 static int parse_userinfo(const char *s, size_t n, struct mm_redis_url *u, struct mm_err *err)
 {
@@ -203,19 +217,12 @@ static int parse_tcp(const char *rest, struct mm_redis_url *u, struct mm_err *er
 		}
 		end = d + dn;
 	}
-	if (*end == '?') {
-		char *q = mm_xstrndup(end + 1, strcspn(end + 1, "#"));
-		int rc = parse_query(q, u, err);
-
-		free(q);
-		return rc;
-	}
-	return 0;
+	return parse_query_at(end, u, err);
 }
 
 static int parse_unix(const char *rest, struct mm_redis_url *u, struct mm_err *err)
 {
-	const char *slash = strchr(rest, '/'), *q;
+	const char *slash = strchr(rest, '/');
 	size_t n;
 
 	if (!slash)
@@ -235,15 +242,7 @@ static int parse_unix(const char *rest, struct mm_redis_url *u, struct mm_err *e
 	if (strlen(u->path) < 2)
 		return mm_error(err, MM_EUSAGE, "REDIS_URL: unix:// needs an absolute socket path");
 	u->is_unix = 1;
-	q = slash + n;
-	if (*q == '?') {
-		char *qs = mm_xstrndup(q + 1, strcspn(q + 1, "#"));
-		int rc = parse_query(qs, u, err);
-
-		free(qs);
-		return rc;
-	}
-	return 0;
+	return parse_query_at(slash + n, u, err);
 }
 
 int mm_redis_url_parse(const char *url, struct mm_redis_url *u, struct mm_err *err)
