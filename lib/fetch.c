@@ -383,16 +383,22 @@ static void hash_forget(struct run *r, struct job *j, int dead)
 	struct pool *p = &r->pool;
 
 	pthread_mutex_lock(&p->mx);
-	/* A chunk in flight is discarded when it comes back (its gen is old). */
+	/*
+	 * A chunk in flight is discarded when it comes back (its gen is old).
+	 * Nothing is left to pick before the wait, not after it: the wait
+	 * lets a thread that just returned a chunk pick j again, and a chunk
+	 * of the new gen read from the old bytes would reset the hasher for
+	 * good and leave those bytes in it.
+	 */
 	j->gen++;
 	if (dead)
 		j->dead = 1;
-	while (j->busy)
-		pthread_cond_wait(&p->done, &p->mx);
 	j->hashed = 0;
 	j->frontier = 0;
 	j->complete = 0;
 	j->fin = 0;
+	while (j->busy)
+		pthread_cond_wait(&p->done, &p->mx);
 	j->synced = 0;
 	pthread_mutex_unlock(&p->mx);
 }
@@ -901,7 +907,7 @@ static void job_restart(struct run *r, struct job *j, const char *why)
 		job_fail(r, j, 1);
 		return;
 	}
-	mm_progress_line(r->prog, "%s: %s; starting over", j->model->name, why);
+	mm_progress_warn(r->prog, "%s: %s; starting over", j->model->name, why);
 	if (ftruncate(j->fd, 0) < 0) {
 		set_error(j, "cannot truncate the part file: %s", strerror(errno));
 		job_fail(r, j, 1);
@@ -1037,7 +1043,7 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 			p->not_before = mm_now() + delay;
 		else
 			j->not_before = mm_now() + delay;
-		mm_progress_line(r->prog, "%s: %s; retrying in %.1f s", j->model->name, why, delay);
+		mm_progress_warn(r->prog, "%s: %s; retrying in %.1f s", j->model->name, why, delay);
 	}
 out:
 	xfer_free(x);

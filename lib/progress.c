@@ -229,6 +229,18 @@ void mm_progress_line(struct mm_progress *p, const char *fmt, ...)
 		draw(p);
 }
 
+void mm_progress_warn(struct mm_progress *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	erase(p);
+	va_start(ap, fmt);
+	mm_vlog(MM_LOG_WARN, fmt, ap);
+	va_end(ap);
+	if (p->mode == MM_PROGRESS_BAR)
+		draw(p);
+}
+
 void mm_progress_tick(struct mm_progress *p, int force)
 {
 	double now = mm_now();

@@ -55,6 +55,13 @@ void mm_progress_end(struct mm_progress *p, int id, int ok);
 void mm_progress_line(struct mm_progress *p, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * Print one warning (a retry, a restart) the same way, in every mode: --progress
+ * none hides progress, not trouble.  Suppressed by -q, like every warning.
+ */
+void mm_progress_warn(struct mm_progress *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* Redraw the bars or print the periodic total, when it is time to (or force). */
 void mm_progress_tick(struct mm_progress *p, int force);
 

@@ -56,6 +56,16 @@ check "Retry-After is honoured (1 s at least)" test "$(tenths "$t0")" -ge 10
 like "$(cat "$T/log")" 'HTTP 429.*retrying in 1\.0 s' "the wait is announced"
 
 again
+fix_rule '{"path": "/files/a.bin", "status": 503, "times": 1}'
+fetch 0 "--progress none: a 503 is retried" --progress none --retry-delay 0.01 "$T/in.json"
+like "$(cat "$T/log")" 'warning: a\.bin: .*503.*retrying in' "--progress none still says why it retries"
+unlike "$(cat "$T/log")" 'downloading' "but prints no progress"
+again
+fix_rule '{"path": "/files/a.bin", "status": 503, "times": 1}'
+fetch 0 "-q: a 503 is retried" -q --retry-delay 0.01 "$T/in.json"
+is "$(cat "$T/log")" "" "-q prints nothing when all ends well"
+
+again
 fix_rule '{"path": "/files/a.bin", "status": 408, "times": 1}'
 fetch 0 "408 is retried" --retry-delay 0.01 "$T/in.json"
 
