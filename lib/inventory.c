@@ -118,6 +118,96 @@ static int cmp_model(const void *a, const void *b)
 	return c ? c : strcmp(x->name, y->name);
 }
 
+/* A growing byte buffer: the models JSON, index keys, the digest's input. */
+struct jbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static void jb_room(struct jbuf *b, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->p = mm_xrealloc(b->p, b->cap);
+	}
+}
+
+static void jb_put(struct jbuf *b, const char *s, size_t n)
+{
+	jb_room(b, n);
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* A JSON string, escaped byte for byte as cJSON_Print escapes it. */
+static void jb_string(struct jbuf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)(s ? s : "");
+	size_t run;
+
+	jb_put(b, "\"", 1);
+	for (;;) {
+		for (run = 0; u[run] > 31 && u[run] != '"' && u[run] != '\\'; run++)
+			;
+		jb_put(b, (const char *)u, run);
+		u += run;
+		if (!*u)
+			break;
+		jb_room(b, 6);
+		b->p[b->len++] = '\\';
+		switch (*u) {
+		case '"': b->p[b->len++] = '"'; break;
+		case '\\': b->p[b->len++] = '\\'; break;
+		case '\b': b->p[b->len++] = 'b'; break;
+		case '\f': b->p[b->len++] = 'f'; break;
+		case '\n': b->p[b->len++] = 'n'; break;
+		case '\r': b->p[b->len++] = 'r'; break;
+		case '\t': b->p[b->len++] = 't'; break;
+		default:
+			memcpy(b->p + b->len, "u00", 3);
+			b->p[b->len + 3] = hex[*u >> 4];
+			b->p[b->len + 4] = hex[*u & 15];
+			b->len += 5;
+		}
+		b->p[b->len] = '\0';
+		u++;
+	}
+	jb_put(b, "\"", 1);
+}
+
+/* v >= 0 in decimal at the end of buf[24]; returns where the digits start. */
+static char *fmt_size(char buf[24], long long v)
+{
+	char *p = buf + 23;
+
+	*p = '\0';
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	return p;
+}
+
+/* A size as cJSON prints a number: plain digits below 1e15, its own form above. */
+static void jb_size(struct jbuf *b, long long v)
+{
+	char buf[24], *p;
+
+	if (v >= 1000000000000000LL) {
+		cJSON *n = cJSON_CreateNumber((double)v);
+		char *s = n ? cJSON_PrintUnformatted(n) : NULL;
+
+		jb_put(b, s ? s : "0", s ? strlen(s) : 1);
+		free(s);
+		cJSON_Delete(n);
+		return;
+	}
+	p = fmt_size(buf, v);
+	jb_put(b, p, (size_t)(buf + 23 - p));
+}
+
 /*
  * What a report writes, computed once from the records.  The digest is over
  * the sorted records themselves, so an unchanged disk is recognised without
@@ -139,36 +229,57 @@ static void snapshot_free(struct snapshot *s)
 	names_free(&s->names);
 }
 
+/* 1 when v[0..n) is already in cmp order: the scan's order usually is. */
+static int in_order(const void *v, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	const char *p = v;
+	size_t i;
+
+	for (i = 1; i < n; i++)
+		if (cmp(p + (i - 1) * size, p + i * size) > 0)
+			return 0;
+	return 1;
+}
+
 static void snapshot_make(struct snapshot *s, const struct mm_inv_model *models, size_t n)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0, k;
+	struct jbuf in = {0};
 	size_t i;
 
 	memset(s, 0, sizeof(*s));
 	s->sorted = mm_xcalloc(n ? n : 1, sizeof(*s->sorted));
 	for (i = 0; i < n; i++)
 		s->sorted[i] = &models[i];
-	qsort(s->sorted, n, sizeof(*s->sorted), cmp_model);
+	if (!in_order(s->sorted, n, sizeof(*s->sorted), cmp_model))
+		qsort(s->sorted, n, sizeof(*s->sorted), cmp_model);
 	s->names.v = mm_xcalloc(n ? n : 1, sizeof(char *));
 	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
 		mm_xmalloc((size_t)-1);  /* out of memory: abort as mm_x* do */
+	/* The digest's input, each field NUL-terminated, fed in large pieces. */
+	jb_room(&in, 65536);
 	for (i = 0; i < n; i++) {
 		const struct mm_inv_model *m = s->sorted[i];
 		const char *save_to = m->save_to ? m->save_to : "";
 		const char *hash = m->hash ? m->hash : "";
-		char size[24];
+		char size[24], *sz = fmt_size(size, m->size > 0 ? m->size : 0);
 
-		snprintf(size, sizeof(size), "%lld", m->size > 0 ? m->size : 0);
-		EVP_DigestUpdate(ctx, m->name, strlen(m->name) + 1);
-		EVP_DigestUpdate(ctx, save_to, strlen(save_to) + 1);
-		EVP_DigestUpdate(ctx, size, strlen(size) + 1);
-		EVP_DigestUpdate(ctx, hash, strlen(hash) + 1);
+		jb_put(&in, m->name, strlen(m->name) + 1);
+		jb_put(&in, save_to, strlen(save_to) + 1);
+		jb_put(&in, sz, strlen(sz) + 1);
+		jb_put(&in, hash, strlen(hash) + 1);
+		if (in.len >= 65536) {
+			EVP_DigestUpdate(ctx, in.p, in.len);
+			in.len = 0;
+		}
 		if (m->size > 0)
 			s->bytes += m->size;
 		s->names.v[s->names.n++] = mm_xstrdup(m->name);
 	}
+	EVP_DigestUpdate(ctx, in.p, in.len);
+	free(in.p);
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
 	EVP_MD_CTX_free(ctx);
 	for (k = 0; k < mdlen && k < 32; k++)
@@ -177,30 +288,38 @@ static void snapshot_make(struct snapshot *s, const struct mm_inv_model *models,
 	s->n = n;
 }
 
-/* The models JSON: [{name, saveTo, size, hash?}...] in saveTo order. */
+/*
+ * The models JSON: [{name, saveTo, size, hash?}...] in saveTo order, the
+ * bytes cJSON_PrintUnformatted would give.  It is written directly: with
+ * thousands of models, a cJSON tree (a dozen allocations per model, and a
+ * sprintf and sscanf per number) was most of a report's CPU time.
+ */
 static const char *snapshot_json(struct snapshot *s)
 {
-	cJSON *arr;
+	struct jbuf b = {0};
 	size_t i;
 
 	if (s->json)
 		return s->json;
-	arr = cJSON_CreateArray();
+	jb_room(&b, s->n * 96 + 2);
+	jb_put(&b, "[", 1);
 	for (i = 0; i < s->n; i++) {
 		const struct mm_inv_model *m = s->sorted[i];
-		cJSON *o = cJSON_CreateObject();
 
-		cJSON_AddStringToObject(o, "name", m->name);
-		cJSON_AddStringToObject(o, "saveTo", m->save_to ? m->save_to : "");
-		cJSON_AddNumberToObject(o, "size", (double)(m->size > 0 ? m->size : 0));
-		if (m->hash && *m->hash)
-			cJSON_AddStringToObject(o, "hash", m->hash);
-		cJSON_AddItemToArray(arr, o);
+		jb_put(&b, i ? ",{\"name\":" : "{\"name\":", i ? 9 : 8);
+		jb_string(&b, m->name);
+		jb_put(&b, ",\"saveTo\":", 10);
+		jb_string(&b, m->save_to);
+		jb_put(&b, ",\"size\":", 8);
+		jb_size(&b, m->size > 0 ? m->size : 0);
+		if (m->hash && *m->hash) {
+			jb_put(&b, ",\"hash\":", 8);
+			jb_string(&b, m->hash);
+		}
+		jb_put(&b, "}", 1);
 	}
-	s->json = cJSON_PrintUnformatted(arr);
-	cJSON_Delete(arr);
-	if (!s->json)
-		s->json = mm_xstrdup("[]");
+	jb_put(&b, "]", 1);
+	s->json = b.p;
 	return s->json;
 }
 
@@ -257,14 +376,20 @@ static void add_members(struct mm_rcmds *q, const char *cmd, const char *key,
 static void add_index(struct mm_rcmds *q, const char *cmd, const char *id,
 		      const char *const *v, size_t n)
 {
+	static const char prefix[] = "models:index:";
+	struct jbuf key = {0};
 	size_t i;
 
 	for (i = 0; i < n; i++) {
+		key.len = 0;
+		jb_put(&key, prefix, sizeof(prefix) - 1);
+		jb_put(&key, v[i], strlen(v[i]));
 		mm_rcmds_begin(q);
 		mm_rcmds_arg(q, cmd);
-		mm_rcmds_argf(q, "models:index:%s", v[i]);
+		mm_rcmds_argn(q, key.p, key.len);
 		mm_rcmds_arg(q, id);
 	}
+	free(key.p);
 }
 
 static void add_heartbeat(struct mm_rcmds *q, const char *id, long long now)

@@ -56,7 +56,29 @@ struct walk {
 	dev_t chain_dev[MAX_DEPTH + 1];
 	ino_t chain_ino[MAX_DEPTH + 1];
 	int depth;
+	char *path;                /* the folder being walked, then "/<name>" while visiting */
+	size_t plen, pcap;
 };
+
+/* Append "/name" to w->path; the caller restores w->plen afterwards. */
+static void path_push(struct walk *w, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (w->plen + n + 2 > w->pcap) {
+		w->pcap = (w->plen + n + 2) * 2;
+		w->path = mm_xrealloc(w->path, w->pcap);
+	}
+	w->path[w->plen] = '/';
+	memcpy(w->path + w->plen + 1, name, n + 1);
+	w->plen += n + 1;
+}
+
+static void path_pop(struct walk *w, size_t len)
+{
+	w->plen = len;
+	w->path[len] = '\0';
+}
 
 static int inside(const char *real, const char *dir)
 {
@@ -90,7 +112,8 @@ static int allowed_target(struct walk *w, const char *dirpath, const char *path)
 	return ok;
 }
 
-static void add(struct walk *w, const char *path, const char *name, const struct stat *st)
+static void add(struct walk *w, const char *path, size_t plen, const char *name,
+		const struct stat *st)
 {
 	struct mm_scan_entry *e;
 	size_t bl = strlen(w->base);
@@ -98,7 +121,7 @@ static void add(struct walk *w, const char *path, const char *name, const struct
 	char why[128];
 
 	/* A name no manifest could carry (a backslash, a control character) is left out. */
-	if (mm_path_check(rel, strlen(rel), why, sizeof(why)) != 0) {
+	if (mm_path_check(rel, plen - (size_t)(rel - path), why, sizeof(why)) != 0) {
 		mm_warnf("skipping '%s': the path %s", path, why);
 		return;
 	}
@@ -109,41 +132,48 @@ static void add(struct walk *w, const char *path, const char *name, const struct
 	}
 	e = &w->out->v[w->out->n++];
 	e->name = mm_xstrdup(name);
-	e->path = mm_xstrdup(path);
+	e->path = mm_xstrndup(path, plen);
 	e->save_to = mm_xstrdup(rel);
 	e->st = *st;
 }
 
-static void walk_dir(struct walk *w, int dfd, const char *path);
+static void walk_dir(struct walk *w, int dfd);
 
-static void visit(struct walk *w, int dfd, const char *dirpath, const char *name)
+/* Visit name in the folder w->path (open as dfd); w->path is as it was on return. */
+static void visit(struct walk *w, int dfd, const char *name)
 {
 	struct stat lst, st;
-	char *path;
+	size_t dlen = w->plen;
+	char *dirpath = NULL;
 	int islink;
 
 	if (name[0] == '.')
 		return;
 	if (fstatat(dfd, name, &lst, AT_SYMLINK_NOFOLLOW) != 0)
 		return;
-	path = mm_xasprintf("%s/%s", dirpath, name);
 	islink = S_ISLNK(lst.st_mode);
 	if (islink) {
+		dirpath = mm_xstrdup(w->path);
+		path_push(w, name);
 		if (fstatat(dfd, name, &st, 0) != 0) {
-			mm_debugf("skipping '%s': broken symlink", path);
+			mm_debugf("skipping '%s': broken symlink", w->path);
 			goto out;
 		}
-		switch (allowed_target(w, dirpath, path)) {
+		switch (allowed_target(w, dirpath, w->path)) {
 		case 1:
 			break;
 		case 0:
-			mm_debugf("skipping '%s': symlink leads outside the allowed directories", path);
+			mm_debugf("skipping '%s': symlink leads outside the allowed directories", w->path);
 			/* fall through */
 		default:
 			goto out;
 		}
 	} else {
 		st = lst;
+		/* Most entries are model files or folders; anything else needs no path. */
+		if (!S_ISDIR(st.st_mode) && !(S_ISREG(st.st_mode) && mm_scan_is_model_name(name)))
+			return;
+		path_push(w, name);
 	}
 	if (S_ISDIR(st.st_mode)) {
 		int cfd;
@@ -152,28 +182,29 @@ static void visit(struct walk *w, int dfd, const char *dirpath, const char *name
 			goto out;
 		for (int i = 0; i <= w->depth; i++)
 			if (w->chain_dev[i] == st.st_dev && w->chain_ino[i] == st.st_ino) {
-				mm_debugf("skipping '%s': symlink loop", path);
+				mm_debugf("skipping '%s': symlink loop", w->path);
 				goto out;
 			}
 		if (w->depth >= MAX_DEPTH) {
-			mm_warnf("skipping '%s': deeper than %d folders", path, MAX_DEPTH);
+			mm_warnf("skipping '%s': deeper than %d folders", w->path, MAX_DEPTH);
 			goto out;
 		}
 		cfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (cfd < 0) {
-			mm_warnf("cannot open folder '%s': %s", path, strerror(errno));
+			mm_warnf("cannot open folder '%s': %s", w->path, strerror(errno));
 			goto out;
 		}
 		w->depth++;
 		w->chain_dev[w->depth] = st.st_dev;
 		w->chain_ino[w->depth] = st.st_ino;
-		walk_dir(w, cfd, path);
+		walk_dir(w, cfd);
 		w->depth--;
 	} else if (S_ISREG(st.st_mode) && mm_scan_is_model_name(name)) {
-		add(w, path, name, &st);
+		add(w, w->path, w->plen, name, &st);
 	}
 out:
-	free(path);
+	path_pop(w, dlen);
+	free(dirpath);
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -181,8 +212,8 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Walks and closes dfd.  Names are visited in order, so output is stable. */
-static void walk_dir(struct walk *w, int dfd, const char *path)
+/* Walks and closes dfd, the folder w->path.  Names are visited in order, so output is stable. */
+static void walk_dir(struct walk *w, int dfd)
 {
 	DIR *d = fdopendir(dfd);
 	struct dirent *de;
@@ -204,11 +235,11 @@ static void walk_dir(struct walk *w, int dfd, const char *path)
 		names[n++] = mm_xstrdup(de->d_name);
 	}
 	if (errno)
-		mm_warnf("cannot read folder '%s': %s", path, strerror(errno));
+		mm_warnf("cannot read folder '%s': %s", w->path, strerror(errno));
 	if (n > 1)
 		qsort(names, n, sizeof(*names), name_cmp);
 	for (size_t i = 0; i < n; i++) {
-		visit(w, dirfd(d), path, names[i]);
+		visit(w, dirfd(d), names[i]);
 		free(names[i]);
 	}
 	free(names);
@@ -286,7 +317,11 @@ int mm_scan(const struct mm_scan_opts *o, struct mm_scan *out, struct mm_err *er
 		w.chain_dev[0] = st.st_dev;
 		w.chain_ino[0] = st.st_ino;
 	}
-	walk_dir(&w, dfd, dir);
+	w.plen = strlen(dir);
+	w.pcap = w.plen + 256;
+	w.path = mm_xmalloc(w.pcap);
+	memcpy(w.path, dir, w.plen + 1);
+	walk_dir(&w, dfd);
 	dfd = -1;
 	if (out->n > 1)
 		qsort(out->v, out->n, sizeof(*out->v), entry_cmp);
@@ -296,6 +331,7 @@ out:
 	for (size_t i = 0; i < w.nallowed; i++)
 		free(w.allowed[i]);
 	free(w.allowed);
+	free(w.path);
 	free(root);
 	free(dir);
 	free(rroot);
