@@ -25,22 +25,24 @@ static const char *const partial_ext[] = {
 	".part", ".tmp", ".aria2", ".crdownload", ".download", ".incomplete", ".mm-part",
 };
 
-static int ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-
-	return n > m && strcasecmp(s + n - m, suffix) == 0;
-}
-
+/*
+ * Every extension in both lists is one '.' and a word, so a name ends with
+ * one exactly when its last '.' starts it (and is not the name's first byte).
+ */
 int mm_scan_is_model_name(const char *name)
 {
+	const char *dot;
+
 	if (!name || name[0] == '.' || name[0] == '\0')
 		return 0;
+	dot = strrchr(name, '.');
+	if (!dot || dot == name)
+		return 0;
 	for (size_t i = 0; i < sizeof(partial_ext) / sizeof(partial_ext[0]); i++)
-		if (ends_with(name, partial_ext[i]))
+		if (strcasecmp(dot, partial_ext[i]) == 0)
 			return 0;
 	for (size_t i = 0; i < sizeof(model_ext) / sizeof(model_ext[0]); i++)
-		if (ends_with(name, model_ext[i]))
+		if (strcasecmp(dot, model_ext[i]) == 0)
 			return 1;
 	return 0;
 }
@@ -207,9 +209,15 @@ out:
 	free(dirpath);
 }
 
-static int name_cmp(const void *a, const void *b)
+/* A folder entry as readdir gave it. */
+struct dent {
+	char *name;
+	unsigned char type;   /* DT_REG, DT_DIR, ... or DT_UNKNOWN */
+};
+
+static int dent_cmp(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(((const struct dent *)a)->name, ((const struct dent *)b)->name);
 }
 
 /* Walks and closes dfd, the folder w->path.  Names are visited in order, so output is stable. */
@@ -217,7 +225,7 @@ static void walk_dir(struct walk *w, int dfd)
 {
 	DIR *d = fdopendir(dfd);
 	struct dirent *de;
-	char **names = NULL;
+	struct dent *names = NULL;
 	size_t n = 0, cap = 0;
 
 	if (!d) {
@@ -232,15 +240,39 @@ static void walk_dir(struct walk *w, int dfd)
 			cap = cap ? cap * 2 : 32;
 			names = mm_xrealloc(names, cap * sizeof(*names));
 		}
-		names[n++] = mm_xstrdup(de->d_name);
+		names[n].name = mm_xstrdup(de->d_name);
+		names[n].type = de->d_type;
+		n++;
 	}
 	if (errno)
 		mm_warnf("cannot read folder '%s': %s", w->path, strerror(errno));
 	if (n > 1)
-		qsort(names, n, sizeof(*names), name_cmp);
+		qsort(names, n, sizeof(*names), dent_cmp);
 	for (size_t i = 0; i < n; i++) {
-		visit(w, dirfd(d), names[i]);
-		free(names[i]);
+		const char *name = names[i].name;
+		struct stat st;
+
+		/*
+		 * A regular file, as readdir types it, is stat()ed only when its
+		 * name is a model's, and needs nothing more; folders, symlinks
+		 * and untyped entries are visited.  One that is gone since
+		 * readdir is skipped, one that changed type is looked at afresh.
+		 */
+		if (names[i].type != DT_REG) {
+			visit(w, dirfd(d), name);
+		} else if (mm_scan_is_model_name(name) &&
+			   fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (S_ISREG(st.st_mode)) {
+				size_t dlen = w->plen;
+
+				path_push(w, name);
+				add(w, w->path, w->plen, name, &st);
+				path_pop(w, dlen);
+			} else {
+				visit(w, dirfd(d), name);
+			}
+		}
+		free(names[i].name);
 	}
 	free(names);
 	closedir(d);
