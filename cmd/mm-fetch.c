@@ -30,7 +30,8 @@ static void usage(FILE *f)
 		"                [--timeout minutes] [--verify-present] [file]\n"
 		"\n"
 		"  -j, --jobs n              files downloaded at once (MODEL_DOWNLOAD_CONCURRENCY; 3)\n"
-		"      --segments n          connections for one large file (4; 1: never split)\n"
+		"      --segments n          connections for one large file, all at once\n"
+		"                            (default: up to 4 when they prove faster; 1: never split)\n"
 		"      --segment-min size    smallest file split into segments (64MB)\n"
 		"      --attempts n          tries per file (MODEL_DOWNLOAD_RETRY_ATTEMPTS; 3)\n"
 		"      --retry-delay seconds first wait before a retry, doubled each time (1)\n"
@@ -168,6 +169,7 @@ int main(int argc, char **argv)
 			if (num_opt("--segments", optarg, 1, 256, &n) < 0)
 				return MM_EUSAGE;
 			o.segments = (int)n;
+			o.adaptive = 0;
 			break;
 		case OPT_STALL:
 			if (num_opt("--stall-timeout", optarg, 1, 86400, &n) < 0)

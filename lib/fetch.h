@@ -48,6 +48,7 @@ struct mm_fetch_opts {
 	const char *state_dir;          /* for locks; NULL: $root/.mm */
 	int jobs;                       /* files downloaded at once */
 	int segments;                   /* connections for one large file; 1: never split */
+	int adaptive;                   /* open them only if two connections beat one */
 	long long segment_min;          /* files smaller than this use one connection */
 	int attempts;                   /* tries per file */
 	long stall_timeout;             /* seconds without a byte: retry */
