@@ -597,7 +597,7 @@ class Bench:
                         " && openssl dgst -sha256 " + " ".join(_q(os.path.join(flat, n)) for n, _, _ in files) +
                         " > " + _q(sums + ".got") + " && cmp -s " + _q(sums) + " " + _q(sums + ".got")]
 
-        mm = Row("mm", "mm-fetch (verifies)", mm=True, note="defaults: 3 files at once, 4 segments each")
+        mm = Row("mm", "mm-fetch (verifies)", mm=True, note="defaults: 3 files at once, up to 4 segments each when two connections beat one")
         mm1 = Row("mm-seg1", "mm-fetch --segments 1 (verifies)", mm=True, note="3 files at once, one connection each")
         tools = []
         exe = self.mm_bin("mm-fetch")
