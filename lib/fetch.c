@@ -617,18 +617,15 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 	while (*v == ' ' || *v == '\t')
 		v++;
 	if (!strcasecmp(line, "content-length")) {
-		char *end;
-		long long l = strtoll(v, &end, 10);
+		long long l = mm_http_content_length(v);
 
-		if (end != v && !*end && l >= 0)
+		if (l >= 0)
 			x->clen = l;
 	} else if (!strcasecmp(line, "content-range")) {
 		long long a, b, t;
 
-		if (sscanf(v, "bytes %lld-%lld/%lld", &a, &b, &t) == 3 && a >= 0 && b >= a && t > b) {
+		if (mm_http_content_range(v, &a, &b, &t)) {
 			x->cr_start = a;
-			x->cr_total = t;
-		} else if (sscanf(v, "bytes */%lld", &t) == 1) {
 			x->cr_total = t;
 		}
 	} else if (!strcasecmp(line, "accept-ranges")) {

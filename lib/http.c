@@ -2,6 +2,7 @@
 #include "http.h"
 #include "log.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +160,70 @@ long mm_http_retry_after(const char *v)
 		return -1;
 	n = (long)(t - time(NULL));
 	return n < 0 ? 0 : n > 86400 * 7 ? 86400 * 7 : n;
+}
+
+/* Plain decimal digits, at least one, that fit; *end after them.  -1 if not. */
+static long long digits(const char *s, const char **end)
+{
+	long long n = 0;
+	const char *p = s;
+
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (n > (LLONG_MAX - (*p - '0')) / 10)
+			return -1;
+		n = n * 10 + (*p - '0');
+	}
+	if (p == s)
+		return -1;
+	*end = p;
+	return n;
+}
+
+static const char *skip_ows(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+long long mm_http_content_length(const char *v)
+{
+	const char *end;
+	long long n;
+
+	if (!v)
+		return -1;
+	n = digits(skip_ows(v), &end);
+	if (n < 0 || *skip_ows(end))
+		return -1;
+	return n;
+}
+
+int mm_http_content_range(const char *v, long long *first, long long *last, long long *total)
+{
+	long long a = -1, b = -1, t;
+	const char *p;
+
+	if (!v)
+		return 0;
+	v = skip_ows(v);
+	if (strncasecmp(v, "bytes", 5) != 0 || (v[5] != ' ' && v[5] != '\t'))
+		return 0;
+	p = skip_ows(v + 5);
+	if (*p == '*') {
+		p++;
+	} else {
+		if ((a = digits(p, &p)) < 0 || *p++ != '-' || (b = digits(p, &p)) < 0 || b < a)
+			return 0;
+	}
+	if (*p++ != '/' || (t = digits(p, &p)) < 0 || *skip_ows(p))
+		return 0;
+	if (a >= 0 && b >= t)
+		return 0;
+	*first = a;
+	*last = b;
+	*total = t;
+	return 1;
 }
 
 struct getctx {

@@ -65,6 +65,18 @@ void mm_http_describe(CURLcode rc, long status, const char *errbuf, char *buf, s
 /* Retry-After as seconds (a number or an HTTP date), or -1. */
 long mm_http_retry_after(const char *value);
 
+/* Content-Length: the byte count, or -1 for anything but plain digits. */
+long long mm_http_content_length(const char *value);
+
+/*
+ * Content-Range: "bytes FIRST-LAST/TOTAL" sets all three (0 <= FIRST <= LAST
+ * < TOTAL) and returns 1.  A 416's form, a star in place of FIRST-LAST, sets
+ * *total and FIRST and LAST to -1 and returns 1.  Anything else, an unknown
+ * TOTAL ("*") included, returns 0 and sets nothing.
+ */
+int mm_http_content_range(const char *value, long long *first, long long *last,
+			  long long *total);
+
 /* One request of mm_http_get_all. */
 struct mm_http_get {
 	char *url;              /* in (owned by the caller) */

@@ -129,6 +129,16 @@ static void test_json(void)
 	       MM_EINPUT, "an authEnvVar that is no variable name is refused");
 }
 
+static void test_range(const char *v, int want, long long first, long long last, long long total,
+		       const char *what)
+{
+	long long a = 0, b = 0, t = 0;
+	int got = mm_http_content_range(v, &a, &b, &t);
+
+	ok(got == want && a == first && b == last && t == total,
+	   "Content-Range '%s': %s (got %d %lld-%lld/%lld)", v, what, got, a, b, t);
+}
+
 static void test_values(void)
 {
 	struct mm_hash_spec spec;
@@ -144,6 +154,24 @@ static void test_values(void)
 	ok(!mm_http_url_ok("file:///etc/passwd"), "a file:// URL is refused");
 	ok(!mm_http_url_ok("gopher://127.0.0.1/"), "a gopher:// URL is refused");
 	is_int(mm_http_retry_after("99999999999999999999"), -1, "an overlong Retry-After is ignored");
+	is_int(mm_http_content_length("3000000"), 3000000, "Content-Length: digits");
+	is_int(mm_http_content_length(" 12 "), 12, "Content-Length: with spaces around");
+	is_int(mm_http_content_length("-1"), -1, "Content-Length: a sign is refused");
+	is_int(mm_http_content_length("+5"), -1, "Content-Length: a plus is refused");
+	is_int(mm_http_content_length("1,2"), -1, "Content-Length: a list is refused");
+	is_int(mm_http_content_length("99999999999999999999"), -1, "Content-Length: an overflow is refused");
+	is_int(mm_http_content_length(""), -1, "Content-Length: empty is refused");
+	test_range("bytes 100-199/1000", 1, 100, 199, 1000, "a range");
+	test_range("BYTES 0-0/1", 1, 0, 0, 1, "case does not matter");
+	test_range("bytes */3000000", 1, -1, -1, 3000000, "a 416's unsatisfied range");
+	test_range("bytes 100-199/*", 0, 0, 0, 0, "an unknown total is refused");
+	test_range("bytes 200-100/1000", 0, 0, 0, 0, "last before first is refused");
+	test_range("bytes 0-1000/1000", 0, 0, 0, 0, "last at the total is refused");
+	test_range("bytes -5-10/100", 0, 0, 0, 0, "a negative first is refused");
+	test_range("bytes 0-9223372036854775808/9223372036854775807", 0, 0, 0, 0, "an overflow is refused");
+	test_range("bytes 1-2/3 junk", 0, 0, 0, 0, "trailing junk is refused");
+	test_range("bytes=1-2/3", 0, 0, 0, 0, "a Range header's syntax is refused");
+	test_range("items 1-2/3", 0, 0, 0, 0, "a unit but bytes is refused");
 	is_int(mm_redis_url_parse("redis://h:70000/0", &u, &err), MM_EUSAGE, "a port out of range is refused");
 	is_int(mm_redis_url_parse("redis://h/99999999999999999999", &u, &err), MM_EUSAGE,
 	       "a database number out of range is refused");
