@@ -4,10 +4,15 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -242,6 +247,30 @@ int mm_hash_fd(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
 	return mm_hash_fd_progress(fd, algo, buf, bufsz, hex, bytes, NULL, NULL, err);
 }
 
+/* Hash with read() into buf from fd's offset to EOF. */
+static int hash_reads(int fd, struct mm_hasher *h, void *buf, size_t bufsz,
+	mm_hash_progress_fn *progress, void *arg, struct mm_err *err)
+{
+	for (;;) {
+		ssize_t r = read(fd, buf, bufsz);
+		int rc;
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return mm_error(err, MM_EFAIL, "read error after %llu bytes: %s",
+				(unsigned long long)mm_hasher_bytes(h), strerror(errno));
+		}
+		if (r == 0)
+			return 0;
+		rc = mm_hasher_update(h, buf, (size_t)r, err);
+		if (rc)
+			return rc;
+		if (progress && progress(arg, (size_t)r) != 0)
+			return mm_error(err, MM_EINT, "interrupted");
+	}
+}
+
 int mm_hash_fd_progress(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
 	char hex[MM_HASH_HEXMAX + 1], uint64_t *bytes, mm_hash_progress_fn *progress,
 	void *arg, struct mm_err *err)
@@ -259,30 +288,136 @@ int mm_hash_fd_progress(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
 	}
 	/* Doubles the read-ahead window: the hash, not the disk, should be the limit. */
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	for (;;) {
-		ssize_t r = read(fd, buf, bufsz);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = mm_error(err, MM_EFAIL, "read error after %llu bytes: %s",
-				(unsigned long long)mm_hasher_bytes(h), strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		rc = mm_hasher_update(h, buf, (size_t)r, err);
-		if (rc)
-			goto out;
-		if (progress && progress(arg, (size_t)r) != 0) {
-			rc = mm_error(err, MM_EINT, "interrupted");
-			goto out;
-		}
-	}
-	rc = mm_hasher_final(h, hex, err);
+	rc = hash_reads(fd, h, buf, bufsz, progress, arg, err);
+	if (rc == 0)
+		rc = mm_hasher_final(h, hex, err);
 	if (rc == 0 && bytes)
 		*bytes = mm_hasher_bytes(h);
-out:
+	free(own);
+	mm_hasher_free(h);
+	return rc;
+}
+
+/*
+ * SIGBUS from a mapped window.  While a thread hashes a window, bus_jmp
+ * points at where it goes on a fault and bus_lo..bus_hi is the window; a
+ * SIGBUS anywhere else goes to the disposition this handler replaced.
+ */
+static __thread sigjmp_buf *bus_jmp;
+static __thread const char *bus_lo, *bus_hi;
+static struct sigaction bus_old;
+static pthread_once_t bus_once = PTHREAD_ONCE_INIT;
+static int bus_ready;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	const char *addr = si ? (const char *)si->si_addr : NULL;
+
+	if (bus_jmp && addr >= bus_lo && addr < bus_hi)
+		siglongjmp(*bus_jmp, 1);
+	if ((bus_old.sa_flags & SA_SIGINFO) && bus_old.sa_sigaction) {
+		bus_old.sa_sigaction(sig, si, uc);
+	} else if (bus_old.sa_handler != SIG_DFL && bus_old.sa_handler != SIG_IGN) {
+		bus_old.sa_handler(sig);
+	} else {
+		/* Returning re-runs the faulting access under the old disposition. */
+		sigaction(SIGBUS, &bus_old, NULL);
+	}
+}
+
+static void bus_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sigbus;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	bus_ready = sigaction(SIGBUS, &sa, &bus_old) == 0;
+}
+
+/*
+ * Hash the first size bytes of fd through mapped windows.  Returns 0 with
+ * *done set to the bytes hashed (less than size when a window could not be
+ * mapped: the caller reads on from there), or an error.
+ */
+static int hash_mapped(int fd, struct mm_hasher *h, off_t size, off_t *done,
+	mm_hash_progress_fn *progress, void *arg, struct mm_err *err)
+{
+	sigjmp_buf jb;
+	char *volatile win = NULL;
+	volatile size_t len = 0;
+	volatile off_t off = 0;
+	struct stat st;
+
+	*done = 0;
+	if (sigsetjmp(jb, 1) != 0) {
+		bus_jmp = NULL;
+		munmap(win, len);
+		if (fstat(fd, &st) == 0 && st.st_size < off + (off_t)len)
+			return mm_error(err, MM_EFAIL, "read error after %llu bytes: "
+				"the file shrank to %lld bytes while it was read",
+				(unsigned long long)off, (long long)st.st_size);
+		return mm_error(err, MM_EFAIL, "read error after %llu bytes: %s",
+			(unsigned long long)off, strerror(EIO));
+	}
+	while (off < size) {
+		int rc;
+
+		len = size - off < MM_HASH_MAPSZ ? (size_t)(size - off) : MM_HASH_MAPSZ;
+		win = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, off);
+		if (win == MAP_FAILED) {
+			win = NULL;
+			break;
+		}
+		bus_lo = win;
+		bus_hi = win + len;
+		bus_jmp = &jb;
+		rc = mm_hasher_update(h, win, len, err);
+		bus_jmp = NULL;
+		munmap(win, len);
+		win = NULL;
+		if (rc)
+			return rc;
+		off += (off_t)len;
+		*done = off;
+		if (progress && progress(arg, len) != 0)
+			return mm_error(err, MM_EINT, "interrupted");
+	}
+	return 0;
+}
+
+int mm_hash_fd_mapped(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
+	char hex[MM_HASH_HEXMAX + 1], uint64_t *bytes, mm_hash_progress_fn *progress,
+	void *arg, struct mm_err *err)
+{
+	struct mm_hasher *h;
+	struct stat st;
+	off_t done = 0;
+	void *own = NULL;
+	int rc = 0;
+
+	h = mm_hasher_new(algo, err);
+	if (!h)
+		return err ? err->code : MM_EFAIL;
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	pthread_once(&bus_once, bus_install);
+	if (bus_ready && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+		rc = hash_mapped(fd, h, st.st_size, &done, progress, arg, err);
+		if (rc == 0 && lseek(fd, done, SEEK_SET) != done)
+			rc = mm_error(err, MM_EFAIL, "cannot seek: %s", strerror(errno));
+	}
+	if (rc == 0) {
+		if (!buf || bufsz == 0) {
+			bufsz = MM_HASH_BUFSZ;
+			buf = own = mm_xmalloc(bufsz);
+		}
+		rc = hash_reads(fd, h, buf, bufsz, progress, arg, err);
+	}
+	if (rc == 0)
+		rc = mm_hasher_final(h, hex, err);
+	if (rc == 0 && bytes)
+		*bytes = mm_hasher_bytes(h);
 	free(own);
 	mm_hasher_free(h);
 	return rc;

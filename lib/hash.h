@@ -121,6 +121,28 @@ int mm_hash_fd_progress(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
 	char hex[MM_HASH_HEXMAX + 1], uint64_t *bytes, mm_hash_progress_fn *progress,
 	void *arg, struct mm_err *err);
 
+/* Bytes of a file mapped at once by mm_hash_fd_mapped(): a multiple of 2 MiB. */
+#define MM_HASH_MAPSZ (4 * 1024 * 1024)
+
+/*
+ * As mm_hash_fd_progress(), but a regular file is hashed where its pages lie
+ * in the page cache, through windows of MM_HASH_MAPSZ mapped one after the
+ * other, instead of being copied into buf: less CPU per byte, and at most
+ * one window of the file is resident in this thread's mapping at a time.
+ * Whatever lies past the size the file had when hashing began (it grew) is
+ * then read with read() into buf, so the digest covers the file to EOF as
+ * mm_hash_fd()'s does; anything that is not a regular file, or that cannot
+ * be mapped, is read the same way.  fd is hashed from offset 0.
+ *
+ * A mapped page that cannot be read (the file shrank under the window, or an
+ * I/O error) raises SIGBUS; the first call installs a process-wide SIGBUS
+ * handler that turns one raised while this thread reads a window into
+ * MM_EFAIL, and hands any other SIGBUS to the disposition it replaced.
+ */
+int mm_hash_fd_mapped(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
+	char hex[MM_HASH_HEXMAX + 1], uint64_t *bytes, mm_hash_progress_fn *progress,
+	void *arg, struct mm_err *err);
+
 /* Convenience: bytes in memory (tests, small inputs). */
 int mm_hash_buf(enum mm_hash_algo algo, const void *data, size_t n,
 	char hex[MM_HASH_HEXMAX + 1], struct mm_err *err);

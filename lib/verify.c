@@ -219,7 +219,7 @@ static void run_task(struct pool *p, struct task *t, void *buf)
 	if (p->vc && !p->o->rehash && mm_vcache_lookup(p->vc, fd, &st, t->algo, t->digest)) {
 		t->cached = 1;
 	} else {
-		int rc = mm_hash_fd_progress(fd, t->algo, buf, MM_HASH_BUFSZ, t->digest, &bytes,
+		int rc = mm_hash_fd_mapped(fd, t->algo, buf, MM_HASH_BUFSZ, t->digest, &bytes,
 			count_bytes, p, &err);
 
 		if (rc == MM_EINT) {

@@ -23,8 +23,10 @@
  * such as "17.2GB" (fileSize as text) is only an approximation, so a file
  * within 10% of it passes.  With a hash, the hash alone decides.
  *
- * Files are hashed by a pool of opts->jobs threads, largest first, each with
- * one read buffer of MM_HASH_BUFSZ, so memory stays flat whatever the sizes.
+ * Files are hashed by a pool of opts->jobs threads, largest first, each
+ * through one mapped window of MM_HASH_MAPSZ at a time (mm_hash_fd_mapped()),
+ * with a read buffer of MM_HASH_BUFSZ for what cannot be mapped, so memory
+ * stays flat whatever the sizes.
  *
  * Quarantine moves a file that failed (mismatch) to
  * MM_STATE_DIR/quarantine/<saveTo> and writes <saveTo>.why beside it; when

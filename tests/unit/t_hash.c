@@ -3,7 +3,10 @@
 #include "hash.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const struct {
@@ -151,6 +154,122 @@ static void test_file(void)
 	free(data);
 }
 
+/* What the progress callback does to the file after the first window. */
+struct change {
+	const char *path;
+	off_t truncate_to;   /* >= 0: shrink the file to this size */
+	const void *append;  /* append n bytes */
+	size_t n;
+	int calls;
+};
+
+static int change_file(void *arg, size_t n)
+{
+	struct change *c = arg;
+	int fd;
+
+	(void)n;
+	if (c->calls++ != 0)
+		return 0;
+	if (c->truncate_to >= 0 && truncate(c->path, c->truncate_to) != 0)
+		return 1;
+	if (c->append) {
+		fd = open(c->path, O_WRONLY | O_APPEND);
+		if (fd < 0 || write(fd, c->append, c->n) != (ssize_t)c->n)
+			return 1;
+		close(fd);
+	}
+	return 0;
+}
+
+static int write_file(const char *path, const void *data, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int rc = fd >= 0 && write(fd, data, n) == (ssize_t)n ? 0 : -1;
+
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static void test_mapped(void)
+{
+	char path[] = "/tmp/t_hash_map.XXXXXX";
+	const size_t n = 2 * MM_HASH_MAPSZ + 12345, more = 1 << 20;
+	unsigned char *data = malloc(n + more);
+	char hex[MM_HASH_HEXMAX + 1], want[MM_HASH_HEXMAX + 1];
+	struct mm_err err = { 0 };
+	struct change c;
+	uint64_t bytes = 0;
+	int fd = mkstemp(path), pfd[2], status = 0;
+	pid_t pid;
+
+	for (size_t i = 0; i < n + more; i++)
+		data[i] = (unsigned char)(i * 2654435761u >> 13);
+	close(fd);
+	ok(write_file(path, data, n) == 0, "wrote %zu bytes: windows and a ragged tail", n);
+
+	for (enum mm_hash_algo a = MM_HASH_MD5; a <= MM_HASH_SHA256; a++) {
+		mm_hash_buf(a, data, n, want, NULL);
+		fd = open(path, O_RDONLY);
+		ok(mm_hash_fd_mapped(fd, a, NULL, 0, hex, &bytes, NULL, NULL, &err) == 0 &&
+			bytes == n && strcmp(hex, want) == 0, "mapped %s of the file", mm_hash_algo_name(a));
+		close(fd);
+	}
+
+	/* The file grows after the first window: the digest covers it to EOF. */
+	mm_hash_buf(MM_HASH_SHA256, data, n + more, want, NULL);
+	c = (struct change){ .path = path, .truncate_to = -1, .append = data + n, .n = more };
+	fd = open(path, O_RDONLY);
+	ok(mm_hash_fd_mapped(fd, MM_HASH_SHA256, NULL, 0, hex, &bytes, change_file, &c, &err) == 0 &&
+		bytes == n + more && strcmp(hex, want) == 0,
+		"a file that grows while it is hashed is hashed to its new end");
+	close(fd);
+
+	/* It shrinks under the windows still to come: an error, not a crash. */
+	c = (struct change){ .path = path, .truncate_to = MM_HASH_MAPSZ + 100 };
+	fd = open(path, O_RDONLY);
+	is_int(mm_hash_fd_mapped(fd, MM_HASH_SHA256, NULL, 0, hex, &bytes, change_file, &c, &err),
+		MM_EFAIL, "a file that shrinks while it is hashed is a read error");
+	ok(strstr(err.msg, "shrank") != NULL, "which says so: %s", err.msg);
+	close(fd);
+	c = (struct change){ .path = path, .truncate_to = 0 };
+	fd = open(path, O_RDONLY);
+	is_int(mm_hash_fd_mapped(fd, MM_HASH_SHA256, NULL, 0, hex, &bytes, change_file, &c, &err),
+		MM_EFAIL, "and so is one emptied while it is hashed");
+	close(fd);
+
+	fd = open(path, O_RDONLY);
+	ok(mm_hash_fd_mapped(fd, MM_HASH_SHA256, NULL, 0, hex, &bytes, NULL, NULL, &err) == 0 &&
+		bytes == 0 && strcmp(hex, vectors[4].want) == 0, "an empty file");
+	close(fd);
+
+	ok(pipe(pfd) == 0 && write(pfd[1], "abc", 3) == 3, "a pipe holding abc");
+	close(pfd[1]);
+	ok(mm_hash_fd_mapped(pfd[0], MM_HASH_SHA256, NULL, 0, hex, &bytes, NULL, NULL, &err) == 0 &&
+		strcmp(hex, vectors[5].want) == 0, "what is not a regular file is read");
+	close(pfd[0]);
+
+	/* A SIGBUS outside a window still kills, as it would without the handler. */
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		volatile const char *m;
+
+		signal(SIGBUS, SIG_DFL);
+		fd = open(path, O_RDONLY);
+		mm_hash_fd_mapped(fd, MM_HASH_SHA256, NULL, 0, hex, NULL, NULL, NULL, NULL);
+		m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+		if (m != MAP_FAILED)
+			(void)m[0];
+		_exit(0);
+	}
+	ok(pid > 0 && waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) &&
+		WTERMSIG(status) == SIGBUS, "a SIGBUS that is not from a window still kills");
+	unlink(path);
+	free(data);
+}
+
 int main(void)
 {
 	test_parse();
@@ -158,5 +277,6 @@ int main(void)
 	test_matches();
 	test_streaming();
 	test_file();
+	test_mapped();
 	return done_testing();
 }
