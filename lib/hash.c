@@ -271,33 +271,6 @@ static int hash_reads(int fd, struct mm_hasher *h, void *buf, size_t bufsz,
 	}
 }
 
-int mm_hash_fd_progress(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
-	char hex[MM_HASH_HEXMAX + 1], uint64_t *bytes, mm_hash_progress_fn *progress,
-	void *arg, struct mm_err *err)
-{
-	struct mm_hasher *h;
-	void *own = NULL;
-	int rc = 0;
-
-	h = mm_hasher_new(algo, err);
-	if (!h)
-		return err ? err->code : MM_EFAIL;
-	if (!buf || bufsz == 0) {
-		bufsz = MM_HASH_BUFSZ;
-		buf = own = mm_xmalloc(bufsz);
-	}
-	/* Doubles the read-ahead window: the hash, not the disk, should be the limit. */
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	rc = hash_reads(fd, h, buf, bufsz, progress, arg, err);
-	if (rc == 0)
-		rc = mm_hasher_final(h, hex, err);
-	if (rc == 0 && bytes)
-		*bytes = mm_hasher_bytes(h);
-	free(own);
-	mm_hasher_free(h);
-	return rc;
-}
-
 /*
  * SIGBUS from a mapped window.  While a thread hashes a window, bus_jmp
  * points at where it goes on a fault and bus_lo..bus_hi is the window; a
@@ -387,9 +360,10 @@ static int hash_mapped(int fd, struct mm_hasher *h, off_t size, off_t *done,
 	return 0;
 }
 
-int mm_hash_fd_mapped(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
+/* mm_hash_fd_progress, or with mapped set mm_hash_fd_mapped. */
+static int hash_fd(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
 	char hex[MM_HASH_HEXMAX + 1], uint64_t *bytes, mm_hash_progress_fn *progress,
-	void *arg, struct mm_err *err)
+	void *arg, int mapped, struct mm_err *err)
 {
 	struct mm_hasher *h;
 	struct stat st;
@@ -400,9 +374,11 @@ int mm_hash_fd_mapped(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
 	h = mm_hasher_new(algo, err);
 	if (!h)
 		return err ? err->code : MM_EFAIL;
+	/* Doubles the read-ahead window: the hash, not the disk, should be the limit. */
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	pthread_once(&bus_once, bus_install);
-	if (bus_ready && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+	if (mapped)
+		pthread_once(&bus_once, bus_install);
+	if (mapped && bus_ready && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
 		rc = hash_mapped(fd, h, st.st_size, &done, progress, arg, err);
 		if (rc == 0 && lseek(fd, done, SEEK_SET) != done)
 			rc = mm_error(err, MM_EFAIL, "cannot seek: %s", strerror(errno));
@@ -421,4 +397,18 @@ int mm_hash_fd_mapped(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
 	free(own);
 	mm_hasher_free(h);
 	return rc;
+}
+
+int mm_hash_fd_progress(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
+	char hex[MM_HASH_HEXMAX + 1], uint64_t *bytes, mm_hash_progress_fn *progress,
+	void *arg, struct mm_err *err)
+{
+	return hash_fd(fd, algo, buf, bufsz, hex, bytes, progress, arg, 0, err);
+}
+
+int mm_hash_fd_mapped(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
+	char hex[MM_HASH_HEXMAX + 1], uint64_t *bytes, mm_hash_progress_fn *progress,
+	void *arg, struct mm_err *err)
+{
+	return hash_fd(fd, algo, buf, bufsz, hex, bytes, progress, arg, 1, err);
 }
