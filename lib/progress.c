@@ -215,30 +215,33 @@ void mm_progress_end(struct mm_progress *p, int id, int ok)
 	(void)ok;
 }
 
+/* One log line at level, with the bars erased around it. */
+static void say(struct mm_progress *p, int level, const char *fmt, va_list ap)
+{
+	erase(p);
+	mm_vlog(level, fmt, ap);
+	if (p->mode == MM_PROGRESS_BAR)
+		draw(p);
+}
+
 void mm_progress_line(struct mm_progress *p, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (p->mode == MM_PROGRESS_NONE)
 		return;
-	erase(p);
 	va_start(ap, fmt);
-	mm_vlog(MM_LOG_INFO, fmt, ap);
+	say(p, MM_LOG_INFO, fmt, ap);
 	va_end(ap);
-	if (p->mode == MM_PROGRESS_BAR)
-		draw(p);
 }
 
 void mm_progress_warn(struct mm_progress *p, const char *fmt, ...)
 {
 	va_list ap;
 
-	erase(p);
 	va_start(ap, fmt);
-	mm_vlog(MM_LOG_WARN, fmt, ap);
+	say(p, MM_LOG_WARN, fmt, ap);
 	va_end(ap);
-	if (p->mode == MM_PROGRESS_BAR)
-		draw(p);
 }
 
 void mm_progress_tick(struct mm_progress *p, int force)
