@@ -508,7 +508,7 @@ int mm_reporter_report(struct mm_reporter *rep, struct mm_redis *r,
 	snapshot_make(&s, models, n);
 	for (attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
 		struct mm_rcmds *q = mm_rcmds_new();
-		redisReply **reps = NULL, **xreps = NULL;
+		redisReply **reps = NULL, *xrep = NULL;
 		struct names old = {0};
 		const char **added = NULL, **removed = NULL;
 		size_t nadded = 0, nremoved = 0, nq = 0;
@@ -564,11 +564,12 @@ int mm_reporter_report(struct mm_reporter *rep, struct mm_redis *r,
 		add_heartbeat(q, rep->id, now);
 		mm_rcmds_add(q, "EXEC", (char *)NULL);
 		nq = mm_rcmds_count(q);
-		rc = send(r, q, &xreps, st, err);
+		st->round_trips++;
+		rc = mm_redis_pipeline_last(r, q, &xrep, err);
 		mm_rcmds_free(q);
 		if (rc)
 			goto next;
-		if (xreps[nq - 1]->type == REDIS_REPLY_NIL) {
+		if (xrep->type == REDIS_REPLY_NIL) {
 			/* A watched key changed between the read and EXEC: read again. */
 			st->retries++;
 			rc = -1;
@@ -587,7 +588,8 @@ int mm_reporter_report(struct mm_reporter *rep, struct mm_redis *r,
 		rep->have_prev = 1;
 next:
 		mm_redis_replies_free(reps, reps ? 4 : 0);
-		mm_redis_replies_free(xreps, xreps ? nq : 0);
+		if (xrep)
+			freeReplyObject(xrep);
 		free(added);
 		free(removed);
 		names_free(&old);
@@ -616,9 +618,8 @@ static int remove_machine(struct mm_redis *r, const char *id, long long cutoff, 
 	char *k_models = mm_xasprintf("machine:%s:models", id);
 	char *k_names = mm_xasprintf("machine:%s:model_names", id);
 	struct mm_rcmds *q = mm_rcmds_new();
-	redisReply **reps = NULL, **xreps = NULL;
+	redisReply **reps = NULL, *xrep = NULL;
 	struct names old = {0};
-	size_t nq = 0;
 	int rc;
 
 	*done = 0;
@@ -651,17 +652,17 @@ static int remove_machine(struct mm_redis *r, const char *id, long long cutoff, 
 	mm_rcmds_add(q, "DEL", k_models, k_names, (char *)NULL);
 	mm_rcmds_add(q, "ZREM", HEARTBEAT_KEY, id, (char *)NULL);
 	mm_rcmds_add(q, "EXEC", (char *)NULL);
-	nq = mm_rcmds_count(q);
-	rc = mm_redis_pipeline(r, q, &xreps, err);
+	rc = mm_redis_pipeline_last(r, q, &xrep, err);
 	if (rc)
 		goto out;
-	if (xreps[nq - 1]->type == REDIS_REPLY_NIL)
+	if (xrep->type == REDIS_REPLY_NIL)
 		rc = -1;
 	else
 		*done = 1;
 out:
 	mm_redis_replies_free(reps, reps ? 3 : 0);
-	mm_redis_replies_free(xreps, xreps ? nq : 0);
+	if (xrep)
+		freeReplyObject(xrep);
 	mm_rcmds_free(q);
 	names_free(&old);
 	free(k_models);

@@ -798,87 +798,146 @@ void mm_redis_replies_free(redisReply **replies, size_t n)
 	free(replies);
 }
 
-/* Append "<c><n>\r\n" (a RESP header) at p; returns the new end. */
-static char *resp_head(char *p, char c, size_t n)
-{
-	char digits[24];
-	int i = (int)sizeof(digits);
+/*
+ * The commands go out through a buffer of SEND_CHUNK bytes, formatted here
+ * rather than by one redisAppendCommandArgv per command: that would cost
+ * thousands of small allocations, and building the whole pipeline in one
+ * buffer first costs a copy of it in fresh memory.  A chunk at a time, the
+ * server starts reading the first commands while later ones are formatted.
+ */
+#define SEND_CHUNK 65536
 
+struct sender {
+	redisContext *c;
+	char *buf;
+	size_t len;
+};
+
+static int send_flush(struct sender *s)
+{
+	int done = 0;
+
+	if (!s->len)
+		return 0;
+	if (redisAppendFormattedCommand(s->c, s->buf, s->len) != REDIS_OK)
+		return -1;
+	s->len = 0;
+	while (!done)
+		if (redisBufferWrite(s->c, &done) != REDIS_OK)
+			return -1;
+	return 0;
+}
+
+static int send_put(struct sender *s, const char *p, size_t n)
+{
+	while (n) {
+		size_t k = SEND_CHUNK - s->len < n ? SEND_CHUNK - s->len : n;
+
+		memcpy(s->buf + s->len, p, k);
+		s->len += k;
+		p += k;
+		n -= k;
+		if (s->len == SEND_CHUNK && send_flush(s) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* "<c><n>\r\n", a RESP header. */
+static int send_head(struct sender *s, char c, size_t n)
+{
+	char head[32], *p = head + sizeof(head);
+
+	*--p = '\n';
+	*--p = '\r';
 	do {
-		digits[--i] = (char)('0' + n % 10);
+		*--p = (char)('0' + n % 10);
 		n /= 10;
 	} while (n);
-	*p++ = c;
-	memcpy(p, digits + i, sizeof(digits) - (size_t)i);
-	p += sizeof(digits) - (size_t)i;
-	*p++ = '\r';
-	*p++ = '\n';
-	return p;
+	*--p = c;
+	return send_put(s, p, (size_t)(head + sizeof(head) - p));
+}
+
+/* Every command of q, in the Redis protocol. */
+static int send_cmds(struct mm_redis *r, const struct mm_rcmds *q)
+{
+	struct sender s = { r->c, mm_xmalloc(SEND_CHUNK), 0 };
+	size_t i, j;
+	int rc = 0;
+
+	for (i = 0; i < q->ncmds && !rc; i++) {
+		size_t first = q->cmdfirst[i], n = cmd_argc(q, i);
+
+		rc = send_head(&s, '*', n);
+		for (j = first; j < first + n && !rc; j++)
+			rc = send_head(&s, '$', q->arglen[j]) ||
+			     send_put(&s, q->bytes + q->argoff[j], q->arglen[j]) ||
+			     send_put(&s, "\r\n", 2);
+	}
+	if (!rc)
+		rc = send_flush(&s);
+	free(s.buf);
+	return rc;
 }
 
 /*
- * Every command of q in the Redis protocol, in one buffer the caller frees.
- * Formatting here, rather than one redisAppendCommandArgv per command,
- * saves thousands of small allocations and copies on a large pipeline.
+ * Send q, then read its replies: all of them into *all, or only the last
+ * into *last (each earlier one is checked and freed as it comes).
  */
-static char *resp_format(const struct mm_rcmds *q, size_t *len)
+static int pipeline(struct mm_redis *r, const struct mm_rcmds *q, redisReply ***all,
+		    redisReply **last, struct mm_err *err)
 {
-	/* "*" or "$", up to 20 digits, CRLF: 23 bytes; an argument adds its CRLF. */
-	size_t cap = q->ncmds * 23 + q->nargs * 25 + q->nbytes;
-	char *buf = mm_xmalloc(cap ? cap : 1), *p = buf;
-	size_t i, j;
+	redisReply **reps = NULL, *rep = NULL;
+	size_t i;
+	int rc = 0;
 
+	if (!r->c)
+		return mm_error(err, MM_EUNAVAIL, "redis %s: not connected", r->addr);
+	if (send_cmds(r, q) < 0)
+		return io_error(r, err);
+	if (all)
+		reps = mm_xcalloc(q->ncmds ? q->ncmds : 1, sizeof(*reps));
 	for (i = 0; i < q->ncmds; i++) {
-		size_t first = q->cmdfirst[i], n = cmd_argc(q, i);
+		void *p = NULL;
 
-		p = resp_head(p, '*', n);
-		for (j = first; j < first + n; j++) {
-			p = resp_head(p, '$', q->arglen[j]);
-			memcpy(p, q->bytes + q->argoff[j], q->arglen[j]);
-			p += q->arglen[j];
-			*p++ = '\r';
-			*p++ = '\n';
+		if (rep && !all)
+			freeReplyObject(rep);
+		rep = NULL;
+		if (redisGetReply(r->c, &p) != REDIS_OK || !p) {
+			if (p)
+				freeReplyObject(p);
+			mm_redis_replies_free(reps, i);
+			return io_error(r, err);
 		}
+		rep = p;
+		if (all)
+			reps[i] = rep;
+		if (!rc && check_reply(rep, err))
+			rc = MM_EFAIL;
 	}
-	*len = (size_t)(p - buf);
-	return buf;
+	if (rc) {
+		mm_redis_replies_free(reps, q->ncmds);
+		if (rep && !all)
+			freeReplyObject(rep);
+		return err ? err->code : rc;
+	}
+	if (all)
+		*all = reps;
+	else
+		*last = rep;
+	return 0;
 }
 
 int mm_redis_pipeline(struct mm_redis *r, const struct mm_rcmds *q,
 		      redisReply ***replies, struct mm_err *err)
 {
-	redisReply **reps;
-	char *cmds;
-	size_t i, len;
-	int rc = 0;
-
 	*replies = NULL;
-	if (!r->c)
-		return mm_error(err, MM_EUNAVAIL, "redis %s: not connected", r->addr);
-	cmds = resp_format(q, &len);
-	if (len && redisAppendFormattedCommand(r->c, cmds, len) != REDIS_OK) {
-		free(cmds);
-		return io_error(r, err);
-	}
-	free(cmds);
-	reps = mm_xcalloc(q->ncmds ? q->ncmds : 1, sizeof(*reps));
-	for (i = 0; i < q->ncmds; i++) {
-		void *rep = NULL;
+	return pipeline(r, q, replies, NULL, err);
+}
 
-		if (redisGetReply(r->c, &rep) != REDIS_OK || !rep) {
-			if (rep)
-				freeReplyObject(rep);
-			mm_redis_replies_free(reps, i);
-			return io_error(r, err);
-		}
-		reps[i] = rep;
-		if (!rc && check_reply(reps[i], err))
-			rc = MM_EFAIL;
-	}
-	if (rc) {
-		mm_redis_replies_free(reps, q->ncmds);
-		return err ? err->code : rc;
-	}
-	*replies = reps;
-	return 0;
+int mm_redis_pipeline_last(struct mm_redis *r, const struct mm_rcmds *q,
+			   redisReply **reply, struct mm_err *err)
+{
+	*reply = NULL;
+	return pipeline(r, q, NULL, reply, err);
 }

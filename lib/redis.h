@@ -104,8 +104,8 @@ int mm_redis_cmdv(struct mm_redis *r, int argc, const char **argv,
 		  const size_t *lens, redisReply **reply, struct mm_err *err);
 
 /*
- * A list of commands, built in memory, then either sent in one write and
- * answered in one read (mm_redis_pipeline) or rendered as text.
+ * A list of commands, built in memory, then either sent as one pipeline
+ * (mm_redis_pipeline) or rendered as text.
  */
 struct mm_rcmds;
 
@@ -131,7 +131,7 @@ void mm_rcmds_argf(struct mm_rcmds *q, const char *fmt, ...)
 int mm_rcmds_render(const struct mm_rcmds *q, FILE *f);
 
 /*
- * Send every command of q in one write, then read every reply.  *replies
+ * Send every command of q, then read every reply.  *replies
  * gets an array of mm_rcmds_count(q) replies (caller frees with
  * mm_redis_replies_free).  Any error reply — including one inside an EXEC
  * answer — makes the call fail with MM_EFAIL and the first error's text,
@@ -139,6 +139,13 @@ int mm_rcmds_render(const struct mm_rcmds *q, FILE *f);
  */
 int mm_redis_pipeline(struct mm_redis *r, const struct mm_rcmds *q,
 		      redisReply ***replies, struct mm_err *err);
+
+/*
+ * The same, keeping only the last reply (a MULTI/EXEC's answer) in *reply;
+ * the others are checked as they arrive and freed.
+ */
+int mm_redis_pipeline_last(struct mm_redis *r, const struct mm_rcmds *q,
+			   redisReply **reply, struct mm_err *err);
 void mm_redis_replies_free(redisReply **replies, size_t n);
 
 #endif

@@ -143,6 +143,41 @@ int main(void)
 	is_int(s.n, 0, "and holds nothing");
 	mm_scan_free(&s);
 
+	/*
+	 * Many folders, walked two at a time: every file listed once, in
+	 * order, with its own size, on every run.
+	 */
+	{
+		char rel[128];
+		int good = 1, runs;
+
+		for (int f = 0; f < 12; f++)
+			for (int i = 0; i < 40; i++) {
+				snprintf(rel, sizeof(rel), "many/models/t%02d/%s%02d.safetensors", f,
+					 i % 4 ? "m" : "sub/m", i);
+				mk(rel, (size_t)(f * 100 + i + 1));
+			}
+		mk("many/models/top.safetensors", 7);
+		snprintf(root, sizeof(root), "%s/many", top);
+		o.root = root;
+		for (runs = 0; runs < 20 && good; runs++) {
+			good = mm_scan(&o, &s, &err) == 0 && s.n == 12 * 40 + 1;
+			for (size_t k = 0; good && k < s.n; k++) {
+				int f, i;
+
+				if (k + 1 < s.n && strcmp(s.v[k].save_to, s.v[k + 1].save_to) >= 0)
+					good = 0;
+				else if (sscanf(s.v[k].save_to, "models/t%d/m%d", &f, &i) == 2 ||
+					 sscanf(s.v[k].save_to, "models/t%d/sub/m%d", &f, &i) == 2)
+					good = s.v[k].st.st_size == f * 100 + i + 1;
+				else
+					good = strcmp(s.v[k].save_to, "models/top.safetensors") == 0;
+			}
+			mm_scan_free(&s);
+		}
+		ok(good, "12 folders of 40 files: each listed once, sorted, with its size (%d runs)", runs);
+	}
+
 	ok(mm_scan_is_model_name("x.SFT") && !mm_scan_is_model_name("x.yaml") &&
 		!mm_scan_is_model_name(".x.pt") && !mm_scan_is_model_name("x.pt.crdownload") &&
 		!mm_scan_is_model_name(".safetensors"), "extension rules");
