@@ -215,7 +215,6 @@ static void jb_size(struct jbuf *b, long long v)
  */
 struct snapshot {
 	const struct mm_inv_model **sorted;
-	char *json;
 	char digest[65];
 	struct names names;
 	long long bytes;
@@ -225,7 +224,6 @@ struct snapshot {
 static void snapshot_free(struct snapshot *s)
 {
 	free(s->sorted);
-	free(s->json);
 	names_free(&s->names);
 }
 
@@ -293,14 +291,13 @@ static void snapshot_make(struct snapshot *s, const struct mm_inv_model *models,
  * bytes cJSON_PrintUnformatted would give.  It is written directly: with
  * thousands of models, a cJSON tree (a dozen allocations per model, and a
  * sprintf and sscanf per number) was most of a report's CPU time.
+ * Returns a buffer the caller frees, and its length.
  */
-static const char *snapshot_json(struct snapshot *s)
+static char *models_json(const struct snapshot *s, size_t *len)
 {
 	struct jbuf b = {0};
 	size_t i;
 
-	if (s->json)
-		return s->json;
 	jb_room(&b, s->n * 96 + 2);
 	jb_put(&b, "[", 1);
 	for (i = 0; i < s->n; i++) {
@@ -319,8 +316,8 @@ static const char *snapshot_json(struct snapshot *s)
 		jb_put(&b, "}", 1);
 	}
 	jb_put(&b, "]", 1);
-	s->json = b.p;
-	return s->json;
+	*len = b.len;
+	return b.p;
 }
 
 static void iso_of(long long secs, char buf[32])
@@ -334,9 +331,10 @@ static void iso_of(long long secs, char buf[32])
 
 /* HSET of the models hash: every field, or only the freshness fields. */
 static void add_hset(struct mm_rcmds *q, const char *key, const char *id,
-		     struct snapshot *s, long long now, int all_fields)
+		     const struct snapshot *s, long long now, int all_fields)
 {
-	char iso[32];
+	char iso[32], *json;
+	size_t len;
 
 	iso_of(now, iso);
 	mm_rcmds_begin(q);
@@ -348,7 +346,8 @@ static void add_hset(struct mm_rcmds *q, const char *key, const char *id,
 	mm_rcmds_arg(q, iso);
 	if (all_fields) {
 		mm_rcmds_arg(q, "models");
-		mm_rcmds_arg(q, snapshot_json(s));
+		json = models_json(s, &len);
+		mm_rcmds_argown(q, json, len);
 		mm_rcmds_arg(q, "total_models");
 		mm_rcmds_argf(q, "%zu", s->n);
 		mm_rcmds_arg(q, "total_size_gb");
@@ -411,10 +410,10 @@ struct mm_rcmds *mm_inv_full_commands(const char *id, const struct mm_inv_model 
 
 	snapshot_make(&s, models, n);
 	mm_rcmds_add(q, "MULTI", (char *)NULL);
-	add_hset(q, k_models, id, &s, now, 1);
 	mm_rcmds_add(q, "DEL", k_names, (char *)NULL);
 	add_members(q, "SADD", k_names, (const char *const *)s.names.v, s.names.n);
 	add_index(q, "SADD", id, (const char *const *)s.names.v, s.names.n);
+	add_hset(q, k_models, id, &s, now, 1);
 	add_heartbeat(q, id, now);
 	mm_rcmds_add(q, "EXEC", (char *)NULL);
 	snapshot_free(&s);
@@ -546,9 +545,12 @@ int mm_reporter_report(struct mm_reporter *rep, struct mm_redis *r,
 		write_models = full || !server_digest || strcmp(server_digest, s.digest) != 0;
 		names_diff(&s.names, &old, &added, &nadded, &removed, &nremoved);
 
+		/*
+		 * The sets first: the server queues those thousands of commands
+		 * while the models JSON is built.
+		 */
 		q = mm_rcmds_new();
 		mm_rcmds_add(q, "MULTI", (char *)NULL);
-		add_hset(q, rep->k_models, rep->id, &s, now, write_models);
 		if (full) {
 			mm_rcmds_add(q, "DEL", rep->k_names, (char *)NULL);
 			add_members(q, "SADD", rep->k_names, (const char *const *)s.names.v, s.names.n);
@@ -561,9 +563,16 @@ int mm_reporter_report(struct mm_reporter *rep, struct mm_redis *r,
 			add_index(q, "SADD", rep->id, (const char *const *)s.names.v, s.names.n);
 		else
 			add_index(q, "SADD", rep->id, added, nadded);
+		nq = mm_rcmds_count(q);
+		rc = mm_redis_send(r, q, err);
+		mm_rcmds_free(q);
+		if (rc)
+			goto next;
+		q = mm_rcmds_new();
+		add_hset(q, rep->k_models, rep->id, &s, now, write_models);
 		add_heartbeat(q, rep->id, now);
 		mm_rcmds_add(q, "EXEC", (char *)NULL);
-		nq = mm_rcmds_count(q);
+		nq += mm_rcmds_count(q);
 		st->round_trips++;
 		rc = mm_redis_pipeline_last(r, q, &xrep, err);
 		mm_rcmds_free(q);

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <strings.h>
 #include <sys/time.h>
 #include <time.h>
@@ -320,11 +321,15 @@ int mm_redis_opts_from_env(struct mm_redis_opts *o, struct mm_err *err)
 	return 0;
 }
 
+/* Asked of the kernel as the socket's send buffer (it doubles the value). */
+#define SEND_BUFFER (1 << 20)
+
 struct mm_redis {
 	redisContext *c;
 	struct mm_redis_url url;
 	struct mm_redis_opts opts;
 	char *addr;
+	size_t unread;  /* replies to mm_redis_send() not read yet */
 #ifdef MM_HAVE_HIREDIS_SSL
 	redisSSLContext *ssl;
 #endif
@@ -347,6 +352,7 @@ static void drop_context(struct mm_redis *r)
 		redisFree(r->c);
 		r->c = NULL;
 	}
+	r->unread = 0;
 }
 
 /* After an I/O error the context is useless: record the error, drop it. */
@@ -406,6 +412,17 @@ static int connect_once(struct mm_redis *r, struct mm_err *err)
 #endif
 	if (redisSetTimeout(r->c, tv_of(r->opts.command_timeout)) != REDIS_OK)
 		return io_error(r, err);
+	{
+		/*
+		 * Room for a large pipeline in the socket: its first part is
+		 * written without waiting for the server to read it, and the
+		 * server works on it while the rest is built.  The kernel caps
+		 * this at net.core.wmem_max; a smaller buffer only costs time.
+		 */
+		int sndbuf = SEND_BUFFER;
+
+		(void)setsockopt(r->c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	}
 	if (r->url.password) {
 		if (r->url.user)
 			rc = mm_redis_cmd(r, &rep, err, "AUTH", r->url.user, r->url.password, (char *)NULL);
@@ -561,6 +578,8 @@ static int check_reply(redisReply *rep, struct mm_err *err)
 	return 0;
 }
 
+static int drain(struct mm_redis *r, struct mm_err *err);
+
 int mm_redis_cmdv(struct mm_redis *r, int argc, const char **argv,
 		  const size_t *lens, redisReply **reply, struct mm_err *err)
 {
@@ -569,6 +588,12 @@ int mm_redis_cmdv(struct mm_redis *r, int argc, const char **argv,
 	*reply = NULL;
 	if (!r->c)
 		return mm_error(err, MM_EUNAVAIL, "redis %s: not connected", r->addr);
+	if (r->unread) {
+		int rc = drain(r, err);
+
+		if (rc)
+			return rc;
+	}
 	rep = redisCommandArgv(r->c, argc, argv, lens);
 	if (!rep || r->c->err) {
 		if (rep)
@@ -603,13 +628,19 @@ int mm_redis_cmd(struct mm_redis *r, redisReply **reply, struct mm_err *err,
 /*
  * Commands are kept as argument vectors in one growing arena each for the
  * bytes and for the (offset, length) pairs, so a pipeline of thousands of
- * commands costs a handful of allocations.
+ * commands costs a handful of allocations.  An argument handed over whole
+ * (mm_rcmds_argown) is not copied: its offset has ARG_REF set and indexes
+ * refs instead.
  */
+#define ARG_REF ((size_t)1 << (sizeof(size_t) * 8 - 1))
+
 struct mm_rcmds {
 	char *bytes;
 	size_t nbytes, capbytes;
 	size_t *argoff, *arglen;
 	size_t nargs, capargs;
+	char **refs;
+	size_t nrefs, caprefs;
 	size_t *cmdfirst;  /* index of the first argument of each command */
 	size_t ncmds, capcmds;
 };
@@ -626,6 +657,9 @@ void mm_rcmds_free(struct mm_rcmds *q)
 	free(q->bytes);
 	free(q->argoff);
 	free(q->arglen);
+	for (size_t i = 0; i < q->nrefs; i++)
+		free(q->refs[i]);
+	free(q->refs);
 	free(q->cmdfirst);
 	free(q);
 }
@@ -644,13 +678,37 @@ void mm_rcmds_begin(struct mm_rcmds *q)
 	q->cmdfirst[q->ncmds++] = q->nargs;
 }
 
-void mm_rcmds_argn(struct mm_rcmds *q, const char *s, size_t n)
+static const char *arg_bytes(const struct mm_rcmds *q, size_t i)
+{
+	if (q->argoff[i] & ARG_REF)
+		return q->refs[q->argoff[i] & ~ARG_REF];
+	return q->bytes + q->argoff[i];
+}
+
+static void arg_room(struct mm_rcmds *q)
 {
 	if (q->nargs == q->capargs) {
 		q->capargs = q->capargs ? q->capargs * 2 : 256;
 		q->argoff = mm_xrealloc(q->argoff, q->capargs * sizeof(*q->argoff));
 		q->arglen = mm_xrealloc(q->arglen, q->capargs * sizeof(*q->arglen));
 	}
+}
+
+void mm_rcmds_argown(struct mm_rcmds *q, char *s, size_t n)
+{
+	arg_room(q);
+	if (q->nrefs == q->caprefs) {
+		q->caprefs = q->caprefs ? q->caprefs * 2 : 4;
+		q->refs = mm_xrealloc(q->refs, q->caprefs * sizeof(*q->refs));
+	}
+	q->refs[q->nrefs] = s;
+	q->argoff[q->nargs] = ARG_REF | q->nrefs++;
+	q->arglen[q->nargs++] = n;
+}
+
+void mm_rcmds_argn(struct mm_rcmds *q, const char *s, size_t n)
+{
+	arg_room(q);
 	if (q->nbytes + n + 1 > q->capbytes) {
 		q->capbytes = (q->nbytes + n + 1) * 2;
 		q->bytes = mm_xrealloc(q->bytes, q->capbytes);
@@ -779,7 +837,7 @@ int mm_rcmds_render(const struct mm_rcmds *q, FILE *f)
 		for (j = 0; j < n; j++) {
 			if (j)
 				putc(' ', f);
-			render_arg(f, q->bytes + q->argoff[first + j], q->arglen[first + j]);
+			render_arg(f, arg_bytes(q, first + j), q->arglen[first + j]);
 		}
 		putc('\n', f);
 	}
@@ -871,7 +929,7 @@ static int send_cmds(struct mm_redis *r, const struct mm_rcmds *q)
 		rc = send_head(&s, '*', n);
 		for (j = first; j < first + n && !rc; j++)
 			rc = send_head(&s, '$', q->arglen[j]) ||
-			     send_put(&s, q->bytes + q->argoff[j], q->arglen[j]) ||
+			     send_put(&s, arg_bytes(q, j), q->arglen[j]) ||
 			     send_put(&s, "\r\n", 2);
 	}
 	if (!rc)
@@ -881,50 +939,76 @@ static int send_cmds(struct mm_redis *r, const struct mm_rcmds *q)
 }
 
 /*
- * Send q, then read its replies: all of them into *all, or only the last
- * into *last (each earlier one is checked and freed as it comes).
+ * Send q, then read the replies owed by mm_redis_send() and q's own: q's
+ * into *all, or only the very last into *last.  Every reply is checked;
+ * one not kept is freed as it comes.
  */
 static int pipeline(struct mm_redis *r, const struct mm_rcmds *q, redisReply ***all,
 		    redisReply **last, struct mm_err *err)
 {
-	redisReply **reps = NULL, *rep = NULL;
-	size_t i;
+	redisReply **reps = NULL, *kept = NULL;
+	size_t i, skip, total;
 	int rc = 0;
 
 	if (!r->c)
 		return mm_error(err, MM_EUNAVAIL, "redis %s: not connected", r->addr);
 	if (send_cmds(r, q) < 0)
 		return io_error(r, err);
+	skip = r->unread;
+	total = skip + q->ncmds;
+	r->unread = 0;
 	if (all)
 		reps = mm_xcalloc(q->ncmds ? q->ncmds : 1, sizeof(*reps));
-	for (i = 0; i < q->ncmds; i++) {
+	for (i = 0; i < total; i++) {
 		void *p = NULL;
 
-		if (rep && !all)
-			freeReplyObject(rep);
-		rep = NULL;
 		if (redisGetReply(r->c, &p) != REDIS_OK || !p) {
 			if (p)
 				freeReplyObject(p);
-			mm_redis_replies_free(reps, i);
+			mm_redis_replies_free(reps, i > skip ? i - skip : 0);
 			return io_error(r, err);
 		}
-		rep = p;
-		if (all)
-			reps[i] = rep;
-		if (!rc && check_reply(rep, err))
+		if (!rc && check_reply(p, err))
 			rc = MM_EFAIL;
+		if (all && i >= skip)
+			reps[i - skip] = p;
+		else if (!all && i + 1 == total)
+			kept = p;
+		else
+			freeReplyObject(p);
 	}
 	if (rc) {
 		mm_redis_replies_free(reps, q->ncmds);
-		if (rep && !all)
-			freeReplyObject(rep);
+		if (kept)
+			freeReplyObject(kept);
 		return err ? err->code : rc;
 	}
 	if (all)
 		*all = reps;
 	else
-		*last = rep;
+		*last = kept;
+	return 0;
+}
+
+/* Read the replies still owed to mm_redis_send(). */
+static int drain(struct mm_redis *r, struct mm_err *err)
+{
+	struct mm_rcmds none = { 0 };
+	redisReply *last = NULL;
+	int rc = pipeline(r, &none, NULL, &last, err);
+
+	if (last)
+		freeReplyObject(last);
+	return rc;
+}
+
+int mm_redis_send(struct mm_redis *r, const struct mm_rcmds *q, struct mm_err *err)
+{
+	if (!r->c)
+		return mm_error(err, MM_EUNAVAIL, "redis %s: not connected", r->addr);
+	if (send_cmds(r, q) < 0)
+		return io_error(r, err);
+	r->unread += q->ncmds;
 	return 0;
 }
 

@@ -120,6 +120,8 @@ void mm_rcmds_add(struct mm_rcmds *q, const char *arg0, ...) __attribute__((sent
 void mm_rcmds_begin(struct mm_rcmds *q);
 void mm_rcmds_arg(struct mm_rcmds *q, const char *s);
 void mm_rcmds_argn(struct mm_rcmds *q, const char *s, size_t n);
+/* An argument handed over, not copied: q frees s (from malloc) when freed. */
+void mm_rcmds_argown(struct mm_rcmds *q, char *s, size_t n);
 void mm_rcmds_argf(struct mm_rcmds *q, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -146,6 +148,14 @@ int mm_redis_pipeline(struct mm_redis *r, const struct mm_rcmds *q,
  */
 int mm_redis_pipeline_last(struct mm_redis *r, const struct mm_rcmds *q,
 			   redisReply **reply, struct mm_err *err);
+
+/*
+ * Send q and return without reading its replies: the server works on the
+ * first commands while the caller builds the rest.  The next call that
+ * reads from r reads, checks and drops them first, so an error reply to
+ * one of them fails that call.
+ */
+int mm_redis_send(struct mm_redis *r, const struct mm_rcmds *q, struct mm_err *err);
 void mm_redis_replies_free(redisReply **replies, size_t n);
 
 #endif

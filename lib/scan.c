@@ -134,10 +134,11 @@ static void add(struct walk *w, const char *path, size_t plen, const char *name,
 		w->cap = w->cap ? w->cap * 2 : 64;
 		w->out->v = mm_xrealloc(w->out->v, w->cap * sizeof(*w->out->v));
 	}
+	/* One string: name and saveTo are both tails of the path. */
 	e = &w->out->v[w->out->n++];
-	e->name = mm_xstrdup(name);
 	e->path = mm_xstrndup(path, plen);
-	e->save_to = mm_xstrdup(rel);
+	e->save_to = e->path + (rel - path);
+	e->name = e->path + plen - strlen(name);
 	e->st = *st;
 }
 
@@ -476,11 +477,8 @@ void mm_scan_free(struct mm_scan *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->n; i++) {
-		free(s->v[i].name);
-		free(s->v[i].save_to);
+	for (size_t i = 0; i < s->n; i++)
 		free(s->v[i].path);
-	}
 	free(s->v);
 	s->v = NULL;
 	s->n = 0;

@@ -47,9 +47,9 @@ struct mm_scan_opts {
 };
 
 struct mm_scan_entry {
-	char *name;       /* the file name, e.g. "flux1-dev.safetensors" */
-	char *save_to;    /* e.g. "models/unet/flux1-dev.safetensors" */
 	char *path;       /* the path to open: root or dir joined with save_to */
+	const char *name;    /* the file name, e.g. "flux1-dev.safetensors" (in path) */
+	const char *save_to; /* e.g. "models/unet/flux1-dev.safetensors" (in path) */
 	struct stat st;   /* of the file itself, symlinks followed */
 };
 
