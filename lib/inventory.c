@@ -15,35 +15,34 @@
 #define HEARTBEAT_KEY "machines:models:heartbeat"
 #define MAX_ATTEMPTS 5
 
+/*
+ * A sorted, unique list of strings.  They are borrowed, or kept in block,
+ * one allocation for them all.
+ */
+struct names {
+	const char **v;
+	size_t n;
+	char *block;
+};
+
 struct mm_reporter {
 	char *id;
 	char *k_models, *k_names;
 	int have_prev;
 	char digest[65];
-	char **names;   /* sorted, unique; what was last written */
-	size_t nnames;
-};
-
-/* A sorted, unique list of strings; the strings are owned. */
-struct names {
-	char **v;
-	size_t n;
+	struct names names;  /* what was last written, in a block of its own */
 };
 
 static int cmp_str(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 static void names_free(struct names *s)
 {
-	size_t i;
-
-	for (i = 0; i < s->n; i++)
-		free(s->v[i]);
 	free(s->v);
-	s->v = NULL;
-	s->n = 0;
+	free(s->block);
+	memset(s, 0, sizeof(*s));
 }
 
 static void names_sort_unique(struct names *s)
@@ -53,13 +52,28 @@ static void names_sort_unique(struct names *s)
 	if (!s->n)
 		return;
 	qsort(s->v, s->n, sizeof(*s->v), cmp_str);
-	for (i = 1; i < s->n; i++) {
-		if (strcmp(s->v[i], s->v[j]) == 0)
-			free(s->v[i]);
-		else
+	for (i = 1; i < s->n; i++)
+		if (strcmp(s->v[i], s->v[j]) != 0)
 			s->v[++j] = s->v[i];
-	}
 	s->n = j + 1;
+}
+
+/* Copy s's borrowed strings into a block of its own. */
+static void names_own(struct names *s)
+{
+	size_t i, len = 0;
+	char *p;
+
+	for (i = 0; i < s->n; i++)
+		len += strlen(s->v[i]) + 1;
+	p = s->block = mm_xmalloc(len ? len : 1);
+	for (i = 0; i < s->n; i++) {
+		size_t l = strlen(s->v[i]) + 1;
+
+		memcpy(p, s->v[i], l);
+		s->v[i] = p;
+		p += l;
+	}
 }
 
 static void names_from_reply(struct names *s, const redisReply *rep)
@@ -70,18 +84,19 @@ static void names_from_reply(struct names *s, const redisReply *rep)
 	s->n = 0;
 	for (i = 0; i < rep->elements; i++)
 		if (rep->element[i]->type == REDIS_REPLY_STRING)
-			s->v[s->n++] = mm_xstrndup(rep->element[i]->str, (size_t)rep->element[i]->len);
+			s->v[s->n++] = rep->element[i]->str;
 	names_sort_unique(s);
+	names_own(s);
 }
 
-static void names_copy(struct names *dst, char *const *v, size_t n)
+/* dst borrows src's strings: it must not outlive them. */
+static void names_borrow(struct names *dst, const struct names *src)
 {
-	size_t i;
-
-	dst->v = mm_xcalloc(n ? n : 1, sizeof(*dst->v));
-	for (i = 0; i < n; i++)
-		dst->v[i] = mm_xstrdup(v[i]);
-	dst->n = n;
+	dst->v = mm_xcalloc(src->n ? src->n : 1, sizeof(*dst->v));
+	if (src->n)
+		memcpy(dst->v, src->v, src->n * sizeof(*dst->v));
+	dst->n = src->n;
+	dst->block = NULL;
 }
 
 /*
@@ -209,14 +224,16 @@ static void jb_size(struct jbuf *b, long long v)
 }
 
 /*
- * What a report writes, computed once from the records.  The digest is over
- * the sorted records themselves, so an unchanged disk is recognised without
+ * What a report writes, computed from the records: the names at once, the
+ * order, digest and total size when first needed.  The digest is over the
+ * sorted records themselves, so an unchanged disk is recognised without
  * building the models JSON; the JSON is built only when it must be sent.
  */
 struct snapshot {
-	const struct mm_inv_model **sorted;
+	const struct mm_inv_model *models;
+	const struct mm_inv_model **sorted;  /* NULL until snapshot_order() */
 	char digest[65];
-	struct names names;
+	struct names names;                  /* borrowed from the records */
 	long long bytes;
 	size_t n;
 };
@@ -241,19 +258,35 @@ static int in_order(const void *v, size_t n, size_t size, int (*cmp)(const void 
 
 static void snapshot_make(struct snapshot *s, const struct mm_inv_model *models, size_t n)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, k;
-	struct jbuf in = {0};
 	size_t i;
 
 	memset(s, 0, sizeof(*s));
+	s->models = models;
+	s->n = n;
+	s->names.v = mm_xcalloc(n ? n : 1, sizeof(*s->names.v));
+	for (i = 0; i < n; i++)
+		s->names.v[i] = models[i].name;
+	s->names.n = n;
+	names_sort_unique(&s->names);
+}
+
+/* The records in saveTo order, their digest and total size: once. */
+static void snapshot_order(struct snapshot *s)
+{
+	EVP_MD_CTX *ctx;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, k;
+	struct jbuf in = {0};
+	size_t i, n = s->n;
+
+	if (s->sorted)
+		return;
 	s->sorted = mm_xcalloc(n ? n : 1, sizeof(*s->sorted));
 	for (i = 0; i < n; i++)
-		s->sorted[i] = &models[i];
+		s->sorted[i] = &s->models[i];
 	if (!in_order(s->sorted, n, sizeof(*s->sorted), cmp_model))
 		qsort(s->sorted, n, sizeof(*s->sorted), cmp_model);
-	s->names.v = mm_xcalloc(n ? n : 1, sizeof(char *));
+	ctx = EVP_MD_CTX_new();
 	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
 		mm_xmalloc((size_t)-1);  /* out of memory: abort as mm_x* do */
 	/* The digest's input, each field NUL-terminated, fed in large pieces. */
@@ -274,7 +307,6 @@ static void snapshot_make(struct snapshot *s, const struct mm_inv_model *models,
 		}
 		if (m->size > 0)
 			s->bytes += m->size;
-		s->names.v[s->names.n++] = mm_xstrdup(m->name);
 	}
 	EVP_DigestUpdate(ctx, in.p, in.len);
 	free(in.p);
@@ -282,8 +314,6 @@ static void snapshot_make(struct snapshot *s, const struct mm_inv_model *models,
 	EVP_MD_CTX_free(ctx);
 	for (k = 0; k < mdlen && k < 32; k++)
 		snprintf(s->digest + 2 * k, 3, "%02x", md[k]);
-	names_sort_unique(&s->names);
-	s->n = n;
 }
 
 /*
@@ -293,11 +323,12 @@ static void snapshot_make(struct snapshot *s, const struct mm_inv_model *models,
  * sprintf and sscanf per number) was most of a report's CPU time.
  * Returns a buffer the caller frees, and its length.
  */
-static char *models_json(const struct snapshot *s, size_t *len)
+static char *models_json(struct snapshot *s, size_t *len)
 {
 	struct jbuf b = {0};
 	size_t i;
 
+	snapshot_order(s);
 	jb_room(&b, s->n * 96 + 2);
 	jb_put(&b, "[", 1);
 	for (i = 0; i < s->n; i++) {
@@ -331,7 +362,7 @@ static void iso_of(long long secs, char buf[32])
 
 /* HSET of the models hash: every field, or only the freshness fields. */
 static void add_hset(struct mm_rcmds *q, const char *key, const char *id,
-		     const struct snapshot *s, long long now, int all_fields)
+		     struct snapshot *s, long long now, int all_fields)
 {
 	char iso[32], *json;
 	size_t len;
@@ -345,6 +376,7 @@ static void add_hset(struct mm_rcmds *q, const char *key, const char *id,
 	mm_rcmds_arg(q, "last_updated");
 	mm_rcmds_arg(q, iso);
 	if (all_fields) {
+		snapshot_order(s);
 		mm_rcmds_arg(q, "models");
 		json = models_json(s, &len);
 		mm_rcmds_argown(q, json, len);
@@ -411,8 +443,8 @@ struct mm_rcmds *mm_inv_full_commands(const char *id, const struct mm_inv_model 
 	snapshot_make(&s, models, n);
 	mm_rcmds_add(q, "MULTI", (char *)NULL);
 	mm_rcmds_add(q, "DEL", k_names, (char *)NULL);
-	add_members(q, "SADD", k_names, (const char *const *)s.names.v, s.names.n);
-	add_index(q, "SADD", id, (const char *const *)s.names.v, s.names.n);
+	add_members(q, "SADD", k_names, s.names.v, s.names.n);
+	add_index(q, "SADD", id, s.names.v, s.names.n);
 	add_hset(q, k_models, id, &s, now, 1);
 	add_heartbeat(q, id, now);
 	mm_rcmds_add(q, "EXEC", (char *)NULL);
@@ -434,13 +466,7 @@ struct mm_reporter *mm_reporter_new(const char *machine_id)
 
 void mm_reporter_forget(struct mm_reporter *rep)
 {
-	size_t i;
-
-	for (i = 0; i < rep->nnames; i++)
-		free(rep->names[i]);
-	free(rep->names);
-	rep->names = NULL;
-	rep->nnames = 0;
+	names_free(&rep->names);
 	rep->have_prev = 0;
 	rep->digest[0] = '\0';
 }
@@ -532,14 +558,20 @@ int mm_reporter_report(struct mm_reporter *rep, struct mm_redis *r,
 		server_digest = reps[2]->type == REDIS_REPLY_STRING ? reps[2]->str : NULL;
 		if (reps[3]->type == REDIS_REPLY_INTEGER)
 			scard = reps[3]->integer;
+		/*
+		 * Without a digest on the server (a first report) ours is needed
+		 * only for the write, so it is computed while the server works.
+		 */
+		if (server_digest)
+			snapshot_order(&s);
 		same_now = server_digest && strcmp(server_digest, s.digest) == 0;
 		same_prev = server_digest && rep->have_prev && strcmp(server_digest, rep->digest) == 0;
 		if (same_now && !full)
-			names_copy(&old, s.names.v, s.names.n);
+			names_borrow(&old, &s.names);
 		else if (same_prev && !full)
-			names_copy(&old, rep->names, rep->nnames);
+			names_borrow(&old, &rep->names);
 		else if (scard == 0)
-			names_copy(&old, NULL, 0);
+			names_borrow(&old, &(struct names){ 0 });
 		else if ((rc = read_names(r, rep->k_names, &old, st, err)))
 			goto next;
 		write_models = full || !server_digest || strcmp(server_digest, s.digest) != 0;
@@ -553,14 +585,14 @@ int mm_reporter_report(struct mm_reporter *rep, struct mm_redis *r,
 		mm_rcmds_add(q, "MULTI", (char *)NULL);
 		if (full) {
 			mm_rcmds_add(q, "DEL", rep->k_names, (char *)NULL);
-			add_members(q, "SADD", rep->k_names, (const char *const *)s.names.v, s.names.n);
+			add_members(q, "SADD", rep->k_names, s.names.v, s.names.n);
 		} else {
 			add_members(q, "SREM", rep->k_names, removed, nremoved);
 			add_members(q, "SADD", rep->k_names, added, nadded);
 		}
 		add_index(q, "SREM", rep->id, removed, nremoved);
 		if (full)
-			add_index(q, "SADD", rep->id, (const char *const *)s.names.v, s.names.n);
+			add_index(q, "SADD", rep->id, s.names.v, s.names.n);
 		else
 			add_index(q, "SADD", rep->id, added, nadded);
 		nq = mm_rcmds_count(q);
@@ -589,10 +621,9 @@ int mm_reporter_report(struct mm_reporter *rep, struct mm_redis *r,
 		st->removed = nremoved;
 		st->models_written = write_models;
 		mm_reporter_forget(rep);
-		rep->names = s.names.v;
-		rep->nnames = s.names.n;
-		s.names.v = NULL;
-		s.names.n = 0;
+		names_own(&s.names);
+		rep->names = s.names;
+		memset(&s.names, 0, sizeof(s.names));
 		memcpy(rep->digest, s.digest, sizeof(rep->digest));
 		rep->have_prev = 1;
 next:
@@ -657,7 +688,7 @@ static int remove_machine(struct mm_redis *r, const char *id, long long cutoff, 
 	names_from_reply(&old, reps[2]);
 	q = mm_rcmds_new();
 	mm_rcmds_add(q, "MULTI", (char *)NULL);
-	add_index(q, "SREM", id, (const char *const *)old.v, old.n);
+	add_index(q, "SREM", id, old.v, old.n);
 	mm_rcmds_add(q, "DEL", k_models, k_names, (char *)NULL);
 	mm_rcmds_add(q, "ZREM", HEARTBEAT_KEY, id, (char *)NULL);
 	mm_rcmds_add(q, "EXEC", (char *)NULL);
