@@ -34,17 +34,20 @@ static const char *const partial_ext[] = {
 int mm_scan_is_model_name(const char *name)
 {
 	const char *dot;
+	size_t n;
 
 	if (!name || name[0] == '.' || name[0] == '\0')
 		return 0;
 	dot = strrchr(name, '.');
 	if (!dot || dot == name)
 		return 0;
+	/* Only an extension of the same length can match. */
+	n = strlen(dot);
 	for (size_t i = 0; i < sizeof(partial_ext) / sizeof(partial_ext[0]); i++)
-		if (strcasecmp(dot, partial_ext[i]) == 0)
+		if (strlen(partial_ext[i]) == n && strcasecmp(dot, partial_ext[i]) == 0)
 			return 0;
 	for (size_t i = 0; i < sizeof(model_ext) / sizeof(model_ext[0]); i++)
-		if (strcasecmp(dot, model_ext[i]) == 0)
+		if (strlen(model_ext[i]) == n && strcasecmp(dot, model_ext[i]) == 0)
 			return 1;
 	return 0;
 }
@@ -214,8 +217,15 @@ out:
 
 /* A folder entry as readdir gave it. */
 struct dent {
-	char *name;
+	const char *name;
 	unsigned char type;   /* DT_REG, DT_DIR, ... or DT_UNKNOWN */
+};
+
+/* A folder's entries; their names are kept one after another in pool. */
+struct dents {
+	struct dent *v;
+	size_t n;
+	char *pool;
 };
 
 static int dent_cmp(const void *a, const void *b)
@@ -224,37 +234,46 @@ static int dent_cmp(const void *a, const void *b)
 }
 
 /* The entries of folder d, sorted by name, so output and warnings are stable. */
-static struct dent *read_names(struct walk *w, DIR *d, size_t *np)
+static void read_names(struct walk *w, DIR *d, struct dents *out)
 {
 	struct dirent *de;
-	struct dent *names = NULL;
-	size_t n = 0, cap = 0;
+	size_t len = 0, cap = 0, i, n = 0;
+	char *p;
 
+	/* Each entry into the pool as its type byte, then its name and NUL. */
 	errno = 0;
+	out->pool = NULL;
 	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name) + 1;
+
 		if (de->d_name[0] == '.')
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 32;
-			names = mm_xrealloc(names, cap * sizeof(*names));
+		if (len + l + 1 > cap) {
+			cap = (len + l + 1) * 2 + 4096;
+			out->pool = mm_xrealloc(out->pool, cap);
 		}
-		names[n].name = mm_xstrdup(de->d_name);
-		names[n].type = de->d_type;
+		out->pool[len] = (char)de->d_type;
+		memcpy(out->pool + len + 1, de->d_name, l);
+		len += l + 1;
 		n++;
 	}
 	if (errno)
 		mm_warnf("cannot read folder '%s': %s", w->path, strerror(errno));
+	out->v = mm_xcalloc(n ? n : 1, sizeof(*out->v));
+	for (i = 0, p = out->pool; i < n; i++) {
+		out->v[i].type = (unsigned char)p[0];
+		out->v[i].name = p + 1;
+		p += strlen(p + 1) + 2;
+	}
+	out->n = n;
 	if (n > 1)
-		qsort(names, n, sizeof(*names), dent_cmp);
-	*np = n;
-	return names;
+		qsort(out->v, n, sizeof(*out->v), dent_cmp);
 }
 
-static void free_names(struct dent *names, size_t n)
+static void free_names(struct dents *l)
 {
-	for (size_t i = 0; i < n; i++)
-		free(names[i].name);
-	free(names);
+	free(l->v);
+	free(l->pool);
 }
 
 /* Visit one entry of the folder w->path (open as dfd). */
@@ -288,17 +307,16 @@ static void visit_dent(struct walk *w, int dfd, const struct dent *e)
 static void walk_dir(struct walk *w, int dfd)
 {
 	DIR *d = fdopendir(dfd);
-	struct dent *names;
-	size_t n;
+	struct dents l;
 
 	if (!d) {
 		close(dfd);
 		return;
 	}
-	names = read_names(w, d, &n);
-	for (size_t i = 0; i < n; i++)
-		visit_dent(w, dirfd(d), &names[i]);
-	free_names(names, n);
+	read_names(w, d, &l);
+	for (size_t i = 0; i < l.n; i++)
+		visit_dent(w, dirfd(d), &l.v[i]);
+	free_names(&l);
 	closedir(d);
 }
 
@@ -337,19 +355,19 @@ static void walk_root(struct walk *w, int dfd)
 	DIR *d = fdopendir(dfd);
 	struct top top = { 0 };
 	struct walker k;
-	struct dent *names;
+	struct dents l;
 	pthread_t th;
-	size_t i, n, folders = 0;
+	size_t i, folders = 0;
 
 	if (!d) {
 		close(dfd);
 		return;
 	}
-	names = read_names(w, d, &n);
-	for (i = 0; i < n; i++)
-		folders += names[i].type != DT_REG;
-	top.names = names;
-	top.n = n;
+	read_names(w, d, &l);
+	for (i = 0; i < l.n; i++)
+		folders += l.v[i].type != DT_REG;
+	top.names = l.v;
+	top.n = l.n;
 	top.dfd = dirfd(d);
 	atomic_init(&top.next, 0);
 	k.w = *w;
@@ -363,8 +381,8 @@ static void walk_root(struct walk *w, int dfd)
 		free(k.w.path);
 		k.w.path = NULL;
 	}
-	while ((i = atomic_fetch_add(&top.next, 1)) < n)
-		visit_dent(w, top.dfd, &names[i]);
+	while ((i = atomic_fetch_add(&top.next, 1)) < l.n)
+		visit_dent(w, top.dfd, &l.v[i]);
 	if (k.w.path) {
 		pthread_join(th, NULL);
 		free(k.w.path);
@@ -376,7 +394,7 @@ static void walk_root(struct walk *w, int dfd)
 		}
 		free(k.out.v);
 	}
-	free_names(names, n);
+	free_names(&l);
 	closedir(d);
 }
 
