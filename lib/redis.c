@@ -901,10 +901,10 @@ static int send_put(struct sender *s, const char *p, size_t n)
 	return 0;
 }
 
-/* "<c><n>\r\n", a RESP header. */
-static int send_head(struct sender *s, char c, size_t n)
+/* "<c><n>\r\n", a RESP header, at the end of head[32]; returns where it starts. */
+static char *resp_head(char head[32], char c, size_t n)
 {
-	char head[32], *p = head + sizeof(head);
+	char *p = head + 32;
 
 	*--p = '\n';
 	*--p = '\r';
@@ -913,7 +913,31 @@ static int send_head(struct sender *s, char c, size_t n)
 		n /= 10;
 	} while (n);
 	*--p = c;
+	return p;
+}
+
+static int send_head(struct sender *s, char c, size_t n)
+{
+	char head[32], *p = resp_head(head, c, n);
+
 	return send_put(s, p, (size_t)(head + sizeof(head) - p));
+}
+
+/* One argument: its header, its bytes and CRLF, in place when they fit. */
+static int send_arg(struct sender *s, const char *arg, size_t n)
+{
+	char head[32], *p;
+	size_t hl;
+
+	if (s->len + n + sizeof(head) + 2 > SEND_CHUNK)
+		return send_head(s, '$', n) || send_put(s, arg, n) || send_put(s, "\r\n", 2);
+	p = resp_head(head, '$', n);
+	hl = (size_t)(head + sizeof(head) - p);
+	memcpy(s->buf + s->len, p, hl);
+	memcpy(s->buf + s->len + hl, arg, n);
+	memcpy(s->buf + s->len + hl + n, "\r\n", 2);
+	s->len += hl + n + 2;
+	return 0;
 }
 
 /* Every command of q, in the Redis protocol. */
@@ -928,9 +952,7 @@ static int send_cmds(struct mm_redis *r, const struct mm_rcmds *q)
 
 		rc = send_head(&s, '*', n);
 		for (j = first; j < first + n && !rc; j++)
-			rc = send_head(&s, '$', q->arglen[j]) ||
-			     send_put(&s, arg_bytes(q, j), q->arglen[j]) ||
-			     send_put(&s, "\r\n", 2);
+			rc = send_arg(&s, arg_bytes(q, j), q->arglen[j]);
 	}
 	if (!rc)
 		rc = send_flush(&s);
