@@ -901,10 +901,10 @@ static int send_put(struct sender *s, const char *p, size_t n)
 	return 0;
 }
 
-/* "<c><n>\r\n", a RESP header, at the end of head[32]; returns where it starts. */
-static char *resp_head(char head[32], char c, size_t n)
+/* "<c><n>\r\n", a RESP header, written backwards to end; returns where it starts. */
+static char *resp_head(char *end, char c, size_t n)
 {
-	char *p = head + 32;
+	char *p = end;
 
 	*--p = '\n';
 	*--p = '\r';
@@ -918,7 +918,7 @@ static char *resp_head(char head[32], char c, size_t n)
 
 static int send_head(struct sender *s, char c, size_t n)
 {
-	char head[32], *p = resp_head(head, c, n);
+	char head[32], *p = resp_head(head + sizeof(head), c, n);
 
 	return send_put(s, p, (size_t)(head + sizeof(head) - p));
 }
@@ -931,7 +931,7 @@ static int send_arg(struct sender *s, const char *arg, size_t n)
 
 	if (s->len + n + sizeof(head) + 2 > SEND_CHUNK)
 		return send_head(s, '$', n) || send_put(s, arg, n) || send_put(s, "\r\n", 2);
-	p = resp_head(head, '$', n);
+	p = resp_head(head + sizeof(head), '$', n);
 	hl = (size_t)(head + sizeof(head) - p);
 	memcpy(s->buf + s->len, p, hl);
 	memcpy(s->buf + s->len + hl, arg, n);
