@@ -837,8 +837,8 @@ class Bench:
             case.notes.append(f"the baseline's loop without its start-up: {loop * 1000:.0f} ms for {n + 1} round trips, "
                               f"{loop / (n + 1) * 1e6:.0f} µs each (medians)")
         if mm_first.ok and mm_dry.ok:
-            case.notes.append(f"mm-report's Redis part (first report less --dry-run): "
-                              f"{(mm_first.median - mm_dry.median) * 1000:.0f} ms (medians)")
+            case.notes.append(f"first report less --dry-run, which prints the commands as text instead of "
+                              f"sending them: {(mm_first.median - mm_dry.median) * 1000:.0f} ms (medians)")
         for row in (mm_first, base):
             if row.extra:
                 case.notes.append(f"{row.label}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in row.extra.items()))
