@@ -412,12 +412,13 @@ static int connect_once(struct mm_redis *r, struct mm_err *err)
 #endif
 	if (redisSetTimeout(r->c, tv_of(r->opts.command_timeout)) != REDIS_OK)
 		return io_error(r, err);
-	{
+	if (r->url.is_unix) {
 		/*
 		 * Room for a large pipeline in the socket: its first part is
 		 * written without waiting for the server to read it, and the
 		 * server works on it while the rest is built.  The kernel caps
 		 * this at net.core.wmem_max; a smaller buffer only costs time.
+		 * TCP sizes its own buffer, and setting one would stop that.
 		 */
 		int sndbuf = SEND_BUFFER;
 
