@@ -109,7 +109,7 @@ $(B)/bin/%: $(B)/cmd/%.o $(LIBMM)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBMM) $(LIBS)
 
-$(B)/tests/unit/%: tests/unit/%.c tests/unit/tap.h $(LIBMM) $(B)/.build-flags
+$(B)/tests/unit/%: tests/unit/%.c tests/unit/tap.h tests/unit/render.h $(LIBMM) $(B)/.build-flags
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(LIBMM) $(LIBS)

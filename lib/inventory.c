@@ -134,44 +134,22 @@ static int cmp_model(const void *a, const void *b)
 	return c ? c : strcmp(x->name, y->name);
 }
 
-/* A growing byte buffer: the models JSON, index keys, the digest's input. */
-struct jbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void jb_room(struct jbuf *b, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = mm_xrealloc(b->p, b->cap);
-	}
-}
-
-static void jb_put(struct jbuf *b, const char *s, size_t n)
-{
-	jb_room(b, n);
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
 /* A JSON string, escaped byte for byte as cJSON_Print escapes it. */
-static void jb_string(struct jbuf *b, const char *s)
+static void json_string(struct mm_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *u = (const unsigned char *)(s ? s : "");
 	size_t run;
 
-	jb_put(b, "\"", 1);
+	mm_buf_put(b, "\"", 1);
 	for (;;) {
 		for (run = 0; u[run] > 31 && u[run] != '"' && u[run] != '\\'; run++)
 			;
-		jb_put(b, (const char *)u, run);
+		mm_buf_put(b, (const char *)u, run);
 		u += run;
 		if (!*u)
 			break;
-		jb_room(b, 6);
+		mm_buf_room(b, 6);
 		b->p[b->len++] = '\\';
 		switch (*u) {
 		case '"': b->p[b->len++] = '"'; break;
@@ -190,7 +168,7 @@ static void jb_string(struct jbuf *b, const char *s)
 		b->p[b->len] = '\0';
 		u++;
 	}
-	jb_put(b, "\"", 1);
+	mm_buf_put(b, "\"", 1);
 }
 
 /* v >= 0 in decimal at the end of buf[24]; returns where the digits start. */
@@ -207,7 +185,7 @@ static char *fmt_size(char buf[24], long long v)
 }
 
 /* A size as cJSON prints a number: plain digits below 1e15, its own form above. */
-static void jb_size(struct jbuf *b, long long v)
+static void json_size(struct mm_buf *b, long long v)
 {
 	char buf[24], *p;
 
@@ -215,13 +193,13 @@ static void jb_size(struct jbuf *b, long long v)
 		cJSON *n = cJSON_CreateNumber((double)v);
 		char *s = n ? cJSON_PrintUnformatted(n) : NULL;
 
-		jb_put(b, s ? s : "0", s ? strlen(s) : 1);
+		mm_buf_put(b, s ? s : "0", s ? strlen(s) : 1);
 		free(s);
 		cJSON_Delete(n);
 		return;
 	}
 	p = fmt_size(buf, v);
-	jb_put(b, p, (size_t)(buf + 23 - p));
+	mm_buf_put(b, p, (size_t)(buf + 23 - p));
 }
 
 /*
@@ -277,7 +255,7 @@ static void snapshot_order(struct snapshot *s)
 	EVP_MD_CTX *ctx;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0, k;
-	struct jbuf in = {0};
+	struct mm_buf in = {0};
 	size_t i, n = s->n;
 
 	if (s->sorted)
@@ -291,17 +269,17 @@ static void snapshot_order(struct snapshot *s)
 	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
 		mm_xmalloc((size_t)-1);  /* out of memory: abort as mm_x* do */
 	/* The digest's input, each field NUL-terminated, fed in large pieces. */
-	jb_room(&in, 65536);
+	mm_buf_room(&in, 65536);
 	for (i = 0; i < n; i++) {
 		const struct mm_inv_model *m = s->sorted[i];
 		const char *save_to = m->save_to ? m->save_to : "";
 		const char *hash = m->hash ? m->hash : "";
 		char size[24], *sz = fmt_size(size, m->size > 0 ? m->size : 0);
 
-		jb_put(&in, m->name, strlen(m->name) + 1);
-		jb_put(&in, save_to, strlen(save_to) + 1);
-		jb_put(&in, sz, strlen(sz) + 1);
-		jb_put(&in, hash, strlen(hash) + 1);
+		mm_buf_put(&in, m->name, strlen(m->name) + 1);
+		mm_buf_put(&in, save_to, strlen(save_to) + 1);
+		mm_buf_put(&in, sz, strlen(sz) + 1);
+		mm_buf_put(&in, hash, strlen(hash) + 1);
 		if (in.len >= 65536) {
 			EVP_DigestUpdate(ctx, in.p, in.len);
 			in.len = 0;
@@ -326,28 +304,28 @@ static void snapshot_order(struct snapshot *s)
  */
 static char *models_json(struct snapshot *s, size_t *len)
 {
-	struct jbuf b = {0};
+	struct mm_buf b = {0};
 	size_t i;
 
 	snapshot_order(s);
-	jb_room(&b, s->n * 96 + 2);
-	jb_put(&b, "[", 1);
+	mm_buf_room(&b, s->n * 96 + 2);
+	mm_buf_put(&b, "[", 1);
 	for (i = 0; i < s->n; i++) {
 		const struct mm_inv_model *m = s->sorted[i];
 
-		jb_put(&b, i ? ",{\"name\":" : "{\"name\":", i ? 9 : 8);
-		jb_string(&b, m->name);
-		jb_put(&b, ",\"saveTo\":", 10);
-		jb_string(&b, m->save_to);
-		jb_put(&b, ",\"size\":", 8);
-		jb_size(&b, m->size > 0 ? m->size : 0);
+		mm_buf_put(&b, i ? ",{\"name\":" : "{\"name\":", i ? 9 : 8);
+		json_string(&b, m->name);
+		mm_buf_put(&b, ",\"saveTo\":", 10);
+		json_string(&b, m->save_to);
+		mm_buf_put(&b, ",\"size\":", 8);
+		json_size(&b, m->size > 0 ? m->size : 0);
 		if (m->hash && *m->hash) {
-			jb_put(&b, ",\"hash\":", 8);
-			jb_string(&b, m->hash);
+			mm_buf_put(&b, ",\"hash\":", 8);
+			json_string(&b, m->hash);
 		}
-		jb_put(&b, "}", 1);
+		mm_buf_put(&b, "}", 1);
 	}
-	jb_put(&b, "]", 1);
+	mm_buf_put(&b, "]", 1);
 	*len = b.len;
 	return b.p;
 }
@@ -409,13 +387,13 @@ static void add_index(struct mm_rcmds *q, const char *cmd, const char *id,
 		      const char *const *v, size_t n)
 {
 	static const char prefix[] = "models:index:";
-	struct jbuf key = {0};
+	struct mm_buf key = {0};
 	size_t i;
 
 	for (i = 0; i < n; i++) {
 		key.len = 0;
-		jb_put(&key, prefix, sizeof(prefix) - 1);
-		jb_put(&key, v[i], strlen(v[i]));
+		mm_buf_put(&key, prefix, sizeof(prefix) - 1);
+		mm_buf_put(&key, v[i], strlen(v[i]));
 		mm_rcmds_begin(q);
 		mm_rcmds_arg(q, cmd);
 		mm_rcmds_argn(q, key.p, key.len);

@@ -80,23 +80,6 @@ out:
 	pthread_mutex_unlock(&secrets_lock);
 }
 
-/* A growing string. */
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static void bput(struct buf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = mm_xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
 static const char *const secret_params[] = {
 	"token", "access_token", "auth", "authorization", "api_key", "apikey", "key",
 	"sig", "signature", "password", "passwd", "secret", "x-amz-signature",
@@ -116,7 +99,7 @@ static int is_secret_param(const char *name, size_t n)
 /* Mask query values, URL passwords and bearer tokens in s. */
 static char *redact_patterns(const char *s)
 {
-	struct buf b = {0};
+	struct mm_buf b = {0};
 	const char *p = s;
 
 	while (*p) {
@@ -127,8 +110,8 @@ static char *redact_patterns(const char *s)
 			while (*eq && *eq != '=' && *eq != '&' && *eq != '#' && !isspace((unsigned char)*eq))
 				eq++;
 			if (*eq == '=' && eq > p && is_secret_param(p, (size_t)(eq - p))) {
-				bput(&b, p, (size_t)(eq - p + 1));
-				bput(&b, "***", 3);
+				mm_buf_put(&b, p, (size_t)(eq - p + 1));
+				mm_buf_put(&b, "***", 3);
 				p = eq + 1;
 				while (*p && *p != '&' && *p != '#' && !isspace((unsigned char)*p) &&
 				       *p != '\'' && *p != '"')
@@ -147,22 +130,22 @@ static char *redact_patterns(const char *s)
 				q++;
 			}
 			if (*q == '@' && colon) {
-				bput(&b, p, (size_t)(colon - p + 1));
-				bput(&b, "***", 3);
+				mm_buf_put(&b, p, (size_t)(colon - p + 1));
+				mm_buf_put(&b, "***", 3);
 				p = q;
 				continue;
 			}
 		}
 		/* Bearer <token> */
 		if ((p == s || !isalnum((unsigned char)p[-1])) && strncasecmp(p, "bearer ", 7) == 0) {
-			bput(&b, p, 7);
-			bput(&b, "***", 3);
+			mm_buf_put(&b, p, 7);
+			mm_buf_put(&b, "***", 3);
 			p += 7;
 			while (*p && !isspace((unsigned char)*p) && *p != '"' && *p != '\'')
 				p++;
 			continue;
 		}
-		bput(&b, p, 1);
+		mm_buf_put(&b, p, 1);
 		p++;
 	}
 	if (!b.p)
@@ -180,17 +163,17 @@ char *mm_redact(const char *s)
 		const char *sec = secrets[i];
 		size_t sl = strlen(sec);
 		char *hit;
-		struct buf b = {0};
+		struct mm_buf b = {0};
 		const char *p = out;
 
 		if (!strstr(out, sec))
 			continue;
 		while ((hit = strstr(p, sec))) {
-			bput(&b, p, (size_t)(hit - p));
-			bput(&b, "***", 3);
+			mm_buf_put(&b, p, (size_t)(hit - p));
+			mm_buf_put(&b, "***", 3);
 			p = hit + sl;
 		}
-		bput(&b, p, strlen(p));
+		mm_buf_put(&b, p, strlen(p));
 		free(out);
 		out = b.p;
 	}

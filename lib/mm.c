@@ -89,6 +89,22 @@ char *mm_xstrndup(const char *s, size_t n)
 	return p;
 }
 
+void mm_buf_room(struct mm_buf *b, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->p = mm_xrealloc(b->p, b->cap);
+	}
+}
+
+void mm_buf_put(struct mm_buf *b, const char *s, size_t n)
+{
+	mm_buf_room(b, n);
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
 char *mm_xasprintf(const char *fmt, ...)
 {
 	va_list ap;

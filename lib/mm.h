@@ -63,6 +63,16 @@ char *mm_xstrdup(const char *s);
 char *mm_xstrndup(const char *s, size_t n);
 char *mm_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* A growing string, always NUL-terminated once written to; p is the caller's to free. */
+struct mm_buf {
+	char *p;
+	size_t len, cap;
+};
+
+/* Room for n more bytes (and the NUL) after len. */
+void mm_buf_room(struct mm_buf *b, size_t n);
+void mm_buf_put(struct mm_buf *b, const char *s, size_t n);
+
 /* Checked conversions: 0 on success, -1 when s is not a whole number in range. */
 int mm_parse_long(const char *s, long min, long max, long *out);
 int mm_parse_double(const char *s, double min, double max, double *out);

@@ -339,13 +339,20 @@ struct walker {
 	struct top *top;
 };
 
+/* Visit the top folder's entries not yet taken by the other walker. */
+static void walk_shared(struct walk *w, struct top *top)
+{
+	size_t i;
+
+	while ((i = atomic_fetch_add(&top->next, 1)) < top->n)
+		visit_dent(w, top->dfd, &top->names[i]);
+}
+
 static void *walk_top(void *arg)
 {
 	struct walker *k = arg;
-	size_t i;
 
-	while ((i = atomic_fetch_add(&k->top->next, 1)) < k->top->n)
-		visit_dent(&k->w, k->top->dfd, &k->top->names[i]);
+	walk_shared(&k->w, k->top);
 	return NULL;
 }
 
@@ -358,6 +365,7 @@ static void walk_root(struct walk *w, int dfd)
 	struct dents l;
 	pthread_t th;
 	size_t i, folders = 0;
+	int helped;
 
 	if (!d) {
 		close(dfd);
@@ -377,15 +385,10 @@ static void walk_root(struct walk *w, int dfd)
 	k.w.pcap = w->plen + 1;
 	memset(&k.out, 0, sizeof(k.out));
 	k.top = &top;
-	if (folders < 2 || pthread_create(&th, NULL, walk_top, &k) != 0) {
-		free(k.w.path);
-		k.w.path = NULL;
-	}
-	while ((i = atomic_fetch_add(&top.next, 1)) < l.n)
-		visit_dent(w, top.dfd, &l.v[i]);
-	if (k.w.path) {
+	helped = folders >= 2 && pthread_create(&th, NULL, walk_top, &k) == 0;
+	walk_shared(w, &top);
+	if (helped) {
 		pthread_join(th, NULL);
-		free(k.w.path);
 		if (k.out.n) {
 			w->out->v = mm_xrealloc(w->out->v, (w->out->n + k.out.n) * sizeof(*w->out->v));
 			memcpy(w->out->v + w->out->n, k.out.v, k.out.n * sizeof(*k.out.v));
@@ -394,6 +397,7 @@ static void walk_root(struct walk *w, int dfd)
 		}
 		free(k.out.v);
 	}
+	free(k.w.path);
 	free_names(&l);
 	closedir(d);
 }

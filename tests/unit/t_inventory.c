@@ -1,21 +1,11 @@
 /* t_inventory.c — the models JSON a report writes: the bytes cJSON would print. */
 #include "inventory.h"
 #include "redis.h"
+#include "render.h"
 #include "tap.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
-
-static char *render(struct mm_rcmds *q)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	mm_rcmds_render(q, f);
-	fclose(f);
-	return buf;
-}
 
 /* The models JSON as cJSON prints it, in the order given. */
 static char *cjson_models(const struct mm_inv_model *v, size_t n)

@@ -1,19 +1,9 @@
 /* Command lists: rendering the way redis-cli reads them back. */
 #include "redis.h"
+#include "render.h"
 #include "tap.h"
 
 #include <stdlib.h>
-
-static char *render(struct mm_rcmds *q)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	mm_rcmds_render(q, f);
-	fclose(f);
-	return buf;
-}
 
 int main(void)
 {
