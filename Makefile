@@ -174,7 +174,7 @@ uninstall:
 
 clean:
 	rm -rf bin build gen tests/unit/*.d lib/*.o lib/*.d lib/libmm.a cmd/*.o cmd/*.d .build-flags \
-		tests/unit/t_* tests/unit/*.o
+		$(patsubst %.c,%,$(UNIT_SRC)) tests/unit/*.o
 
 FORCE:
 .SECONDARY:
