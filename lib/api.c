@@ -2,6 +2,8 @@
 #include "api.h"
 #include "http.h"
 #include "log.h"
+#include "paths.h"
+#include "state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,8 +50,8 @@ char *mm_api_escape(const char *name)
 	return s;
 }
 
-/* <state>/api/<path>.json, long names replaced by their sha256. */
-static char *cache_path(const struct mm_api *api, const char *path)
+/* api/<path>.json beneath the state directory, long names replaced by their sha256. */
+static char *cache_path(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -57,54 +59,31 @@ static char *cache_path(const struct mm_api *api, const char *path)
 	char hex[2 * EVP_MAX_MD_SIZE + 1];
 
 	if (strlen(slash ? slash + 1 : path) <= 200)
-		return mm_xasprintf("%s/api/%s.json", api->state_dir, path);
+		return mm_xasprintf(MM_STATE_API "/%s.json", path);
 	EVP_Digest(path, strlen(path), md, &mdlen, EVP_sha256(), NULL);
 	for (i = 0; i < mdlen; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	return mm_xasprintf("%s/api/%.*s%s.json", api->state_dir,
-			    slash ? (int)(slash - path + 1) : 0, path, hex);
+	return mm_xasprintf(MM_STATE_API "/%.*s%s.json", slash ? (int)(slash - path + 1) : 0, path,
+			    hex);
 }
 
-static int mkdirs(const char *dir)
-{
-	char *p = mm_xstrdup(dir), *s;
-	int rc = 0;
-
-	for (s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			rc = -1;
-		*s = '/';
-	}
-	if (mkdir(p, 0755) < 0 && errno != EEXIST)
-		rc = -1;
-	free(p);
-	return rc;
-}
-
-/* Store a good answer; a cache that cannot be written is only a warning. */
+/* Store a good answer (state.h's rule); a cache that cannot be written is only a warning. */
 static void cache_store(const struct mm_api *api, const char *path, const char *body, size_t len)
 {
-	char *file = cache_path(api, path), *dir, *tmp;
-	int fd;
+	char *rel = cache_path(path), *dir = mm_dirname(rel);
+	struct mm_err e = { 0 };
+	int dfd;
 
-	dir = mm_xstrndup(file, (size_t)(strrchr(file, '/') - file));
-	tmp = mm_xasprintf("%s.tmp.%ld", file, (long)getpid());
-	if (mkdirs(dir) < 0 ||
-	    (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0) {
-		mm_warnf("cannot cache the API answer in %s: %s", dir, strerror(errno));
+	if (api->state.fd < 0)
 		goto out;
-	}
-	if (write(fd, body, len) != (ssize_t)len || close(fd) < 0 || rename(tmp, file) < 0) {
-		mm_warnf("cannot cache the API answer in %s: %s", file, strerror(errno));
-		unlink(tmp);
-	}
+	dfd = mm_state_subdir(&api->state, dir, 1, &e);
+	if (dfd < 0 || mm_state_write(dfd, mm_basename(rel), body, len, &e) != 0)
+		mm_warnf("cannot cache the API answer in %s/%s: %s", api->state_dir, dir, e.msg);
+	if (dfd >= 0)
+		close(dfd);
 out:
-	free(tmp);
 	free(dir);
-	free(file);
+	free(rel);
 }
 
 /* Parse an envelope; 0 with r->doc/r->data set, or MM_EINPUT. */
@@ -157,8 +136,10 @@ static int parse_envelope(struct areq *r, const char *body, size_t len)
 /* Fall back to the cache; reason says why the API was not used. */
 static void from_cache(struct mm_api *api, struct areq *r, const char *reason)
 {
-	char *file = cache_path(api, r->path), *body = NULL;
-	FILE *f = fopen(file, "rb");
+	char *rel = cache_path(r->path), *body = NULL;
+	char *file = mm_xasprintf("%s/%s", api->state_dir, rel);
+	int fd = api->state.fd < 0 ? -1 : mm_state_openat(api->state.fd, rel, O_RDONLY, 0);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
 	struct stat st;
 	size_t len;
 
@@ -198,8 +179,11 @@ static void from_cache(struct mm_api *api, struct areq *r, const char *reason)
 out:
 	if (f)
 		fclose(f);
+	else if (fd >= 0)
+		close(fd);
 	free(body);
 	free(file);
+	free(rel);
 }
 
 static void sleep_seconds(double s)
@@ -440,8 +424,8 @@ static cJSON *string_array(const struct mm_list *l)
 	return a;
 }
 
-int mm_discover(struct mm_api *api, const struct mm_discover_req *req,
-		struct mm_manifest **out, struct mm_err *err)
+static int discover(struct mm_api *api, const struct mm_discover_req *req,
+		    struct mm_manifest **out, struct mm_err *err)
 {
 	struct mm_list fetch_wf = {0}, names = {0};
 	struct mm_list *per_coll = NULL;
@@ -615,4 +599,26 @@ out:
 	mm_list_free(&names);
 	mm_list_free(&retry);
 	return rcode;
+}
+
+int mm_discover(struct mm_api *api, const struct mm_discover_req *req,
+		struct mm_manifest **out, struct mm_err *err)
+{
+	struct mm_err e = {0};
+	int rc;
+
+	/* The cache: refused by state.h's rule is an error, missing only a warning online. */
+	*out = NULL;
+	api->state.fd = -1;
+	api->state.path = NULL;
+	rc = api->state_dir ? mm_state_open(&api->state, api->state_dir, !api->offline, &e) : MM_EFAIL;
+	if (rc == MM_EUSAGE) {
+		memset(err, 0, sizeof(*err));
+		return mm_error(err, rc, "%s", e.msg);
+	}
+	if (rc && api->state_dir && !api->offline)
+		mm_warnf("%s: API answers are not cached", e.msg);
+	rc = discover(api, req, out, err);
+	mm_state_close(&api->state);
+	return rc;
 }

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "manifest.h"
 #include "mm.h"
+#include "state.h"
 
 /* Answers larger than this are refused as bad input. */
 #define MM_API_MAX_ANSWER (16L << 20)
@@ -33,6 +34,7 @@ struct mm_api {
 	long timeout;           /* seconds per request; 0: 30 */
 	int attempts;           /* tries per request when the API is down; 0: 3 */
 	int from_cache;         /* out: answers served from the cache */
+	struct mm_state state;  /* internal: state_dir, open during mm_discover() */
 };
 
 /* What was asked for. */

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "paths.h"
 #include "progress.h"
+#include "state.h"
 #include "vcache.h"
 
 #include <curl/curl.h>
@@ -135,7 +136,7 @@ struct run {
 	const struct mm_fetch_opts *o;
 	struct mm_manifest *m;
 	int rootfd;
-	char *lockdir;
+	int lockdirfd;                  /* MM_STATE_DIR/locks; -1: none */
 	struct job *jobs;
 	size_t n;
 	CURLM *multi;
@@ -1333,14 +1334,13 @@ static int is_present(struct run *r, struct job *j, struct stat *st)
 
 static int take_lock(struct run *r, struct job *j)
 {
-	char *path;
+	char name[32];
 
-	if (!r->lockdir)
+	if (r->lockdirfd < 0)
 		return 0;
 	if (j->lockfd < 0) {
-		path = mm_xasprintf("%s/%016llx.lock", r->lockdir, fnv64(j->model->save_to));
-		j->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-		free(path);
+		snprintf(name, sizeof(name), "%016llx.lock", fnv64(j->model->save_to));
+		j->lockfd = mm_state_openat(r->lockdirfd, name, O_RDWR | O_CREAT, 0600);
 		if (j->lockfd < 0)
 			return 0;       /* no lock to be had: go on unlocked */
 	}
@@ -1810,29 +1810,26 @@ static void classify(struct run *r)
 	}
 }
 
-static int make_lockdir(struct run *r)
+/* The locks and the verified cache (state.h); MM_EUSAGE when the state directory is refused. */
+static int make_lockdir(struct run *r, struct mm_err *err)
 {
-	char *state = r->o->state_dir ? mm_xstrdup(r->o->state_dir) : mm_config_state_dir(r->o->root);
+	char *path = r->o->state_dir ? mm_xstrdup(r->o->state_dir) : mm_config_state_dir(r->o->root);
+	struct mm_err e = { 0 };
+	struct mm_state st;
+	int rc = mm_state_open(&st, path, 1, &e);
 
-	if (mkdir(state, 0755) < 0 && errno != EEXIST) {
-		mm_warnf("cannot create '%s' (%s): downloads are not locked against other runs", state,
-			 strerror(errno));
-		free(state);
-		return -1;
+	free(path);
+	if (rc == 0 && (r->lockdirfd = mm_state_subdir(&st, MM_STATE_LOCKS, 1, &e)) < 0)
+		rc = e.code;
+	if (rc == MM_EUSAGE) {
+		mm_state_close(&st);
+		return mm_error(err, rc, "%s", e.msg);
 	}
-	r->lockdir = mm_xasprintf("%s/locks", state);
-	if (mkdir(r->lockdir, 0755) < 0 && errno != EEXIST) {
-		mm_warnf("cannot create '%s' (%s): downloads are not locked against other runs",
-			 r->lockdir, strerror(errno));
-		free(r->lockdir);
-		r->lockdir = NULL;
-	}
-	if (!r->vc) {
-		struct mm_err e;
-
-		r->vc = mm_vcache_open(state, 0, &e);
-	}
-	free(state);
+	if (rc)
+		mm_warnf("%s: downloads are not locked against other runs", e.msg);
+	if (st.fd >= 0 && !r->vc)
+		r->vc = mm_vcache_open(&st, 0, &e);
+	mm_state_close(&st);
 	return 0;
 }
 
@@ -1990,6 +1987,7 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 	long long *sizes = NULL;
 
 	memset(&r, 0, sizeof(r));
+	r.lockdirfd = -1;
 	r.o = o;
 	r.m = m;
 	r.t0 = mm_now();
@@ -2000,6 +1998,10 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 	r.rootfd = open(o->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (r.rootfd < 0 && !(o->dry_run && errno == ENOENT))
 		return mm_error(err, MM_EUSAGE, "cannot open MM_ROOT '%s': %s", o->root, strerror(errno));
+	if (!o->dry_run && make_lockdir(&r, err) != 0) {
+		close(r.rootfd);
+		return MM_EUSAGE;
+	}
 	r.n = m->n;
 	r.jobs = mm_xcalloc(r.n + 1, sizeof(*r.jobs));
 	r.prog = mm_progress_new(o->progress);
@@ -2013,8 +2015,6 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 		job_init(&r, &r.jobs[i], &m->models[i]);
 		check_job(&r, &r.jobs[i]);
 	}
-	if (!o->dry_run)
-		make_lockdir(&r);
 	classify(&r);
 	/* Refusals are said at once; a refused model already present is fine. */
 	for (i = 0; i < r.n; i++)
@@ -2128,7 +2128,8 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 		job_free(&r.jobs[i]);
 	free(r.jobs);
 	free(sizes);
-	free(r.lockdir);
+	if (r.lockdirfd >= 0)
+		close(r.lockdirfd);
 	curl_multi_cleanup(r.multi);
 	mm_progress_free(r.prog);
 	if (r.rootfd >= 0)

@@ -136,7 +136,8 @@ static int open_walk(int rootfd, const char *rel, int flags, mode_t mode)
 	return fd;
 }
 
-int mm_openat_beneath(int rootfd, const char *rel, int flags, mode_t mode)
+static int openat_resolve(int rootfd, const char *rel, int flags, mode_t mode,
+	unsigned long long resolve)
 {
 	if (have_openat2) {
 		struct open_how how;
@@ -146,7 +147,7 @@ int mm_openat_beneath(int rootfd, const char *rel, int flags, mode_t mode)
 		how.flags = (unsigned long long)(flags | O_CLOEXEC);
 		if (flags & (O_CREAT | O_TMPFILE))
 			how.mode = mode;
-		how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+		how.resolve = resolve;
 		do {
 			fd = syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
 		} while (fd < 0 && errno == EAGAIN);
@@ -155,6 +156,17 @@ int mm_openat_beneath(int rootfd, const char *rel, int flags, mode_t mode)
 		have_openat2 = 0;
 	}
 	return open_walk(rootfd, rel, flags, mode);
+}
+
+int mm_openat_beneath(int rootfd, const char *rel, int flags, mode_t mode)
+{
+	return openat_resolve(rootfd, rel, flags, mode, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+}
+
+int mm_openat_nofollow(int rootfd, const char *rel, int flags, mode_t mode)
+{
+	return openat_resolve(rootfd, rel, flags | O_NOFOLLOW, mode,
+		RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
 }
 
 int mm_mkparents_beneath(int rootfd, const char *rel)

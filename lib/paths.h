@@ -31,6 +31,13 @@ int mm_path_check(const char *rel, size_t len, char *why, size_t whysz);
 int mm_openat_beneath(int rootfd, const char *rel, int flags, mode_t mode);
 
 /*
+ * As mm_openat_beneath, but no symlink is followed at all, the last
+ * component included: one fails with ELOOP (openat2 RESOLVE_NO_SYMLINKS,
+ * or the O_NOFOLLOW walk).
+ */
+int mm_openat_nofollow(int rootfd, const char *rel, int flags, mode_t mode);
+
+/*
  * Create the parent directories of rel beneath rootfd (mode 0755), with the
  * same containment as mm_openat_beneath.  Returns 0 or -1 with errno set.
  */

@@ -12,6 +12,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "state.h"
+
 enum { SLOT_EMPTY, SLOT_LIVE, SLOT_DEAD };
 
 /* One digest per computed algorithm, so md5 and sha256 users do not evict each other. */
@@ -39,7 +41,8 @@ struct table {
 };
 
 struct mm_vcache {
-	char *dir;
+	char *dir;              /* for messages */
+	int dirfd;              /* the state directory */
 	int flags;
 	struct table t;
 	int dirty;
@@ -121,21 +124,20 @@ static void xattr_value(const struct rec *r, char *buf, size_t n)
 				mm_hash_algo_name(slot_algo[i]), r->hex[i]);
 }
 
-static char *record_path(const char *dir, const char *name)
+/* Read the record file in dirfd into t (which must be initialised); a bad line is skipped. */
+static void load_file(struct table *t, int dirfd)
 {
-	return mm_xasprintf("%s/%s", dir, name);
-}
-
-/* Read the record file into t (which must be initialised); a bad line is skipped. */
-static void load_file(struct table *t, const char *path)
-{
-	FILE *f = fopen(path, "re");
+	int fd = mm_state_openat(dirfd, MM_VCACHE_FILE, O_RDONLY, 0);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
 	char *line = NULL;
 	size_t cap = 0;
 	int first = 1;
 
-	if (!f)
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		return;
+	}
 	while (getline(&line, &cap, f) > 0) {
 		struct rec r = { 0 };
 		char hex[NSLOTS][MM_HASH_HEXMAX + 2];
@@ -170,53 +172,27 @@ static void load_file(struct table *t, const char *path)
 	fclose(f);
 }
 
-static int mkdirs(const char *dir, struct mm_err *err)
-{
-	char *p = mm_xstrdup(dir);
-	int rc = 0;
-
-	for (char *s = p + 1; ; s++) {
-		if (*s == '/' || *s == '\0') {
-			char c = *s;
-
-			*s = '\0';
-			if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-				rc = mm_error(err, MM_EFAIL, "cannot create '%s': %s", p, strerror(errno));
-				break;
-			}
-			*s = c;
-			if (!c)
-				break;
-		}
-	}
-	free(p);
-	return rc;
-}
-
-struct mm_vcache *mm_vcache_open(const char *state_dir, int flags, struct mm_err *err)
+struct mm_vcache *mm_vcache_open(const struct mm_state *state, int flags, struct mm_err *err)
 {
 	struct mm_vcache *vc;
-	struct stat st;
-	char *path;
+	int fd;
 
-	if (!state_dir || !*state_dir) {
+	if (!state || state->fd < 0) {
 		mm_error(err, MM_EUSAGE, "no state directory for the verified cache");
 		return NULL;
 	}
-	if (mkdirs(state_dir, err) != 0)
-		return NULL;
-	if (stat(state_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		mm_error(err, MM_EFAIL, "'%s' is not a directory", state_dir);
+	fd = fcntl(state->fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0) {
+		mm_error(err, MM_EFAIL, "%s: %s", state->path, strerror(errno));
 		return NULL;
 	}
 	vc = mm_xcalloc(1, sizeof(*vc));
-	vc->dir = mm_xstrdup(state_dir);
+	vc->dir = mm_xstrdup(state->path);
+	vc->dirfd = fd;
 	vc->flags = flags;
 	pthread_mutex_init(&vc->lock, NULL);
 	table_init(&vc->t, 64);
-	path = record_path(state_dir, MM_VCACHE_FILE);
-	load_file(&vc->t, path);
-	free(path);
+	load_file(&vc->t, fd);
 	return vc;
 }
 
@@ -330,48 +306,36 @@ out:
 	return rc;
 }
 
-static int write_file(const struct table *t, const char *path, struct mm_err *err)
+/* The record file, written beside the old one and renamed over it (state.h). */
+static int write_file(const struct table *t, int dirfd, struct mm_err *err)
 {
-	char *tmp = mm_xasprintf("%s.%ld.tmp", path, (long)getpid());
-	FILE *f = fopen(tmp, "we");
-	int rc = 0;
+	struct mm_buf b = { 0 };
+	char line[128 + NSLOTS * (MM_HASH_HEXMAX + 1)];
+	int rc;
 
-	if (!f) {
-		rc = mm_error(err, MM_EFAIL, "cannot write '%s': %s", tmp, strerror(errno));
-		goto out;
-	}
-	fputs("mm-verified 2\n", f);
+	mm_buf_put(&b, "mm-verified 2\n", 14);
 	for (size_t i = 0; i < t->cap; i++) {
 		const struct rec *r = &t->slot[i];
+		int n;
 
 		if (r->state != SLOT_LIVE)
 			continue;
-		fprintf(f, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64 " %" PRId64 " %d",
-			r->dev, r->ino, r->size, r->mtime, r->ctime, r->xattr);
+		n = snprintf(line, sizeof(line), "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRId64
+			" %" PRId64 " %d", r->dev, r->ino, r->size, r->mtime, r->ctime, r->xattr);
 		for (int k = 0; k < NSLOTS; k++)
-			fprintf(f, " %s", r->hex[k][0] ? r->hex[k] : "-");
-		fputc('\n', f);
+			n += snprintf(line + n, sizeof(line) - (size_t)n, " %s",
+				r->hex[k][0] ? r->hex[k] : "-");
+		line[n++] = '\n';
+		mm_buf_put(&b, line, (size_t)n);
 	}
-	if (fflush(f) != 0 || ferror(f)) {
-		rc = mm_error(err, MM_EFAIL, "cannot write '%s': %s", tmp, strerror(errno));
-		fclose(f);
-		unlink(tmp);
-		goto out;
-	}
-	fclose(f);
-	if (rename(tmp, path) != 0) {
-		rc = mm_error(err, MM_EFAIL, "cannot rename '%s': %s", tmp, strerror(errno));
-		unlink(tmp);
-	}
-out:
-	free(tmp);
+	rc = mm_state_write(dirfd, MM_VCACHE_FILE, b.p, b.len, err);
+	free(b.p);
 	return rc;
 }
 
 int mm_vcache_save(struct mm_vcache *vc, struct mm_err *err)
 {
 	struct table disk;
-	char *path, *lockpath;
 	int lfd, rc;
 
 	if (!vc)
@@ -381,16 +345,15 @@ int mm_vcache_save(struct mm_vcache *vc, struct mm_err *err)
 		pthread_mutex_unlock(&vc->lock);
 		return 0;
 	}
-	path = record_path(vc->dir, MM_VCACHE_FILE);
-	lockpath = record_path(vc->dir, MM_VCACHE_FILE ".lock");
-	lfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	lfd = mm_state_openat(vc->dirfd, MM_VCACHE_FILE ".lock", O_RDWR | O_CREAT, 0600);
 	if (lfd < 0 || flock(lfd, LOCK_EX) != 0) {
-		rc = mm_error(err, MM_EFAIL, "cannot lock '%s': %s", lockpath, strerror(errno));
+		rc = mm_error(err, MM_EFAIL, "cannot lock '%s/%s.lock': %s", vc->dir, MM_VCACHE_FILE,
+			strerror(errno));
 		goto out;
 	}
 	/* Another process may have saved since we loaded: merge into its file. */
 	table_init(&disk, 64);
-	load_file(&disk, path);
+	load_file(&disk, vc->dirfd);
 	for (size_t i = 0; i < vc->t.cap; i++) {
 		struct rec *r = &vc->t.slot[i];
 
@@ -405,7 +368,9 @@ int mm_vcache_save(struct mm_vcache *vc, struct mm_err *err)
 				d->state = SLOT_DEAD;
 		}
 	}
-	rc = write_file(&disk, path, err);
+	rc = write_file(&disk, vc->dirfd, err);
+	if (rc)
+		mm_error_prefix(err, "%s", vc->dir);
 	free(disk.slot);
 	if (rc == 0) {
 		for (size_t i = 0; i < vc->t.cap; i++)
@@ -416,8 +381,6 @@ out:
 	if (lfd >= 0)
 		close(lfd);
 	pthread_mutex_unlock(&vc->lock);
-	free(path);
-	free(lockpath);
 	return rc;
 }
 
@@ -436,6 +399,7 @@ void mm_vcache_free(struct mm_vcache *vc)
 		return;
 	pthread_mutex_destroy(&vc->lock);
 	free(vc->t.slot);
+	close(vc->dirfd);
 	free(vc->dir);
 	free(vc);
 }

@@ -59,9 +59,10 @@
 
 #include "hash.h"
 #include "mm.h"
+#include "state.h"
 
 #define MM_VCACHE_XATTR "user.mm.verified"
-#define MM_VCACHE_FILE "verified"
+#define MM_VCACHE_FILE MM_STATE_VERIFIED
 
 struct mm_vcache;
 
@@ -71,12 +72,13 @@ enum {
 };
 
 /*
- * Load the record file from state_dir (created if missing, mode 0700).
+ * Load the record file from the state directory state (see state.h; the
+ * cache keeps its own descriptor of it, so state may be closed after).
  * A missing or partly unreadable record file is an empty cache, not an
- * error; returns NULL with err set only when state_dir cannot be created
- * or read at all.
+ * error; returns NULL with err set only when state is not open.  The file
+ * is read and written beneath the state directory by the rule of state.h.
  */
-struct mm_vcache *mm_vcache_open(const char *state_dir, int flags, struct mm_err *err);
+struct mm_vcache *mm_vcache_open(const struct mm_state *state, int flags, struct mm_err *err);
 
 /*
  * Look up the digest of the open file fd, whose fstat() the caller passes

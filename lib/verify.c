@@ -18,6 +18,7 @@
 #include "log.h"
 #include "paths.h"
 #include "scan.h"
+#include "state.h"
 #include "vcache.h"
 
 enum status { ST_OK, ST_MISMATCH, ST_MISSING, ST_UNVERIFIED, ST_UNREADABLE };
@@ -31,6 +32,7 @@ static const char *const status_name[] = {
 struct task {
 	const char *rel;             /* saveTo */
 	const char *path;            /* set for scan entries: open this path as is */
+	const struct stat *listed;   /* for scan entries: the file the scan saw */
 	struct mm_hash_spec spec;    /* expected digest, or algo NONE */
 	enum mm_hash_algo algo;      /* what to compute; NONE: no hashing */
 	long long want_size;         /* -1: unknown */
@@ -42,6 +44,8 @@ struct task {
 	int cached, hashed;
 	int ran;                     /* finished (not abandoned at a stop) */
 	long long size;
+	dev_t dev;                   /* the file that was opened */
+	ino_t ino;
 	char *error;
 	char *quarantined;
 };
@@ -55,6 +59,7 @@ struct pool {
 	char **allowed;
 	size_t nallowed;
 	struct mm_vcache *vc;
+	struct mm_state state;       /* fd -1: no state directory */
 	pthread_mutex_t lock;
 	pthread_cond_t idle;         /* signalled as each worker ends */
 	int running;                 /* workers not yet ended */
@@ -115,8 +120,36 @@ static int fd_allowed(const struct pool *p, int fd)
  * The common case, a path resolved beneath MM_ROOT, costs one openat2();
  * a path through a symlink it refuses (absolute, leading out, or a kernel
  * without openat2) is opened plainly and its real path checked.
- * Returns an fd, or -1 with errno set (EXDEV: outside).
+ * A scan entry is opened once, not following a last symlink the scan did
+ * not follow, and must be the very file the scan listed (open_listed()).
+ * Returns an fd, or -1 with errno set (EXDEV: outside; ESTALE: not the
+ * file the scan listed).
  */
+static int open_listed(struct pool *p, const struct task *t, int flags)
+{
+	struct stat st;
+	int fd = open(t->path, flags | O_NOFOLLOW);
+
+	/* A symlink the scan followed: the file it leads to must be in bounds. */
+	if (fd < 0 && errno == ELOOP) {
+		fd = open(t->path, flags);
+		if (fd >= 0 && fd_allowed(p, fd) != 1) {
+			close(fd);
+			errno = EXDEV;
+			return -1;
+		}
+	}
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0 || st.st_dev != t->listed->st_dev ||
+	    st.st_ino != t->listed->st_ino) {
+		close(fd);
+		errno = ESTALE;
+		return -1;
+	}
+	return fd;
+}
+
 static int open_task(struct pool *p, const struct task *t)
 {
 	const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
@@ -124,7 +157,7 @@ static int open_task(struct pool *p, const struct task *t)
 	int fd, e;
 
 	if (t->path)
-		return open(t->path, flags);
+		return open_listed(p, t, flags);
 	fd = mm_openat_beneath(p->rootfd, t->rel, flags, 0);
 	if (fd >= 0 || (errno != EXDEV && errno != ELOOP && errno != ENOTDIR))
 		return fd;
@@ -198,6 +231,8 @@ static void run_task(struct pool *p, struct task *t, void *buf)
 			fail(t, ST_UNREADABLE, "a symlink leads out of MM_ROOT (see --allow-dir)");
 		else if (errno == ELOOP)
 			fail(t, ST_UNREADABLE, "too many symlinks, or a symlink that is not followed");
+		else if (errno == ESTALE)
+			fail(t, ST_UNREADABLE, "replaced since the scan listed it; not hashed");
 		else
 			fail(t, ST_UNREADABLE, "cannot open: %s", strerror(errno));
 		return;
@@ -211,6 +246,8 @@ static void run_task(struct pool *p, struct task *t, void *buf)
 		goto out;
 	}
 	t->size = (long long)st.st_size;
+	t->dev = st.st_dev;
+	t->ino = st.st_ino;
 	if (t->algo == MM_HASH_NONE) {
 		t->status = ST_UNVERIFIED;
 		check_size(t);
@@ -285,11 +322,16 @@ static int by_size_desc(const void *a, const void *b)
 	return (x->order < y->order) - (x->order > y->order);
 }
 
-static void pool_init(struct pool *p, const struct mm_verify_opts *o)
+/*
+ * 0, or MM_EUSAGE with err set when the state directory is refused (state.h).
+ * One that cannot be made costs the cache and the quarantine, with a warning.
+ */
+static int pool_init(struct pool *p, const struct mm_verify_opts *o, struct mm_err *err)
 {
 	memset(p, 0, sizeof(*p));
 	p->o = o;
 	p->rootfd = -1;
+	p->state.fd = -1;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->idle, NULL);
 	p->allowed = mm_xcalloc(o->nallow + 1, sizeof(*p->allowed));
@@ -301,13 +343,26 @@ static void pool_init(struct pool *p, const struct mm_verify_opts *o)
 		else
 			mm_warnf("allowed directory '%s': %s", o->allow_dirs[i], strerror(errno));
 	}
-	if (o->state_dir && !o->no_cache) {
-		struct mm_err err = { 0 };
+	if (o->state_dir && (!o->no_cache || o->quarantine)) {
+		struct mm_err e = { 0 };
+		int rc = mm_state_open(&p->state, o->state_dir, 1, &e);
 
-		p->vc = mm_vcache_open(o->state_dir, o->no_xattr ? MM_VCACHE_NOXATTR : 0, &err);
-		if (!p->vc)
-			mm_warnf("verified cache disabled: %s", err.msg);
+		if (rc == MM_EUSAGE) {
+			*err = e;
+			return rc;
+		}
+		if (rc)
+			mm_warnf("%s: no verified cache%s", e.msg,
+				o->quarantine ? " and no quarantine" : "");
 	}
+	if (p->state.fd >= 0 && !o->no_cache) {
+		struct mm_err e = { 0 };
+
+		p->vc = mm_vcache_open(&p->state, o->no_xattr ? MM_VCACHE_NOXATTR : 0, &e);
+		if (!p->vc)
+			mm_warnf("verified cache disabled: %s", e.msg);
+	}
+	return 0;
 }
 
 /*
@@ -365,6 +420,7 @@ static void pool_finish(struct pool *p)
 	if (p->vc && mm_vcache_save(p->vc, &err) != 0)
 		mm_warnf("verified cache not saved: %s", err.msg);
 	mm_vcache_free(p->vc);
+	mm_state_close(&p->state);
 	if (p->rootfd >= 0)
 		close(p->rootfd);
 	for (size_t i = 0; i < p->nallowed; i++)
@@ -375,60 +431,58 @@ static void pool_finish(struct pool *p)
 	pthread_mutex_destroy(&p->lock);
 }
 
-/* mkdir -p for the parent folders of path (the state directory is ours: plain paths). */
-static int mkparents(const char *path)
+static void write_note(int dirfd, const char *base, const struct task *t)
 {
-	char *copy = mm_xstrdup(path);
-	int rc = 0;
+	char now[32], *name = mm_xasprintf("%s.why", base), *note;
+	struct mm_err err = { 0 };
 
-	for (char *s = copy + 1; (s = strchr(s, '/')); s++) {
-		*s = '\0';
-		if (mkdir(copy, 0700) != 0 && errno != EEXIST)
-			rc = -1;
-		*s = '/';
-	}
-	free(copy);
-	return rc;
-}
-
-static void write_note(const char *path, const struct task *t)
-{
-	char now[32];
-	FILE *f = fopen(path, "we");
-
-	if (!f)
-		return;
 	mm_iso8601_now(now);
-	fprintf(f, "saveTo: %s\nquarantined: %s\nreason: %s\n", t->rel, now,
+	note = mm_xasprintf("saveTo: %s\nquarantined: %s\nreason: %s\n", t->rel, now,
 		t->error ? t->error : status_name[t->status]);
-	fclose(f);
+	if (mm_state_write(dirfd, name, note, strlen(note), &err) != 0)
+		mm_warnf("%s: no note of why it was quarantined: %s", t->rel, err.msg);
+	free(note);
+	free(name);
 }
 
-/* Move a failed file out of ComfyUI's reach; see verify.h. */
+/*
+ * Move a failed file out of ComfyUI's reach; see verify.h.  The move is one
+ * renameat() between the folder of the file beneath MM_ROOT and its folder
+ * beneath the state directory's quarantine/, both opened without leaving
+ * their roots, and only of the file that was verified (or a symlink there:
+ * rename moves the link, never what it points to).
+ */
 static void quarantine(struct pool *p, struct task *t)
 {
-	char *dir = mm_dirname(t->rel), *qdir, *dest = NULL, *note = NULL;
+	char *dir = mm_dirname(t->rel), *qrel;
 	const char *base = mm_basename(t->rel);
-	int pfd = -1;
+	struct mm_err err = { 0 };
+	struct stat st;
+	int pfd = -1, qfd = -1;
 
+	if (p->state.fd < 0)
+		goto out;
 	pfd = strcmp(dir, ".") == 0 ? dup(p->rootfd) :
 		mm_openat_beneath(p->rootfd, dir, O_RDONLY | O_DIRECTORY, 0);
 	if (pfd < 0) {
 		mm_warnf("cannot quarantine %s: %s", t->rel, strerror(errno));
 		goto out;
 	}
-	qdir = mm_xasprintf("%s/quarantine", p->o->state_dir);
-	dest = mm_xasprintf("%s/%s", qdir, t->rel);
-	note = mm_xasprintf("%s.why", dest);
-	if (mkparents(dest) != 0) {
-		mm_warnf("cannot quarantine %s: cannot create folders in '%s': %s", t->rel, qdir,
-			strerror(errno));
-		free(qdir);
+	if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    (!S_ISLNK(st.st_mode) && (st.st_dev != t->dev || st.st_ino != t->ino))) {
+		mm_warnf("cannot quarantine %s: it is no longer the file that was verified", t->rel);
 		goto out;
 	}
-	free(qdir);
-	if (renameat(pfd, base, AT_FDCWD, dest) == 0) {
-		t->quarantined = mm_xasprintf("quarantine/%s", t->rel);
+	qrel = strcmp(dir, ".") == 0 ? mm_xstrdup(MM_STATE_QUARANTINE) :
+		mm_xasprintf("%s/%s", MM_STATE_QUARANTINE, dir);
+	qfd = mm_state_subdir(&p->state, qrel, 1, &err);
+	free(qrel);
+	if (qfd < 0) {
+		mm_warnf("cannot quarantine %s: %s", t->rel, err.msg);
+		goto out;
+	}
+	if (renameat(pfd, base, qfd, base) == 0) {
+		t->quarantined = mm_xasprintf("%s/%s", MM_STATE_QUARANTINE, t->rel);
 	} else if (errno == EXDEV) {
 		char *hidden = mm_xasprintf(".%s.mm-quarantined", base);
 
@@ -442,15 +496,15 @@ static void quarantine(struct pool *p, struct task *t)
 		mm_warnf("cannot quarantine %s: %s", t->rel, strerror(errno));
 	}
 	if (t->quarantined) {
-		write_note(note, t);
+		write_note(qfd, base, t);
 		mm_warnf("%s quarantined to %s%s", t->rel,
 			t->quarantined[0] == 'q' ? "MM_STATE_DIR/" : "MM_ROOT/", t->quarantined);
 	}
 out:
 	if (pfd >= 0)
 		close(pfd);
-	free(dest);
-	free(note);
+	if (qfd >= 0)
+		close(qfd);
 	free(dir);
 }
 
@@ -543,10 +597,9 @@ int mm_verify(struct mm_manifest *m, const struct mm_verify_opts *o,
 	int rc = 0;
 
 	memset(stats, 0, sizeof(*stats));
-	pool_init(&p, o);
-	if (open_root(&p, err) != 0) {
+	if (pool_init(&p, o, err) != 0 || open_root(&p, err) != 0) {
 		pool_finish(&p);
-		return MM_EUSAGE;
+		return err->code;
 	}
 	tasks = mm_xcalloc(m->n, sizeof(*tasks));
 	order = mm_xcalloc(m->n, sizeof(*order));
@@ -613,16 +666,25 @@ int mm_verify_scan(const char *dir, enum mm_hash_algo algo, const struct mm_veri
 	so.state_dir = o->state_dir;
 	so.allow_dirs = o->allow_dirs;
 	so.nallow = o->nallow;
-	rc = mm_scan(&so, &s, err);
-	if (rc)
+	/* A state directory that is refused is refused before anything is read. */
+	rc = pool_init(&p, o, err);
+	if (rc == 0)
+		rc = mm_scan(&so, &s, err);
+	if (rc) {
+		pool_finish(&p);
 		return rc;
-	pool_init(&p, o);
+	}
+	/* A listed symlink's file must lie where the scan allowed it (open_listed()). */
+	p.rroot = realpath(o->root, NULL);
+	if (dir && (p.allowed[p.nallowed] = realpath(dir, NULL)))
+		p.nallowed++;
 	if (algo != MM_HASH_NONE) {
 		tasks = mm_xcalloc(s.n, sizeof(*tasks));
 		order = mm_xcalloc(s.n, sizeof(*order));
 		for (size_t i = 0; i < s.n; i++) {
 			tasks[i].rel = s.v[i].save_to;
 			tasks[i].path = s.v[i].path;
+			tasks[i].listed = &s.v[i].st;
 			tasks[i].algo = algo;
 			tasks[i].want_size = -1;
 			tasks[i].order = (long long)s.v[i].st.st_size;

@@ -22,6 +22,19 @@ static void write_file(const char *path, char fill, size_t n)
 	free(buf);
 }
 
+/* Open the cache of the state directory at path, as mm-verify does. */
+static struct mm_vcache *vopen(const char *path, int flags)
+{
+	struct mm_state st;
+	struct mm_vcache *vc;
+
+	if (mm_state_open(&st, path, 1, NULL) != 0)
+		return NULL;
+	vc = mm_vcache_open(&st, flags, NULL);
+	mm_state_close(&st);
+	return vc;
+}
+
 /*
  * What mm-verify does for one file: look up, else hash and record.
  * Returns 1 on a cache hit, 0 when the file was hashed.
@@ -45,7 +58,7 @@ static int verify(struct mm_vcache *vc, const char *path, char hex[MM_HASH_HEXMA
 /* A new run: load the record file, verify, save. */
 static int run(const char *path, int flags, char hex[MM_HASH_HEXMAX + 1])
 {
-	struct mm_vcache *vc = mm_vcache_open(state, flags, NULL);
+	struct mm_vcache *vc = vopen(state, flags);
 	int hit = verify(vc, path, hex);
 
 	mm_vcache_save(vc, NULL);
@@ -118,7 +131,7 @@ static void test_xattr(void)
 static void test_changed_while_hashing(void)
 {
 	char f[300], hex[MM_HASH_HEXMAX + 1];
-	struct mm_vcache *vc = mm_vcache_open(state, 0, NULL);
+	struct mm_vcache *vc = vopen(state, 0);
 	struct stat st;
 	int fd;
 
@@ -141,7 +154,7 @@ static void test_changed_while_hashing(void)
 static void test_after_rename(void)
 {
 	char part[300], f[300], hex[MM_HASH_HEXMAX + 1], got[MM_HASH_HEXMAX + 1];
-	struct mm_vcache *vc = mm_vcache_open(state, 0, NULL);
+	struct mm_vcache *vc = vopen(state, 0);
 	struct stat st;
 	int fd;
 
@@ -167,8 +180,8 @@ static void test_merge_and_algos(void)
 {
 	char f[300], g[300], hex[MM_HASH_HEXMAX + 1], md5[MM_HASH_HEXMAX + 1];
 	char got[MM_HASH_HEXMAX + 1];
-	struct mm_vcache *a = mm_vcache_open(state, 0, NULL);
-	struct mm_vcache *b = mm_vcache_open(state, 0, NULL);
+	struct mm_vcache *a = vopen(state, 0);
+	struct mm_vcache *b = vopen(state, 0);
 	struct mm_vcache *c;
 	struct stat st;
 	int fd;
@@ -180,7 +193,7 @@ static void test_merge_and_algos(void)
 	verify(a, f, hex);
 	verify(b, g, hex);
 	ok(mm_vcache_save(a, NULL) == 0 && mm_vcache_save(b, NULL) == 0, "two caches save");
-	c = mm_vcache_open(state, 0, NULL);
+	c = vopen(state, 0);
 	fd = open(f, O_RDONLY);
 	fstat(fd, &st);
 	ok(mm_vcache_lookup(c, fd, &st, MM_HASH_SHA256, hex),
@@ -217,12 +230,12 @@ static void test_bad_file(void)
 		"1 2 3 4 5 0 d41d8cd98f00b204e9800998ecf8427e - -\n", f);
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/bad", dir);
-	vc = mm_vcache_open(path, 0, NULL);
+	vc = vopen(path, 0);
 	ok(vc != NULL, "a record file with bad lines still opens");
 	is_int(mm_vcache_count(vc), 1, "only the well-formed line is kept");
 	mm_vcache_free(vc);
 	snprintf(path, sizeof(path), "%s/bad/%s", dir, MM_VCACHE_FILE);
-	ok(mm_vcache_open(path, 0, NULL) == NULL, "a state dir that is a file is an error");
+	ok(vopen(path, 0) == NULL, "a state dir that is a file is an error");
 }
 
 int main(void)
