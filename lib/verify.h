@@ -28,8 +28,9 @@
  * with a read buffer of MM_HASH_BUFSZ for what cannot be mapped, so memory
  * stays flat whatever the sizes.
  *
- * Quarantine moves a file that failed (mismatch) to
- * MM_STATE_DIR/quarantine/<saveTo> and writes <saveTo>.why beside it; when
+ * Quarantine moves a file that failed (mismatch), if it is still the file
+ * that was hashed, to MM_STATE_DIR/quarantine/<saveTo> by the rule of
+ * state.h and writes <saveTo>.why beside it; when
  * the state directory is on another filesystem the file is instead renamed
  * in place to the hidden ".<name>.mm-quarantined", which ComfyUI does not
  * list.  Either way the next mm-fetch downloads it again.
@@ -46,7 +47,8 @@
 
 struct mm_verify_opts {
 	const char *root;              /* MM_ROOT */
-	const char *state_dir;         /* MM_STATE_DIR: cache and quarantine; NULL: neither */
+	const char *state_dir;         /* MM_STATE_DIR: cache and quarantine; NULL: neither;
+	                                  refused by state.h's rule: MM_EUSAGE */
 	const char *const *allow_dirs; /* symlink targets allowed outside MM_ROOT */
 	size_t nallow;
 	int jobs;                      /* hashing threads; <= 0: one per CPU */
@@ -82,8 +84,11 @@ int mm_verify(struct mm_manifest *m, const struct mm_verify_opts *opts,
  * The scan of --scan as a manifest (name, saveTo, sizeBytes, fileSize) of
  * the files under dir (NULL: MM_ROOT/models; see scan.h).  With algo other
  * than MM_HASH_NONE each model also gets `hash` (bare hex for sha256 and
- * md5/sha1, "autov2" is not allowed) from the cache or by hashing.  On
- * success *out is a manifest the caller frees.
+ * md5/sha1, "autov2" is not allowed) from the cache or by hashing.  Each
+ * file is opened once, without following a last symlink the scan did not
+ * follow, and hashed only when it is the very file (device, inode) the scan
+ * listed; one swapped since is "unreadable" and gets no hash.  On success
+ * *out is a manifest the caller frees.
  */
 int mm_verify_scan(const char *dir, enum mm_hash_algo algo, const struct mm_verify_opts *opts,
 	struct mm_manifest **out, struct mm_verify_stats *stats, struct mm_err *err);
