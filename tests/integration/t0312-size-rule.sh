@@ -66,9 +66,12 @@ want=$(tr -d '\n' < "$T/want")
 fetch 1 "mm-fetch: the files that do not fit are fetched (and fail: 404)" \
 	--attempts 1 --progress none "$T/in.json"
 cp "$T/res" "$T/fetched.json"
-is "$(verdicts "$T/fetched.json" fetch)" "$want" "mm-fetch takes as present exactly the files the rule says fit"
+fetched=$(verdicts "$T/fetched.json" fetch)
+is "$fetched" "$want" "mm-fetch takes as present exactly the files the rule says fit"
 exit_is 1 "mm-verify on the manifest: the files that do not fit are mismatches" mm mm-verify "$T/in.json"
-is "$(verdicts "$T/out" verify)" "$want" "mm-verify passes exactly the same files"
+verified=$(verdicts "$T/out" verify)
+is "$verified" "$want" "mm-verify passes exactly the same files"
+is "$fetched" "$verified" "the two tools agree on every case"
 exit_is 1 "mm-verify on what mm-fetch printed" mm mm-verify "$T/fetched.json"
 is "$(verdicts "$T/out" verify)" "$want" "the same verdicts: sizeBytes written back does not make a hint exact"
 is "$(json_get models.# "$T/out")" "$n" "every case was judged"
