@@ -7,6 +7,7 @@
 #include "paths.h"
 #include "progress.h"
 #include "state.h"
+#include "size.h"
 #include "vcache.h"
 
 #include <curl/curl.h>
@@ -65,7 +66,7 @@ struct job {
 	struct mm_hash_spec spec;
 	const char *token;
 	long long hint;         /* manifest size or -1 */
-	int exact;              /* hint is an exact byte count */
+	long long tol;          /* how far from hint a file may be (size.h); 0: exact */
 	struct job *link_from;  /* J_LINK: where the bytes come from */
 
 	char *dir, *base, *part, *sidecar, *sidecar_tmp;
@@ -113,6 +114,8 @@ struct xfer {
 	int ranges;
 	long retry_after;
 	char etag[256], lastmod[128];
+	char cenc[64];          /* Content-Encoding of the answer */
+	int encoded;            /* a 2xx body came encoded: a failed try */
 	struct curl_slist *hdrs;
 	char errbuf[CURL_ERROR_SIZE];
 	/* Body bytes gathered for one large pwrite (libcurl hands over 16 KiB at a time). */
@@ -205,39 +208,9 @@ static int pwrite_all(int fd, const char *p, size_t n, long long off)
 	return 0;
 }
 
-/* The manifest's size is exact when fileSize is a byte count, not "17.2GB". */
-static int size_is_exact(const struct mm_model *m)
-{
-	cJSON *fs = cJSON_GetObjectItemCaseSensitive(m->obj, "fileSize");
-	const char *s;
-
-	if (m->size < 0)
-		return 0;
-	if (!fs || cJSON_IsNull(fs))
-		return 1;
-	if (cJSON_IsNumber(fs))
-		return 1;
-	if (!cJSON_IsString(fs) || !fs->valuestring || !*fs->valuestring)
-		return 0;
-	for (s = fs->valuestring; *s; s++)
-		if (*s < '0' || *s > '9')
-			return 0;
-	return 1;
-}
-
 static int size_ok(const struct job *j, long long have)
 {
-	long long tol;
-
-	if (j->hint < 0)
-		return 1;
-	if (j->exact)
-		return have == j->hint;
-	/* "17.2GB" is rounded: accept what the rounding allows. */
-	tol = j->hint / 20;
-	if (tol < (1LL << 20))
-		tol = 1LL << 20;
-	return have > 0 && llabs(have - j->hint) <= tol;
+	return mm_size_fits(j->hint, j->tol, have);
 }
 
 static void set_error(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -608,7 +581,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 		x->clen = x->cr_start = x->cr_total = -1;
 		x->ranges = 0;
 		x->retry_after = -1;
-		x->etag[0] = x->lastmod[0] = '\0';
+		x->etag[0] = x->lastmod[0] = x->cenc[0] = '\0';
 		return n;
 	}
 	v = strchr(line, ':');
@@ -637,6 +610,13 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 		snprintf(x->lastmod, sizeof(x->lastmod), "%s", v);
 	} else if (!strcasecmp(line, "retry-after")) {
 		x->retry_after = mm_http_retry_after(v);
+	} else if (!strcasecmp(line, "content-encoding")) {
+		size_t k;
+
+		/* Shown in an error: printable, and short. */
+		for (k = 0; v[k] && k + 1 < sizeof(x->cenc); k++)
+			x->cenc[k] = v[k] > 0x20 && v[k] < 0x7f ? v[k] : '?';
+		x->cenc[k] = '\0';
 	}
 	return n;
 }
@@ -753,6 +733,11 @@ static int check_response(struct run *r, struct xfer *x)
 	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->status);
 	if (x->status < 200 || x->status >= 300)
 		return 0;
+	/* mm asked for the file as it is (identity): gzip of it is not it. */
+	if (x->cenc[0] && strcasecmp(x->cenc, "identity") != 0) {
+		x->encoded = 1;
+		return -1;
+	}
 	if (x->piece < 0) {
 		if (x->status != 200) {
 			x->restart = 1;
@@ -844,6 +829,9 @@ static struct xfer *xfer_new(struct run *r, struct job *j)
 	curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(x->h, CURLOPT_PRIVATE, x);
+	/* A model file's bytes, as they are: no server may compress them. */
+	x->hdrs = curl_slist_append(NULL, "Accept-Encoding: identity");
+	curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs);
 	return x;
 }
 
@@ -895,7 +883,7 @@ static void start_piece(struct run *r, struct job *j, long i)
 		snprintf(range, sizeof(range), "%lld-%lld", x->off, p->end - 1);
 		curl_easy_setopt(x->h, CURLOPT_RANGE, range);
 		hdr = mm_xasprintf("If-Range: %s", j->validator);
-		x->hdrs = curl_slist_append(NULL, hdr);
+		x->hdrs = curl_slist_append(x->hdrs, hdr);
 		free(hdr);
 		curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs);
 		p->state = P_ACTIVE;
@@ -934,6 +922,9 @@ static long long on_disk(const struct job *j)
 
 static void release(struct run *r, struct job *j)
 {
+	if (j->dirfd >= 0)
+		close(j->dirfd);
+	j->dirfd = -1;
 	if (j->fd >= 0)
 		close(j->fd);
 	j->fd = -1;
@@ -1048,7 +1039,7 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 	}
 	if (x->reached_end && rc == CURLE_WRITE_ERROR)
 		rc = CURLE_OK;
-	cls = mm_http_classify(rc, x->status);
+	cls = x->encoded ? MM_HTTP_TRANSIENT : mm_http_classify(rc, x->status);
 	if (cls == MM_HTTP_DONE && p) {
 		if (p->end < 0) {
 			/* No Content-Length: the body ended where the file ends. */
@@ -1068,6 +1059,9 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 	if (cls == MM_HTTP_DONE)
 		cls = MM_HTTP_TRANSIENT;
 	describe(x, rc, why, sizeof(why));
+	if (x->encoded)
+		snprintf(why, sizeof(why), "the server sent the file encoded (Content-Encoding: %s), "
+			 "not as it is", x->cenc);
 	if (cls == MM_HTTP_FATAL) {
 		set_error(j, "%s", why);
 		job_fail(r, j, 0);
@@ -1170,7 +1164,7 @@ static void record_vcache(struct run *r, struct job *j, int fd)
 static void finish(struct run *r, struct job *j)
 {
 	struct stat st;
-	char a[32];
+	char a[32], why[96];
 	double secs;
 
 	abort_job(r, j);
@@ -1185,10 +1179,19 @@ static void finish(struct run *r, struct job *j)
 		job_fail(r, j, 1);
 		return;
 	}
-	if (j->exact && j->size != j->hint) {
-		set_error(j, "size mismatch: the manifest says %lld bytes, the server sent %lld",
-			  j->hint, j->size);
+	/* With a hash the hash decides; without one, the size rule (size.h). */
+	if (!j->has_hash && !size_ok(j, j->size)) {
+		set_error(j, "size mismatch: the manifest says %s%lld bytes, the server sent %lld",
+			  j->tol ? "about " : "", j->hint, j->size);
 		job_fail(r, j, 1);
+		return;
+	}
+	if (j->has_hash && !mm_hash_matches(&j->spec, j->digest) && j->resumed_from > 0) {
+		/* The part file may be what was wrong (a power loss zeroes blocks): once, from byte 0. */
+		mm_progress_bytes(j->resumed_from, a, sizeof(a));
+		snprintf(why, sizeof(why), "hash mismatch after resuming from %s", a);
+		job_restart(r, j, why);
+		j->restarts--;
 		return;
 	}
 	if (j->has_hash && !mm_hash_matches(&j->spec, j->digest)) {
@@ -1284,6 +1287,7 @@ static void do_link(struct run *r, struct job *j, struct job *src)
 	else
 		fsync(j->dirfd);
 out:
+	release(r, j);
 	if (sdir >= 0)
 		close(sdir);
 	if (sfd >= 0)
@@ -1319,7 +1323,10 @@ static void link_followers(struct run *r, struct job *src)
 
 /* ------------------------------------------------------------ starting */
 
-/* 1 when MM_ROOT/saveTo is a regular file of the expected size. */
+/*
+ * 1 when MM_ROOT/saveTo is a regular file of the expected size, -1 when it
+ * is a regular file of another size, 0 when there is none.
+ */
 static int is_present(struct run *r, struct job *j, struct stat *st)
 {
 	int fd = mm_openat_beneath(r->rootfd, j->model->save_to, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
@@ -1327,7 +1334,7 @@ static int is_present(struct run *r, struct job *j, struct stat *st)
 
 	if (fd < 0)
 		return 0;
-	ok = fstat(fd, st) == 0 && S_ISREG(st->st_mode) && size_ok(j, st->st_size);
+	ok = fstat(fd, st) == 0 && S_ISREG(st->st_mode) ? (size_ok(j, st->st_size) ? 1 : -1) : 0;
 	close(fd);
 	return ok;
 }
@@ -1346,6 +1353,9 @@ static int take_lock(struct run *r, struct job *j)
 	}
 	if (flock(j->lockfd, LOCK_EX | LOCK_NB) == 0)
 		return 0;
+	/* Waiting holds no descriptor: thousands of models may wait. */
+	close(j->lockfd);
+	j->lockfd = -1;
 	return -1;
 }
 
@@ -1371,7 +1381,7 @@ static void start_job(struct run *r, struct job *j)
 		return;
 	}
 	/* Another run may have finished it while we waited. */
-	if (j->lock_msg && is_present(r, j, &st)) {
+	if (j->lock_msg && is_present(r, j, &st) > 0) {
 		release(r, j);
 		j->state = J_PRESENT;
 		link_followers(r, j);
@@ -1678,7 +1688,7 @@ static void job_init(struct run *r, struct job *j, struct mm_model *m)
 	j->progress_id = -1;
 	j->size = -1;
 	j->hint = m->size;
-	j->exact = size_is_exact(m);
+	j->tol = m->size_tol;
 	j->attempts = 1;
 	j->dir = mm_dirname(m->save_to);
 	j->base = mm_xstrdup(mm_basename(m->save_to));
@@ -1741,7 +1751,7 @@ static void check_job(struct run *r, struct job *j)
 	(void)r;
 }
 
-static int verify_present(struct run *r, struct job *j)
+static int verify_present(struct run *r, struct job *j, int loud)
 {
 	char hex[MM_HASH_HEXMAX + 1];
 	struct stat st;
@@ -1764,7 +1774,7 @@ static int verify_present(struct run *r, struct job *j)
 			mm_vcache_record(r->vc, fd, &st, j->spec.algo, hex, &e);
 	}
 	close(fd);
-	if (!ok)
+	if (!ok && loud)
 		mm_warnf("%s: present but its hash does not match; downloading it again", j->model->name);
 	return ok;
 }
@@ -1777,10 +1787,18 @@ static void classify(struct run *r)
 
 	for (i = 0; i < r->n; i++) {
 		struct job *j = &r->jobs[i];
+		int have;
 
 		if (j->state != J_QUEUED && j->state != J_FAILED)
 			continue;
-		if (is_present(r, j, &st) && (!r->o->verify_present || verify_present(r, j))) {
+		have = is_present(r, j, &st);
+
+		/*
+		 * A file of another size is still the file when its hash says
+		 * so: mm-verify judges it that way, and so does this.
+		 */
+		if ((have > 0 && (!r->o->verify_present || verify_present(r, j, 1))) ||
+		    (have < 0 && j->has_hash && verify_present(r, j, 0))) {
 			j->state = J_PRESENT;
 			j->error[0] = '\0';
 		}

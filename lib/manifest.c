@@ -3,6 +3,7 @@
 #include "hash.h"
 #include "log.h"
 #include "paths.h"
+#include "size.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -338,6 +339,7 @@ static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, stru
 	}
 	if (v->size >= 0)
 		set_number(o, "sizeBytes", (double)v->size);
+	v->size_tol = mm_size_tolerance(it, v->size);
 
 	/* Auth. */
 	it = cJSON_GetObjectItemCaseSensitive(o, "isAuthReq");
@@ -436,8 +438,15 @@ static int merge(struct mm_manifest *m, struct mm_model *a, struct mm_model *b)
 		a->hash = cJSON_GetObjectItemCaseSensitive(a->obj, "hash")->valuestring;
 	}
 	if (a->size < 0 && b->size >= 0) {
+		cJSON *fs = cJSON_GetObjectItemCaseSensitive(b->obj, "fileSize");
+
 		a->size = b->size;
+		a->size_tol = b->size_tol;
 		set_number(a->obj, "sizeBytes", (double)a->size);
+		/* The hint comes along, so the merged entry reads back as the same rule. */
+		cJSON_DeleteItemFromObjectCaseSensitive(a->obj, "fileSize");
+		if (fs)
+			cJSON_AddItemToObject(a->obj, "fileSize", cJSON_Duplicate(fs, 1));
 	}
 	if (b->auth_req && !a->auth_req) {
 		cJSON *e;

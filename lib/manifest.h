@@ -29,6 +29,7 @@ struct mm_model {
 	const char *auth_env;   /* authEnvVar when isAuthReq, or NULL */
 	int auth_req;
 	long long size;         /* sizeBytes, or -1 when unknown */
+	long long size_tol;     /* 0: size is exact; else a rounded hint's slack (size.h) */
 };
 
 struct mm_manifest {

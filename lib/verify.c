@@ -19,6 +19,7 @@
 #include "paths.h"
 #include "scan.h"
 #include "state.h"
+#include "size.h"
 #include "vcache.h"
 
 enum status { ST_OK, ST_MISMATCH, ST_MISSING, ST_UNVERIFIED, ST_UNREADABLE };
@@ -36,7 +37,7 @@ struct task {
 	struct mm_hash_spec spec;    /* expected digest, or algo NONE */
 	enum mm_hash_algo algo;      /* what to compute; NONE: no hashing */
 	long long want_size;         /* -1: unknown */
-	int size_exact;
+	long long size_tol;          /* 0: exact (size.h) */
 	long long order;             /* sort key: size, largest hashed first */
 
 	enum status status;
@@ -197,9 +198,9 @@ static void check_size(struct task *t)
 
 	if (want < 0)
 		return;
-	if (t->size_exact ? got != want : (got < want * 0.9 || got > want * 1.1))
+	if (!mm_size_fits(want, t->size_tol, got))
 		fail(t, ST_MISMATCH, "size is %lld bytes, expected %s%lld", got,
-			t->size_exact ? "" : "about ", want);
+			t->size_tol ? "about " : "", want);
 }
 
 static int stopped(const struct pool *p)
@@ -529,21 +530,6 @@ static void set_verify(struct mm_model *model, const struct task *t)
 		cJSON_AddStringToObject(v, "quarantined", t->quarantined);
 }
 
-/* 1 when the model's size is a byte count rather than a rounded hint. */
-static int size_is_exact(const struct mm_model *model)
-{
-	const cJSON *fs = cJSON_GetObjectItemCaseSensitive(model->obj, "fileSize");
-	const char *s;
-
-	if (!fs || cJSON_IsNumber(fs))
-		return 1;
-	if (!cJSON_IsString(fs))
-		return 0;
-	for (s = fs->valuestring; *s >= '0' && *s <= '9'; s++)
-		;
-	return s != fs->valuestring && (*s == '\0' || (s[0] == 'B' && s[1] == '\0'));
-}
-
 static void count(struct mm_verify_stats *s, const struct task *t)
 {
 	switch (t->status) {
@@ -610,7 +596,7 @@ int mm_verify(struct mm_manifest *m, const struct mm_verify_opts *o,
 		t->rel = model->save_to;
 		t->size = -1;
 		t->want_size = model->size;
-		t->size_exact = size_is_exact(model);
+		t->size_tol = model->size_tol;
 		if (model->hash && mm_hash_parse(model->hash, &t->spec, NULL) == 0)
 			t->algo = t->spec.algo;
 		/* Largest first keeps every thread busy to the end; the size hint is enough. */

@@ -19,9 +19,9 @@
  *   error       why, for mismatch and unreadable
  *   quarantined where the file went, relative to MM_STATE_DIR, with --quarantine
  *
- * Sizes: a size given as a number of bytes must match exactly; a rounded hint
- * such as "17.2GB" (fileSize as text) is only an approximation, so a file
- * within 10% of it passes.  With a hash, the hash alone decides.
+ * Sizes, for a model without a hash, follow size.h (the rule mm-fetch uses
+ * too): a byte count must match exactly, a rounded hint such as "17.2GB"
+ * within its tolerance.  With a hash, the hash alone decides.
  *
  * Files are hashed by a pool of opts->jobs threads, largest first, each
  * through one mapped window of MM_HASH_MAPSZ at a time (mm_hash_fd_mapped()),
