@@ -93,8 +93,10 @@ const char *mm_model_stage_status(const struct mm_model *model, const char *stag
 
 /*
  * Parse a size hint: "17.2GB", "850MB", "0.3 GiB", "1024" (bytes).  Units
- * are binary (1 GB = 2^30 bytes), as the API uses them.  Returns bytes, or -1
- * when s is not a size.
+ * are binary (1 GB = 2^30 bytes), as the API uses them.  The number is
+ * decimal (no hex, exponent, inf or nan); without a unit, or with "B"
+ * alone, it is a whole number of bytes.  Returns bytes, or -1 when s is not
+ * a size.
  */
 long long mm_parse_size(const char *s);
 
