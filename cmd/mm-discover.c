@@ -135,6 +135,8 @@ int main(int argc, char **argv)
 		}
 	}
 	mm_log_set_level(verbosity);
+	if (opt_state)
+		mm_manifest_set_state_dir(mm_config_root(), opt_state);
 	if (do_validate) {
 		if (argc - optind > 1) {
 			usage(stderr);

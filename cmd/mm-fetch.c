@@ -209,6 +209,8 @@ int main(int argc, char **argv)
 	o.root = mm_config_root();
 	if (!o.state_dir)
 		o.state_dir = mm_env("MM_STATE_DIR", NULL);
+	else
+		mm_manifest_set_state_dir(o.root, o.state_dir);
 
 	rc = mm_manifest_load(optind < argc ? argv[optind] : NULL, 0, &m, &err);
 	if (rc) {

@@ -176,6 +176,8 @@ int main(int argc, char **argv)
 	o.root = mm_config_root();
 	state_dir = opt_state ? mm_xstrdup(opt_state) : mm_config_state_dir(o.root);
 	o.state_dir = state_dir;
+	if (opt_state)
+		mm_manifest_set_state_dir(o.root, opt_state);
 	o.allow_dirs = allow;
 	o.stop = &stop;
 	memset(&sa, 0, sizeof(sa));

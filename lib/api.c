@@ -86,11 +86,18 @@ out:
 	free(rel);
 }
 
+static void first_dup(void *arg, const char *where, const char *key)
+{
+	char *s = arg;
+
+	snprintf(s, 300, "key '%.64s' is given twice%s%.200s", key, *where ? " in " : "", where);
+}
+
 /* Parse an envelope; 0 with r->doc/r->data set, or MM_EINPUT. */
 static int parse_envelope(struct areq *r, const char *body, size_t len)
 {
 	size_t at;
-	char why[128];
+	char why[128], dup[300];
 	cJSON *doc, *e, *d;
 
 	if (len == 0) {
@@ -105,6 +112,11 @@ static int parse_envelope(struct areq *r, const char *body, size_t len)
 	doc = cJSON_ParseWithLength(body, len);
 	if (!doc) {
 		snprintf(r->msg, sizeof(r->msg), "the API's answer for %s is not JSON", r->what);
+		return r->rc = MM_EINPUT;
+	}
+	if (mm_json_dup_keys(doc, 1, first_dup, dup)) {
+		snprintf(r->msg, sizeof(r->msg), "the API's answer for %s is ambiguous: %s", r->what, dup);
+		cJSON_Delete(doc);
 		return r->rc = MM_EINPUT;
 	}
 	if (!cJSON_IsObject(doc)) {

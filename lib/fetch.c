@@ -1695,8 +1695,8 @@ static void job_init(struct run *r, struct job *j, struct mm_model *m)
 	part = mm_part_path(m->save_to);
 	j->part = mm_xstrdup(mm_basename(part));
 	free(part);
-	j->sidecar = mm_xasprintf(".%s.mm-state", j->base);
-	j->sidecar_tmp = mm_xasprintf(".%s.mm-state.tmp", j->base);
+	j->sidecar = mm_xasprintf(".%s" MM_STATE_SUFFIX, j->base);
+	j->sidecar_tmp = mm_xasprintf(".%s" MM_STATE_TMP_SUFFIX, j->base);
 	j->state = J_QUEUED;
 	if (m->hash) {
 		struct mm_err e;

@@ -1,5 +1,6 @@
 /* manifest.c — parse, validate, normalise, merge and print manifests. */
 #include "manifest.h"
+#include "config.h"
 #include "hash.h"
 #include "log.h"
 #include "paths.h"
@@ -9,10 +10,13 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <time.h>
 
 #define MAX_PROBLEMS 1000
 
@@ -47,19 +51,34 @@ static void problem(struct mm_manifest *m, const char *fmt, ...)
 
 long long mm_parse_size(const char *s)
 {
-	char *end;
+	const char *end;
+	char num[64];
 	double v, mult = 1;
+	size_t n;
+	int frac = 0;
 
 	if (!s)
 		return -1;
 	while (isspace((unsigned char)*s))
 		s++;
-	if (!isdigit((unsigned char)*s) && *s != '.')
+	/* Decimal only: digits, and a point with more digits; never strtod's hex, inf or 1e3. */
+	for (end = s; isdigit((unsigned char)*end); end++)
+		;
+	if (end == s)
 		return -1;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || !isfinite(v) || v < 0)
+	if (*end == '.') {
+		frac = 1;
+		if (!isdigit((unsigned char)*++end))
+			return -1;
+		while (isdigit((unsigned char)*end))
+			end++;
+	}
+	n = (size_t)(end - s);
+	if (n >= sizeof(num))
 		return -1;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	v = strtod(num, NULL);
 	while (isspace((unsigned char)*end))
 		end++;
 	switch (toupper((unsigned char)*end)) {
@@ -76,7 +95,7 @@ long long mm_parse_size(const char *s)
 		end++;
 	while (isspace((unsigned char)*end))
 		end++;
-	if (*end)
+	if (*end || (frac && mult == 1))  /* a byte count is a whole number */
 		return -1;
 	v *= mult;
 	if (v > 9007199254740992.0)  /* 2^53: exact in JSON */
@@ -123,6 +142,15 @@ int mm_json_text_check(const char *text, size_t len, size_t *at, char *why, size
 			}
 			if (c == '"')
 				in_string = !in_string;
+			/* cJSON would keep a raw NUL and so cut the string short. */
+			if (c == '\0' || (in_string && c < 0x20)) {
+				*at = i;
+				if (c)
+					snprintf(why, whysz, "a string holds a raw control character (0x%02x)", c);
+				else
+					snprintf(why, whysz, "a raw NUL byte");
+				return -1;
+			}
 			i++;
 			continue;
 		}
@@ -188,17 +216,140 @@ static void normalise_keys(struct mm_manifest *m, cJSON *o, const char *label)
 	}
 }
 
-static int has_duplicate_key(const cJSON *o, const char **which)
-{
-	const cJSON *a, *b;
+/*
+ * A string table for lookups that must stay linear on 100,000 models: open
+ * addressing, sized once for the most keys it will hold, its hash seeded at
+ * random so that a manifest cannot be written to make its keys collide.
+ * Keys are borrowed.
+ */
+struct strtab {
+	const char **key;
+	size_t *val;
+	size_t mask;
+	uint64_t seed;
+};
 
-	for (a = o->child; a; a = a->next)
-		for (b = a->next; b; b = b->next)
-			if (a->string && b->string && strcmp(a->string, b->string) == 0) {
-				*which = a->string;
-				return 1;
-			}
-	return 0;
+static void strtab_init(struct strtab *t, size_t most)
+{
+	size_t cap = 16;
+
+	while (cap < 2 * most)
+		cap *= 2;
+	t->key = mm_xcalloc(cap, sizeof(*t->key));
+	t->val = mm_xcalloc(cap, sizeof(*t->val));
+	t->mask = cap - 1;
+	if (getrandom(&t->seed, sizeof(t->seed), GRND_NONBLOCK) != (ssize_t)sizeof(t->seed))
+		t->seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)t->key;
+}
+
+static void strtab_free(struct strtab *t)
+{
+	free(t->key);
+	free(t->val);
+}
+
+/* The value stored for key; or else store val for it and return SIZE_MAX. */
+static size_t strtab_put(struct strtab *t, const char *key, size_t val)
+{
+	uint64_t h = t->seed ^ 0xcbf29ce484222325ULL;
+	const unsigned char *p;
+	size_t i;
+
+	for (p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ULL;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	for (i = (size_t)h & t->mask; t->key[i]; i = (i + 1) & t->mask)
+		if (strcmp(t->key[i], key) == 0)
+			return t->val[i];
+	t->key[i] = key;
+	t->val[i] = val;
+	return SIZE_MAX;
+}
+
+/* Where a value is in the tree, for messages: its parent's frame and its own key or index. */
+struct frame {
+	const struct frame *up;
+	const cJSON *item;
+	size_t index;
+};
+
+static void frame_path(const struct frame *f, char *buf, size_t bufsz)
+{
+	size_t n;
+
+	if (!f->up) {
+		buf[0] = '\0';
+		return;
+	}
+	frame_path(f->up, buf, bufsz);
+	n = strlen(buf);
+	if (f->item->string)
+		snprintf(buf + n, bufsz - n, "%s%.64s", n ? "." : "", f->item->string);
+	else
+		snprintf(buf + n, bufsz - n, "[%zu]", f->index);
+}
+
+struct dups {
+	size_t found, max;
+	void (*fn)(void *arg, const char *where, const char *key);
+	void *arg;
+};
+
+static void dup_report(struct dups *d, const struct frame *f, const char *key)
+{
+	char where[512];
+
+	if (d->found >= d->max)
+		return;
+	frame_path(f, where, sizeof(where));
+	d->fn(d->arg, where, key);
+	d->found++;
+}
+
+static void dup_walk(struct dups *d, const struct frame *f)
+{
+	const cJSON *a, *b, *v = f->item;
+	struct frame child = {f, NULL, 0};
+	size_t k = 0;
+
+	if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
+		return;
+	if (cJSON_IsObject(v)) {
+		for (a = v->child; a; a = a->next)
+			k++;
+		if (k <= 16) {
+			for (a = v->child; a; a = a->next)
+				for (b = a->next; b; b = b->next)
+					if (a->string && b->string && strcmp(a->string, b->string) == 0) {
+						dup_report(d, f, a->string);
+						break;
+					}
+		} else {
+			struct strtab t;
+
+			strtab_init(&t, k);
+			for (a = v->child; a; a = a->next)
+				if (a->string && strtab_put(&t, a->string, 0) != SIZE_MAX)
+					dup_report(d, f, a->string);
+			strtab_free(&t);
+		}
+	}
+	for (a = v->child; a && d->found < d->max; a = a->next, child.index++) {
+		child.item = a;
+		dup_walk(d, &child);
+	}
+}
+
+size_t mm_json_dup_keys(const cJSON *v, size_t max,
+			void (*found)(void *arg, const char *where, const char *key), void *arg)
+{
+	struct dups d = {0, max, found, arg};
+	struct frame top = {NULL, v, 0};
+
+	dup_walk(&d, &top);
+	return d.found;
 }
 
 static const char *str_field(struct mm_manifest *m, cJSON *o, const char *key,
@@ -263,10 +414,11 @@ static const char *hash_hex(const char *h)
 }
 
 /* Validate and normalise one model object; fill view.  0 or -1. */
-static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, struct mm_model *v)
+static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, const char *state_rel,
+		      struct mm_model *v)
 {
 	char label[320], why[128];
-	const char *name_s = NULL, *dup;
+	const char *name_s = NULL;
 	cJSON *it, *src, *srcs;
 	size_t before = m->nproblems;
 
@@ -283,8 +435,6 @@ static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, stru
 		snprintf(label, sizeof(label), "models[%zu] (%.256s)", i, name_s);
 	else
 		snprintf(label, sizeof(label), "models[%zu]", i);
-	if (has_duplicate_key(o, &dup))
-		problem(m, "%s: key '%s' is given twice", label, dup);
 	normalise_keys(m, o, label);
 
 	v->obj = o;
@@ -295,7 +445,8 @@ static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, stru
 	if (v->hash && !*v->hash)
 		v->hash = NULL;
 
-	if (v->save_to && mm_path_check(v->save_to, strlen(v->save_to), why, sizeof(why)) < 0)
+	if (v->save_to && (mm_path_check(v->save_to, strlen(v->save_to), why, sizeof(why)) < 0 ||
+			   mm_path_reserved(v->save_to, state_rel, why, sizeof(why)) < 0))
 		problem(m, "%s: saveTo '%.256s' %s", label, v->save_to, why);
 	if (v->url) {
 		const char *p;
@@ -328,12 +479,12 @@ static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, stru
 		long long sz = -1;
 
 		if (cJSON_IsNumber(it) && it->valuedouble >= 0 &&
-		    it->valuedouble <= 9007199254740992.0)
+		    it->valuedouble <= 9007199254740992.0 && it->valuedouble == floor(it->valuedouble))
 			sz = (long long)it->valuedouble;
 		else if (cJSON_IsString(it))
 			sz = mm_parse_size(it->valuestring);
 		if (sz < 0)
-			problem(m, "%s: fileSize is not a size (like \"17.2GB\" or a number of bytes)", label);
+			problem(m, "%s: fileSize is not a size (like \"17.2GB\" or a whole number of bytes)", label);
 		else if (v->size < 0)
 			v->size = sz;
 	}
@@ -468,26 +619,76 @@ static int merge(struct mm_manifest *m, struct mm_model *a, struct mm_model *b)
 			cJSON_DeleteItemFromObjectCaseSensitive(a->obj, "sources");
 			cJSON_AddItemToObject(a->obj, "sources", as);
 		}
-		cJSON_ArrayForEach(s, bs) {
-			cJSON *t;
-			int seen = 0;
-
-			cJSON_ArrayForEach(t, as)
-				if (cJSON_IsString(t) && cJSON_IsString(s) &&
-				    strcmp(t->valuestring, s->valuestring) == 0)
-					seen = 1;
-			if (!seen && cJSON_IsString(s))
+		/* Repeats are dropped by dedup_sources() once every entry is merged. */
+		cJSON_ArrayForEach(s, bs)
+			if (cJSON_IsString(s))
 				cJSON_AddItemToArray(as, cJSON_CreateString(s->valuestring));
-		}
 	}
 	return 0;
+}
+
+/* Drop the sources merged in (from index kept on) that are listed already. */
+static void dedup_sources(cJSON *as, size_t kept)
+{
+	struct strtab t;
+	cJSON *s, *next;
+	size_t i = 0;
+
+	if (!cJSON_IsArray(as))
+		return;
+	strtab_init(&t, (size_t)cJSON_GetArraySize(as));
+	for (s = as->child; s; s = next, i++) {
+		next = s->next;
+		if (cJSON_IsString(s) && strtab_put(&t, s->valuestring, 0) != SIZE_MAX && i >= kept)
+			cJSON_Delete(cJSON_DetachItemViaPointer(as, s));
+	}
+	strtab_free(&t);
+}
+
+static void dup_problem(void *arg, const char *where, const char *key)
+{
+	struct mm_manifest *m = arg;
+
+	if (*where)
+		problem(m, "%s: key '%.64s' is given twice", where, key);
+	else
+		problem(m, "key '%.64s' is given twice at the top level", key);
+}
+
+static char *set_root, *set_state;
+static int state_set;
+
+void mm_manifest_set_state_dir(const char *root, const char *state_dir)
+{
+	free(set_root);
+	free(set_state);
+	set_root = root ? mm_xstrdup(root) : NULL;
+	set_state = state_dir ? mm_xstrdup(state_dir) : NULL;
+	state_set = 1;
+}
+
+/* The state directory relative to MM_ROOT, or NULL when it is elsewhere.  Caller frees. */
+static char *state_rel(void)
+{
+	char *st, *rel;
+	const char *root;
+
+	if (state_set)
+		return mm_path_inside(set_root, set_state);
+	root = mm_config_root();
+	st = mm_config_state_dir(root);
+	rel = mm_path_inside(root, st);
+	free(st);
+	return rel;
 }
 
 int mm_manifest_from_json(cJSON *root, int flags, struct mm_manifest **out, struct mm_err *err)
 {
 	struct mm_manifest *m = mm_xcalloc(1, sizeof(*m));
 	cJSON *models, *o, *next;
-	size_t i, n, j;
+	struct strtab by_save_to = {0};
+	size_t i, n, j, *kept = NULL;
+	char *srel = NULL;
 
 	*out = NULL;
 	if (cJSON_IsArray(root)) {
@@ -502,6 +703,7 @@ int mm_manifest_from_json(cJSON *root, int flags, struct mm_manifest **out, stru
 		problem(m, "the manifest is not a JSON object");
 		goto done;
 	}
+	mm_json_dup_keys(root, MAX_PROBLEMS, dup_problem, m);
 	models = cJSON_GetObjectItemCaseSensitive(root, "models");
 	if (!models) {
 		problem(m, "the manifest has no \"models\" array");
@@ -513,30 +715,40 @@ int mm_manifest_from_json(cJSON *root, int flags, struct mm_manifest **out, stru
 	}
 	n = (size_t)cJSON_GetArraySize(models);
 	m->models = mm_xcalloc(n ? n : 1, sizeof(*m->models));
+	kept = mm_xcalloc(n ? n : 1, sizeof(*kept));
+	strtab_init(&by_save_to, n);
+	srel = state_rel();
 	i = 0;
 	for (o = models->child; o; o = next) {
 		struct mm_model v;
-		int merged = 0;
 
 		next = o->next;
-		if (model_view(m, o, i++, flags, &v) < 0)
+		if (model_view(m, o, i++, flags, srel, &v) < 0)
 			continue;
-		for (j = 0; j < m->n; j++) {
-			if (strcmp(m->models[j].save_to, v.save_to) == 0) {
-				merge(m, &m->models[j], &v);
-				merged = 1;
-				break;
-			}
-		}
-		if (merged) {
+		j = strtab_put(&by_save_to, v.save_to, m->n);
+		if (j != SIZE_MAX) {
+			cJSON *as = cJSON_GetObjectItemCaseSensitive(m->models[j].obj, "sources");
+
+			/* kept[j]: how many sources entry j had before the first merge, plus one. */
+			if (!kept[j])
+				kept[j] = 1 + (cJSON_IsArray(as) ? (size_t)cJSON_GetArraySize(as) : 0);
+			merge(m, &m->models[j], &v);
+			/* v.save_to is borrowed from o: the table holds entry j's own. */
 			cJSON_Delete(cJSON_DetachItemViaPointer(models, o));
 			continue;
 		}
 		m->models[m->n++] = v;
 	}
-	for (j = 0; j < m->n; j++)
+	for (j = 0; j < m->n; j++) {
 		m->models[j].index = j;
+		if (kept[j])
+			dedup_sources(cJSON_GetObjectItemCaseSensitive(m->models[j].obj, "sources"),
+				      kept[j] - 1);
+	}
 done:
+	strtab_free(&by_save_to);
+	free(kept);
+	free(srel);
 	*out = m;
 	if (m->nproblems) {
 		if (m->nproblems == 1)

@@ -94,8 +94,10 @@ const char *mm_model_stage_status(const struct mm_model *model, const char *stag
 
 /*
  * Parse a size hint: "17.2GB", "850MB", "0.3 GiB", "1024" (bytes).  Units
- * are binary (1 GB = 2^30 bytes), as the API uses them.  Returns bytes, or -1
- * when s is not a size.
+ * are binary (1 GB = 2^30 bytes), as the API uses them.  The number is
+ * decimal (no hex, exponent, inf or nan); without a unit, or with "B"
+ * alone, it is a whole number of bytes.  Returns bytes, or -1 when s is not
+ * a size.
  */
 long long mm_parse_size(const char *s);
 
@@ -103,10 +105,28 @@ long long mm_parse_size(const char *s);
 void mm_format_size(long long bytes, char *buf, size_t bufsz);
 
 /*
- * Validate text as JSON-ready UTF-8 with no escaped NUL (\u0000) inside a
- * string.  Returns 0, or -1 and the byte offset of the first problem in *at
- * with a reason in why.
+ * Validate text as JSON-ready UTF-8 with no NUL byte, no escaped NUL
+ * (\u0000) inside a string and no raw control character inside a string.
+ * Returns 0, or -1 and the byte offset of the first problem in *at with a
+ * reason in why.
  */
 int mm_json_text_check(const char *text, size_t len, size_t *at, char *why, size_t whysz);
+
+/*
+ * Find every key given twice in one object, anywhere in v (JSON leaves the
+ * meaning of a repeated key open: cJSON reads the first, jq and Python the
+ * last).  found(arg, where, key) is called for each, at most max times;
+ * where is the object's path ("" for v itself, "models[3]", "a.b").  Returns
+ * how many were found (at most max).  Time n log n or better in v's size.
+ */
+size_t mm_json_dup_keys(const cJSON *v, size_t max,
+			void (*found)(void *arg, const char *where, const char *key), void *arg);
+
+/*
+ * The state directory no saveTo may name (mm_path_reserved), for commands
+ * whose --state-dir overrides MM_STATE_DIR.  Until it is called, parsing
+ * uses MM_ROOT and MM_STATE_DIR from the environment.  Copies both.
+ */
+void mm_manifest_set_state_dir(const char *root, const char *state_dir);
 
 #endif

@@ -237,5 +237,96 @@ char *mm_part_path(const char *rel)
 {
 	const char *base = mm_basename(rel);
 
-	return mm_xasprintf("%.*s.%s.mm-part", (int)(base - rel), rel, base);
+	return mm_xasprintf("%.*s.%s" MM_PART_SUFFIX, (int)(base - rel), rel, base);
+}
+
+/* Whether rel is dir or lies beneath it. */
+static int at_or_under(const char *rel, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return n > 0 && strncmp(rel, dir, n) == 0 && (rel[n] == '\0' || rel[n] == '/');
+}
+
+int mm_path_reserved(const char *rel, const char *state_rel, char *why, size_t whysz)
+{
+	const char *comp = rel, *end;
+
+	if (at_or_under(rel, MM_STATE_DIR_DEFAULT) || (state_rel && at_or_under(rel, state_rel))) {
+		snprintf(why, whysz, "is inside mm's state directory (MM_STATE_DIR)");
+		return -1;
+	}
+	for (; *comp; comp = *end ? end + 1 : end) {
+		end = strchr(comp, '/');
+		if (!end)
+			end = comp + strlen(comp);
+		/* ".NAME.mm-WORD": the infix after a non-empty NAME. */
+		if (comp[0] == '.' && end - comp > 2 &&
+		    memmem(comp + 2, (size_t)(end - comp - 2), MM_RESERVED_INFIX,
+			   strlen(MM_RESERVED_INFIX))) {
+			snprintf(why, whysz, "names one of mm's own files (.NAME" MM_RESERVED_INFIX
+				 "*: a part, state or quarantined file)");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* path made absolute, with "//", "/./" and a trailing '/' dropped.  Caller frees. */
+static char *lexical(const char *path)
+{
+	char *cwd = NULL, *s, *o, *p;
+
+	if (path[0] != '/') {
+		cwd = getcwd(NULL, 0);
+		if (!cwd)
+			return NULL;
+	}
+	s = mm_xasprintf("%s/%s/", cwd ? cwd : "", path);
+	free(cwd);
+	for (p = o = s; *p; ) {
+		if (p[0] == '/' && (p[1] == '/' || (p[1] == '.' && (p[2] == '/' || p[2] == '\0')))) {
+			p += p[1] == '/' ? 1 : 2;
+			continue;
+		}
+		*o++ = *p++;
+	}
+	while (o > s + 1 && o[-1] == '/')
+		o--;
+	*o = '\0';
+	return s;
+}
+
+static char *inside(const char *root, const char *dir)
+{
+	size_t n = strlen(root);
+
+	if (n == 1)     /* root is "/" */
+		n = 0;
+	if (strncmp(dir, root, n) == 0 && dir[n] == '/' && dir[n + 1])
+		return mm_xstrdup(dir + n + 1);
+	return NULL;
+}
+
+char *mm_path_inside(const char *root, const char *dir)
+{
+	char *r, *d, *rel = NULL;
+
+	if (!root || !dir || !*root || !*dir)
+		return NULL;
+	r = lexical(root);
+	d = lexical(dir);
+	if (r && d)
+		rel = inside(r, d);
+	free(r);
+	free(d);
+	if (!rel) {
+		r = realpath(root, NULL);
+		d = realpath(dir, NULL);
+		if (r && d)
+			rel = inside(r, d);
+		free(r);
+		free(d);
+	}
+	return rel;
 }

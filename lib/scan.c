@@ -24,7 +24,7 @@ static const char *const model_ext[] = {
 };
 
 static const char *const partial_ext[] = {
-	".part", ".tmp", ".aria2", ".crdownload", ".download", ".incomplete", ".mm-part",
+	".part", ".tmp", ".aria2", ".crdownload", ".download", ".incomplete", MM_PART_SUFFIX,
 };
 
 /*

@@ -485,7 +485,7 @@ static void quarantine(struct pool *p, struct task *t)
 	if (renameat(pfd, base, qfd, base) == 0) {
 		t->quarantined = mm_xasprintf("%s/%s", MM_STATE_QUARANTINE, t->rel);
 	} else if (errno == EXDEV) {
-		char *hidden = mm_xasprintf(".%s.mm-quarantined", base);
+		char *hidden = mm_xasprintf(".%s" MM_QUARANTINED_SUFFIX, base);
 
 		if (renameat(pfd, base, pfd, hidden) == 0)
 			t->quarantined = strcmp(dir, ".") == 0 ? mm_xstrdup(hidden) :

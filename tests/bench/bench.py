@@ -43,21 +43,21 @@ PROFILES = {
         c1=[512 * MiB] * 4 + [GiB], c1_runs=3, c2=256 * MiB, c2_runs=3,
         c3=(8, 256 * MiB), c4=5000,
         c5=dict(jobs=10000, machines=200, per=300, universe=1200, calls=1000),
-        c6=4 * GiB, c6_runs=1, c7=40, c7_size=4 * MiB, c8=GiB, c8_runs=3,
+        c6=4 * GiB, c6_runs=1, c7=40, c7_size=4 * MiB, c8=GiB, c8_runs=3, c9=100000,
     ),
     "quick": dict(
         runs=3, warmup=1,
         c1=[32 * MiB] * 4 + [64 * MiB], c1_runs=3, c2=32 * MiB, c2_runs=3,
         c3=(8, 32 * MiB), c4=5000,
         c5=dict(jobs=10000, machines=200, per=300, universe=1200, calls=200),
-        c6=256 * MiB, c6_runs=1, c7=40, c7_size=1 * MiB, c8=128 * MiB, c8_runs=2,
+        c6=256 * MiB, c6_runs=1, c7=40, c7_size=1 * MiB, c8=128 * MiB, c8_runs=2, c9=100000,
     ),
     "smoke": dict(
         runs=1, warmup=0,
         c1=[2 * MiB] * 2, c1_runs=1, c2=2 * MiB, c2_runs=1,
         c3=(2, 2 * MiB), c4=100,
         c5=dict(jobs=200, machines=5, per=30, universe=60, calls=10),
-        c6=4 * MiB, c6_runs=1, c7=3, c7_size=64 * 1024, c8=4 * MiB, c8_runs=1,
+        c6=4 * MiB, c6_runs=1, c7=3, c7_size=64 * 1024, c8=4 * MiB, c8_runs=1, c9=1000,
     ),
 }
 
@@ -70,6 +70,7 @@ CASE_TITLES = {
     6: "Memory",
     7: "Warm boot",
     8: "Download + verify over a 200 MiB/s link (no target)",
+    9: "Parse a large manifest",
 }
 
 # mm's configuration variables: a benchmark sees only what it sets itself.
@@ -1123,6 +1124,50 @@ class Bench:
         self.rounds(case, self.p["c8_runs"], tools)
         wipe(dst)
         wipe(os.path.dirname(path))
+        self.cases.append(case)
+
+    # -- case 9: parsing, merging and printing stay linear in the models
+
+    def case9(self):
+        n = self.p["c9"]
+        case = Case(9, f"a manifest of {n:,} models, every tenth wanted twice (so merged): "
+                       "mm-discover --validate parses, checks, merges and prints it")
+        path = os.path.join(self.tmp, "c9.json")
+        models = []
+        for i in range(n):
+            models.append({"name": f"m{i}.safetensors", "downloadUrl": f"https://example.com/m/{i}",
+                           "saveTo": f"models/checkpoints/m{i}.safetensors", "fileSize": "6.5GB",
+                           "hash": "sha256:%064x" % i, "source": "workflow:w%d" % (i % 50)})
+        models += [dict(models[i], source="workflow:again") for i in range(0, n, 10)]
+        with open(path, "w") as f:
+            json.dump({"models": models}, f)
+
+        def count_ok():
+            try:
+                got = json.loads(self.read_out()).get("total_models")
+            except ValueError as e:
+                return f"stdout is not JSON: {e}"
+            return None if got == n else f"total_models {got}, not {n}"
+
+        tools = []
+        mm = Row("mm", "mm-discover --validate", mm=True)
+        exe = self.mm_bin("mm-discover")
+        if exe:
+            case.rows.append(mm)
+            tools.append((mm, None, [exe, "--validate", path], self.env, count_ok))
+        else:
+            self.unavailable(case, mm, "mm-discover")
+        py = Row("python3", "python3: json.load, then json.dumps (no checks, no merging)")
+        case.rows.append(py)
+        tools.append((py, None, [sys.executable, "-c", "import json, sys; "
+                                 "sys.stdout.write(json.dumps(json.load(open(sys.argv[1])), indent=1))",
+                                 path], self.env, None))
+        case.ref = "mm"
+        self.rounds(case, self.p["runs"], tools)
+        _unlink(path)
+        m = mm.median
+        case.target(f"{n:,} models parsed, merged and printed in well under a second (≤ 1 s)", m,
+                    None if m is None else m <= 1.0, shown="-" if m is None else f"{m:.3f} s")
         self.cases.append(case)
 
     # ------------------------------------------------------------ report

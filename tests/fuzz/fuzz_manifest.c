@@ -1,8 +1,9 @@
 /*
  * fuzz_manifest.c — mm_manifest_parse: parse, validate and normalise any
- * text.  An accepted manifest has only safe saveTo paths and unique entries,
- * and what it prints parses again to the same text (normalising twice
- * changes nothing).  The first byte holds the flags.
+ * text.  An accepted manifest has only safe saveTo paths, none naming one
+ * of mm's own files, and unique entries, and what it prints parses again to
+ * the same text (normalising twice changes nothing).  The first byte holds
+ * the flags.
  */
 #include "fuzz.h"
 #include "manifest.h"
@@ -32,6 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		FUZZ_ASSERT(v->save_to && mm_path_check(v->save_to, strlen(v->save_to), why,
 							sizeof(why)) == 0);
+		FUZZ_ASSERT(mm_path_reserved(v->save_to, NULL, why, sizeof(why)) == 0);
 		FUZZ_ASSERT(v->name && v->name[0]);
 		FUZZ_ASSERT(!(flags & MM_MANIFEST_NEED_URL) || v->url);
 		FUZZ_ASSERT(v->size >= -1);

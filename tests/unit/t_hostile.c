@@ -107,9 +107,25 @@ static void test_json(void)
 	       "an overlong UTF-8 '/' is refused");
 	is_int(parse_str("{\"models\":[{\"name\":\"\xff\",\"downloadUrl\":\"http://h/x\","
 			 "\"saveTo\":\"a/b\"}]}", &err), MM_EINPUT, "invalid UTF-8 is refused");
-	is_int(parse_exact("{\"models\":[{\"name\":\"x\",\"downloadUrl\":\"http://h/x\","
-			   "\"saveTo\":\"a\0/../../b\"}]}", 72, &err), MM_EINPUT,
-	       "a raw NUL byte inside a string is refused");
+	{
+		/* The whole text, NUL and all: sizeof - 1, not a length that cuts it short. */
+		static const char nul[] = "{\"models\":[{\"name\":\"x\",\"downloadUrl\":\"http://h/x\","
+					  "\"saveTo\":\"models/x.bin\0/../..\"}]}";
+		static const char nul_name[] = "{\"models\":[{\"name\":\"x\0y\",\"downloadUrl\":\"http://h/x\","
+					       "\"saveTo\":\"a/b\"}]}";
+
+		is_int(parse_exact(nul, sizeof(nul) - 1, &err), MM_EINPUT,
+		       "a raw NUL byte inside a saveTo is refused");
+		ok(strstr(err.msg, "NUL") != NULL, "as a NUL byte: %s", err.msg);
+		is_int(parse_exact(nul_name, sizeof(nul_name) - 1, &err), MM_EINPUT,
+		       "a raw NUL byte inside a name is refused");
+		is_int(parse_str("{\"models\":[{\"name\":\"x\",\"downloadUrl\":\"http://h/x\","
+				 "\"saveTo\":\"models/x.bin\\u0000/../..\"}]}", &err), MM_EINPUT,
+		       "an escaped NUL inside a saveTo is refused");
+		is_int(parse_str("{\"models\":[],\"models\":[{\"name\":\"x\",\"downloadUrl\":\"http://h/x\","
+				 "\"saveTo\":\"../x\"}]}", &err), MM_EINPUT,
+		       "a second 'models' is refused, not read or skipped");
+	}
 	deep = malloc(200001);
 	for (i = 0; i < 100000; i++) {
 		deep[i] = '[';
