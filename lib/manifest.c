@@ -1,5 +1,6 @@
 /* manifest.c — parse, validate, normalise, merge and print manifests. */
 #include "manifest.h"
+#include "auth.h"
 #include "hash.h"
 #include "log.h"
 #include "paths.h"
@@ -361,13 +362,9 @@ static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, stru
 		v->auth_env = NULL;
 	}
 	if (v->auth_req && !v->auth_env && v->url) {
-		/* The two hosts the seed system knew, by their usual variables. */
-		const char *env = NULL;
+		/* The hosts the seed system knew, by their usual variables (the parsed host). */
+		const char *env = mm_auth_guess(v->url);
 
-		if (strstr(v->url, "://huggingface.co/") || strstr(v->url, ".huggingface.co/"))
-			env = "HF_TOKEN";
-		else if (strstr(v->url, "://civitai.com/") || strstr(v->url, ".civitai.com/"))
-			env = "CIVITAI_TOKEN";
 		if (env) {
 			/* Replace an empty or null authEnvVar rather than adding a second one. */
 			if (cJSON_GetObjectItemCaseSensitive(o, "authEnvVar"))
