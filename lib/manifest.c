@@ -242,18 +242,6 @@ static void set_bool(cJSON *o, const char *key, int v)
 		cJSON_AddItemToObject(o, key, n);
 }
 
-static int valid_env_name(const char *s)
-{
-	const char *p;
-
-	if (!s || !(isalpha((unsigned char)*s) || *s == '_'))
-		return 0;
-	for (p = s; *p; p++)
-		if (!(isalnum((unsigned char)*p) || *p == '_'))
-			return 0;
-	return p - s <= 128;
-}
-
 /* Compare two hash strings by their hex, ignoring case and prefix. */
 static const char *hash_hex(const char *h)
 {
@@ -357,7 +345,7 @@ static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, stru
 	v->auth_env = str_field(m, o, "authEnvVar", label, 0);
 	if (v->auth_env && !*v->auth_env)
 		v->auth_env = NULL;
-	if (v->auth_env && !valid_env_name(v->auth_env)) {
+	if (v->auth_env && !mm_auth_var_ok(v->auth_env)) {
 		problem(m, "%s: authEnvVar '%.64s' is not an environment variable name", label, v->auth_env);
 		v->auth_env = NULL;
 	}
