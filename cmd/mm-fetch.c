@@ -108,6 +108,7 @@ int main(int argc, char **argv)
 	};
 	struct mm_fetch_opts o;
 	struct mm_manifest *m = NULL;
+	struct mm_auth *auth = NULL;
 	struct mm_err err = {0};
 	struct sigaction sa;
 	int c, rc, verbosity = MM_LOG_INFO;
@@ -203,6 +204,11 @@ int main(int argc, char **argv)
 		mm_errorf("%s", err.msg);
 		return MM_EUSAGE;
 	}
+	if (mm_config_auth(&auth, &err) != 0) {
+		mm_errorf("%s", err.msg);
+		return MM_EUSAGE;
+	}
+	o.auth = auth;
 	o.jobs = (int)jobs;
 	o.attempts = (int)attempts;
 	o.file_timeout = have_minutes ? timeout_s : minutes * 60;
@@ -216,6 +222,7 @@ int main(int argc, char **argv)
 	if (rc) {
 		mm_manifest_log_problems(m, &err);
 		mm_manifest_free(m);
+		mm_auth_free(auth);
 		return rc;
 	}
 
@@ -231,6 +238,7 @@ int main(int argc, char **argv)
 	if (rc == MM_EUSAGE) {
 		mm_errorf("%s", err.msg);
 		mm_manifest_free(m);
+		mm_auth_free(auth);
 		return rc;
 	}
 	if (rc == MM_ENOSPACE || rc == MM_EINT || rc == MM_ETERM)
@@ -242,5 +250,6 @@ int main(int argc, char **argv)
 		rc = rc ? rc : MM_EFAIL;
 	}
 	mm_manifest_free(m);
+	mm_auth_free(auth);
 	return rc;
 }

@@ -1,5 +1,6 @@
 /* config.c — environment settings and name lists. */
 #include "config.h"
+#include "auth.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -54,6 +55,12 @@ char *mm_config_state_dir(const char *root)
 	if (s)
 		return mm_xstrdup(s);
 	return mm_xasprintf("%s/.mm", root);
+}
+
+int mm_config_auth(struct mm_auth **out, struct mm_err *err)
+{
+	return mm_auth_new(mm_env("MM_AUTH_HOSTS", NULL), mm_env("HF_ENDPOINT", NULL),
+			   mm_env_bool("MM_ALLOW_HTTP_AUTH"), out, err);
 }
 
 int mm_list_has(const struct mm_list *l, const char *s)

@@ -33,6 +33,14 @@ const char *mm_config_root(void);
 char *mm_config_state_dir(const char *root);
 
 /*
+ * The token bindings of auth.h from MM_AUTH_HOSTS, HF_ENDPOINT and
+ * MM_ALLOW_HTTP_AUTH.  MM_EUSAGE when MM_AUTH_HOSTS or HF_ENDPOINT is
+ * malformed.  *out is freed with mm_auth_free().
+ */
+struct mm_auth;
+int mm_config_auth(struct mm_auth **out, struct mm_err *err);
+
+/*
  * A list of names, split at commas, each trimmed of white space, empty items
  * and repeats dropped, order kept.  mm_list_add appends one comma-separated
  * string (may be NULL) to the list.

@@ -1,5 +1,6 @@
 /* fetch.c — downloads on the multi interface, hashed while they stream. */
 #include "fetch.h"
+#include "auth.h"
 #include "config.h"
 #include "hash.h"
 #include "http.h"
@@ -65,6 +66,7 @@ struct job {
 	int has_hash;
 	struct mm_hash_spec spec;
 	const char *token;
+	int unauth;             /* the token may not go to this URL (auth.h) */
 	long long hint;         /* manifest size or -1 */
 	long long tol;          /* how far from hint a file may be (size.h); 0: exact */
 	struct job *link_from;  /* J_LINK: where the bytes come from */
@@ -1735,9 +1737,18 @@ static void check_job(struct run *r, struct job *j)
 		set_error(j, "refusing '%.200s': only http and https URLs are downloaded", m->url);
 		j->state = J_FAILED;
 	} else if (m->auth_env) {
-		const char *t = getenv(m->auth_env);
+		char why[400];
+		const char *t = NULL;
 
-		if (!t || !*t) {
+		/* Whether the token may go there is decided before its value is read. */
+		if (mm_auth_check(r->o->auth, m->auth_env, m->url, why, sizeof(why)) != MM_AUTH_OK) {
+			set_error(j, "%s", why);
+			j->unauth = 1;
+			j->state = J_FAILED;
+			return;
+		}
+		t = mm_env(m->auth_env, NULL);
+		if (!t) {
 			set_error(j, "%s is not set (the model needs a token)", m->auth_env);
 			j->state = J_FAILED;
 		} else if (!mm_http_token_ok(t)) {
@@ -1748,7 +1759,6 @@ static void check_job(struct run *r, struct job *j)
 			j->token = t;
 		}
 	}
-	(void)r;
 }
 
 static int verify_present(struct run *r, struct job *j, int loud)
@@ -2107,7 +2117,8 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 		case J_FAILED:
 			if (!j->error[0] && o->stop && *o->stop)
 				set_error(j, "interrupted");
-			if (o->dry_run && j->state == J_FAILED && j->model->auth_env && !j->token) {
+			if (j->unauth ||
+			    (o->dry_run && j->state == J_FAILED && j->model->auth_env && !j->token)) {
 				cJSON *f = mm_model_stage(j->model, "fetch");
 
 				cJSON_AddStringToObject(f, "status", "unauthorized");

@@ -32,6 +32,7 @@
 
 #include <signal.h>
 
+#include "auth.h"
 #include "manifest.h"
 #include "mm.h"
 
@@ -60,6 +61,7 @@ struct mm_fetch_opts {
 	int no_wait;                    /* a file locked by another run fails at once */
 	int progress;                   /* enum mm_progress_mode */
 	volatile sig_atomic_t *stop;    /* set to a signal number to stop; may be NULL */
+	const struct mm_auth *auth;     /* where tokens may go (auth.h); NULL: built-in, https */
 };
 
 /* Fill o with the defaults above (root and state_dir NULL). */

@@ -1,6 +1,7 @@
 /* manifest.c — parse, validate, normalise, merge and print manifests. */
 #include "manifest.h"
 #include "config.h"
+#include "auth.h"
 #include "hash.h"
 #include "log.h"
 #include "paths.h"
@@ -393,18 +394,6 @@ static void set_bool(cJSON *o, const char *key, int v)
 		cJSON_AddItemToObject(o, key, n);
 }
 
-static int valid_env_name(const char *s)
-{
-	const char *p;
-
-	if (!s || !(isalpha((unsigned char)*s) || *s == '_'))
-		return 0;
-	for (p = s; *p; p++)
-		if (!(isalnum((unsigned char)*p) || *p == '_'))
-			return 0;
-	return p - s <= 128;
-}
-
 /* Compare two hash strings by their hex, ignoring case and prefix. */
 static const char *hash_hex(const char *h)
 {
@@ -509,18 +498,14 @@ static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, cons
 	v->auth_env = str_field(m, o, "authEnvVar", label, 0);
 	if (v->auth_env && !*v->auth_env)
 		v->auth_env = NULL;
-	if (v->auth_env && !valid_env_name(v->auth_env)) {
+	if (v->auth_env && !mm_auth_var_ok(v->auth_env)) {
 		problem(m, "%s: authEnvVar '%.64s' is not an environment variable name", label, v->auth_env);
 		v->auth_env = NULL;
 	}
 	if (v->auth_req && !v->auth_env && v->url) {
-		/* The two hosts the seed system knew, by their usual variables. */
-		const char *env = NULL;
+		/* The hosts the seed system knew, by their usual variables (the parsed host). */
+		const char *env = mm_auth_guess(v->url);
 
-		if (strstr(v->url, "://huggingface.co/") || strstr(v->url, ".huggingface.co/"))
-			env = "HF_TOKEN";
-		else if (strstr(v->url, "://civitai.com/") || strstr(v->url, ".civitai.com/"))
-			env = "CIVITAI_TOKEN";
 		if (env) {
 			/* Replace an empty or null authEnvVar rather than adding a second one. */
 			if (cJSON_GetObjectItemCaseSensitive(o, "authEnvVar"))

@@ -33,6 +33,9 @@ entry_setup() {
 	EMPROPS_API_BASE_URL=$FIX_URL WORKFLOW_IDS=wf MM_ROOT=$T/root
 	MM_STATE_DIR=$T/root/.mm MACHINE_ID=test-machine HF_TOKEN=hf_entry_secret
 	export EMPROPS_API_BASE_URL WORKFLOW_IDS MM_ROOT MM_STATE_DIR MACHINE_ID HF_TOKEN
+	# The fixture stands in for Hugging Face, over plain http.
+	HF_ENDPOINT=$FIX_URL MM_ALLOW_HTTP_AUTH=1
+	export HF_ENDPOINT MM_ALLOW_HTTP_AUTH
 }
 
 # entry_rules: the token and the redirect (again after fix_reset).

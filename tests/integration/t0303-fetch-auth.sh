@@ -6,6 +6,8 @@
 
 start_fixture
 export MM_ROOT="$T/root"
+# The fixture is plain http on 127.0.0.1: bind HF_TOKEN to it, allow http.
+export MM_AUTH_HOSTS="HF_TOKEN=127.0.0.1" MM_ALLOW_HTTP_AUTH=1
 make_file files/a.bin 100000
 make_file files/b.bin 100000
 A=$FIX_ROOT/files/a.bin

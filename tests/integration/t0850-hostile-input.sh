@@ -103,8 +103,9 @@ is "$(find "$T/outside" "$T" -maxdepth 1 -name 'escape.bin' | wc -l | tr -d ' ')
 cat > "$T/auth.json" <<EOF2
 {"models":[{"name":"a.bin","downloadUrl":"$FIX_URL/files/a.bin","saveTo":"models/a.bin","isAuthReq":true,"authEnvVar":"HF_TOKEN"}]}
 EOF2
-HF_TOKEN=$(printf 'hf_abc\r\nX-Injected: 1') fetch 1 "a token holding CR/LF: the model fails" "$T/auth.json"
-like "$(fe 0)" 'HF_TOKEN|[Tt]oken' "the error is about the token"
+HF_TOKEN=$(printf 'hf_abc\r\nX-Injected: 1') MM_AUTH_HOSTS=HF_TOKEN=127.0.0.1 MM_ALLOW_HTTP_AUTH=1 \
+	fetch 1 "a token holding CR/LF: the model fails" "$T/auth.json"
+like "$(fe 0)" 'HF_TOKEN holds a space or control character' "the error is about the token"
 unlike "$(fix_log)" 'x-injected' "no injected header reached the server"
 printf '{"models":[{"name":"a.bin","downloadUrl":"%s/files/a.bin\\r\\nX-Injected: 1","saveTo":"models/b.bin"}]}\n' "$FIX_URL" > "$T/crlf.json"
 rc=0

@@ -17,6 +17,8 @@ CIV=civ_SeCrEt_0b3e5a9d11
 PASS=redis_SeCrEt_55aa0f
 HF_TOKEN=$TOKEN CIVITAI_TOKEN=$CIV
 export HF_TOKEN CIVITAI_TOKEN
+# The servers are on 127.0.0.1, some over plain http.
+export MM_AUTH_HOSTS="HF_TOKEN=127.0.0.1 CIVITAI_TOKEN=127.0.0.1" MM_ALLOW_HTTP_AUTH=1
 export MM_ROOT="$T/root" MM_STATE_DIR="$T/state" EMPROPS_API_BASE_URL="$FIX_URL" MACHINE_ID=sec-1
 O=$T/o  # every output of every run, to be searched for the secrets
 S=$T/srv  # what the other servers saw
