@@ -83,6 +83,7 @@ static void table_explain(const cJSON *o)
 	const cJSON *svc = cJSON_GetObjectItemCaseSensitive(o, "service_required");
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "status");
 	const cJSON *missing = cJSON_GetObjectItemCaseSensitive(o, "missing"), *e;
+	const cJSON *why = cJSON_GetObjectItemCaseSensitive(o, "never_matched");
 
 	printf("job       %s (%s%s%s)\n", cJSON_GetObjectItemCaseSensitive(o, "job_id")->valuestring,
 	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "pending")) ? "pending" : "not pending",
@@ -97,6 +98,8 @@ static void table_explain(const cJSON *o)
 		print_strings(models, ", ");
 	else
 		printf("? (requirements are not valid)");
+	if (cJSON_IsString(why))
+		printf("\nskipped   never matched: %s", why->valuestring);
 	printf("\ncan run   ");
 	print_strings(cJSON_GetObjectItemCaseSensitive(o, "can_run"), " ");
 	printf("\n");
@@ -246,8 +249,8 @@ int main(int argc, char **argv)
 	mm_redis_close(r);
 	if (rc) {
 		mm_errorf("%s", err.msg);
-		/* An error reply is as much "could not find out" as no answer at all. */
-		return rc == MM_EFAIL ? MM_EUNAVAIL : rc;
+		/* An error reply (MM_EFAIL) exits 1: Redis was reached, 4 says it was not. */
+		return rc;
 	}
 	rc = print_answer(cmd, answer, table);
 	cJSON_Delete(answer);
