@@ -3,6 +3,7 @@
 #include "mm.h"
 #include "redis.h"
 #include "route.h"
+#include "text.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -19,6 +20,36 @@ static void usage(FILE *f)
 		"       mm-route [-qv] [--stale-after S] [--table] [--claim] [--max-scan N]\n"
 		"                match MACHINE_ID WORKER_ID SERVICE\n"
 		"       mm-route -h | --help | --version\n");
+}
+
+/*
+ * Every string of the answer, keys too, with control characters escaped:
+ * they come from Redis, where anyone who can plant a job or a machine's
+ * inventory put them, and a table goes to a terminal as it is.
+ */
+static void make_visible(cJSON *o)
+{
+	cJSON *e;
+
+	if (cJSON_IsString(o) && o->valuestring) {
+		char *v = mm_visible(o->valuestring);
+
+		cJSON_SetValuestring(o, v);
+		free(v);
+	}
+	cJSON_ArrayForEach(e, o) {
+		if (e->string && !(e->type & cJSON_StringIsConst)) {
+			char *v = mm_visible(e->string), *k = cJSON_malloc(strlen(v) + 1);
+
+			if (!k)
+				abort();  /* out of memory, as mm_xmalloc would */
+			memcpy(k, v, strlen(v) + 1);
+			cJSON_free(e->string);
+			e->string = k;
+			free(v);
+		}
+		make_visible(e);
+	}
 }
 
 static void print_strings(const cJSON *a, const char *sep)
@@ -132,6 +163,7 @@ static int print_answer(const char *cmd, cJSON *o, int table)
 		printf("%s\n", s ? s : "null");
 		free(s);
 	} else if (o) {
+		make_visible(o);
 		if (strcmp(cmd, "where") == 0)
 			table_where(o);
 		else if (strcmp(cmd, "machine") == 0)
