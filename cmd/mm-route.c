@@ -3,6 +3,7 @@
 #include "mm.h"
 #include "redis.h"
 #include "route.h"
+#include "text.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -19,6 +20,36 @@ static void usage(FILE *f)
 		"       mm-route [-qv] [--stale-after S] [--table] [--claim] [--max-scan N]\n"
 		"                match MACHINE_ID WORKER_ID SERVICE\n"
 		"       mm-route -h | --help | --version\n");
+}
+
+/*
+ * Every string of the answer, keys too, with control characters escaped:
+ * they come from Redis, where anyone who can plant a job or a machine's
+ * inventory put them, and a table goes to a terminal as it is.
+ */
+static void make_visible(cJSON *o)
+{
+	cJSON *e;
+
+	if (cJSON_IsString(o) && o->valuestring) {
+		char *v = mm_visible(o->valuestring);
+
+		cJSON_SetValuestring(o, v);
+		free(v);
+	}
+	cJSON_ArrayForEach(e, o) {
+		if (e->string && !(e->type & cJSON_StringIsConst)) {
+			char *v = mm_visible(e->string), *k = cJSON_malloc(strlen(v) + 1);
+
+			if (!k)
+				abort();  /* out of memory, as mm_xmalloc would */
+			memcpy(k, v, strlen(v) + 1);
+			cJSON_free(e->string);
+			e->string = k;
+			free(v);
+		}
+		make_visible(e);
+	}
 }
 
 static void print_strings(const cJSON *a, const char *sep)
@@ -83,6 +114,7 @@ static void table_explain(const cJSON *o)
 	const cJSON *svc = cJSON_GetObjectItemCaseSensitive(o, "service_required");
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "status");
 	const cJSON *missing = cJSON_GetObjectItemCaseSensitive(o, "missing"), *e;
+	const cJSON *why = cJSON_GetObjectItemCaseSensitive(o, "never_matched");
 
 	printf("job       %s (%s%s%s)\n", cJSON_GetObjectItemCaseSensitive(o, "job_id")->valuestring,
 	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "pending")) ? "pending" : "not pending",
@@ -97,6 +129,8 @@ static void table_explain(const cJSON *o)
 		print_strings(models, ", ");
 	else
 		printf("? (requirements are not valid)");
+	if (cJSON_IsString(why))
+		printf("\nskipped   never matched: %s", why->valuestring);
 	printf("\ncan run   ");
 	print_strings(cJSON_GetObjectItemCaseSensitive(o, "can_run"), " ");
 	printf("\n");
@@ -129,6 +163,7 @@ static int print_answer(const char *cmd, cJSON *o, int table)
 		printf("%s\n", s ? s : "null");
 		free(s);
 	} else if (o) {
+		make_visible(o);
 		if (strcmp(cmd, "where") == 0)
 			table_where(o);
 		else if (strcmp(cmd, "machine") == 0)
@@ -246,8 +281,8 @@ int main(int argc, char **argv)
 	mm_redis_close(r);
 	if (rc) {
 		mm_errorf("%s", err.msg);
-		/* An error reply is as much "could not find out" as no answer at all. */
-		return rc == MM_EFAIL ? MM_EUNAVAIL : rc;
+		/* An error reply (MM_EFAIL) exits 1: Redis was reached, 4 says it was not. */
+		return rc;
 	}
 	rc = print_answer(cmd, answer, table);
 	cJSON_Delete(answer);

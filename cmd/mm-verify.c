@@ -11,6 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "manifest.h"
+#include "text.h"
 #include "verify.h"
 
 static volatile sig_atomic_t stop;
@@ -64,17 +65,22 @@ static void print_table(const struct mm_manifest *m, int scan)
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(mo->obj, "verify");
 		const cJSON *size = cJSON_GetObjectItemCaseSensitive(v, "size");
 		char sz[32] = "-";
+		/* The manifest and the disk are untrusted: no control character reaches the terminal. */
+		char *save_to = mm_visible(mo->save_to), *hash = mm_visible(mo->hash ? mo->hash : "-");
+		char *status = mm_visible(str(v, "status") ? str(v, "status") : "-");
 
 		if (scan) {
 			mm_format_size(mo->size, sz, sizeof(sz));
-			printf("%-10s %-64s %s\n", sz, mo->hash ? mo->hash : "-", mo->save_to);
-			continue;
+			printf("%-10s %-64s %s\n", sz, hash, save_to);
+		} else {
+			if (cJSON_IsNumber(size))
+				mm_format_size((long long)size->valuedouble, sz, sizeof(sz));
+			printf("%-10s %-10s %-6s %s\n", status, sz,
+			       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "cached")) ? "yes" : "-", save_to);
 		}
-		if (cJSON_IsNumber(size))
-			mm_format_size((long long)size->valuedouble, sz, sizeof(sz));
-		printf("%-10s %-10s %-6s %s\n", str(v, "status") ? str(v, "status") : "-", sz,
-			cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "cached")) ? "yes" : "-",
-			mo->save_to);
+		free(save_to);
+		free(hash);
+		free(status);
 	}
 }
 

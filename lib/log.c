@@ -1,6 +1,7 @@
 /* log.c — stderr diagnostics with secrets masked. */
 #include "log.h"
 #include "mm.h"
+#include "text.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -192,9 +193,18 @@ int mm_finish_stdout(void)
 
 void mm_log_raw(const char *text)
 {
-	char *r = mm_redact(text);
+	char *r = mm_redact(text), *line, *nl;
+	struct mm_buf b = {0};
 
-	fputs(r, stderr);
+	/* Its own newlines stay; any other control character is escaped. */
+	for (line = r; (nl = strchr(line, '\n')); line = nl + 1) {
+		mm_visible_put(&b, line, (size_t)(nl - line));
+		mm_buf_put(&b, "\n", 1);
+	}
+	mm_visible_put(&b, line, strlen(line));
+	if (b.p)
+		fputs(b.p, stderr);
+	free(b.p);
 	free(r);
 }
 
@@ -218,6 +228,13 @@ void mm_vlog(int l, const char *fmt, va_list ap)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	r = mm_redact(msg);
+	if (!json) {
+		/* Names, URLs and servers' messages in it may hold terminal escapes. */
+		char *v = mm_visible(r);
+
+		free(r);
+		r = v;
+	}
 	if (json) {
 		cJSON *o = cJSON_CreateObject();
 		struct timeval tv;

@@ -8,7 +8,9 @@
  * Every message passes through mm_redact() before it is written, so a token
  * that slipped into a URL or a header never reaches a log.  Tokens read from
  * the environment are registered with mm_log_secret(); any literal occurrence
- * of a registered secret is replaced by "***".
+ * of a registered secret is replaced by "***".  Text lines then show control
+ * characters escaped (text.h), so a name or a server's message cannot steer
+ * the terminal; JSON lines leave that to cJSON's escaping.
  */
 #ifndef MM_LOG_H
 #define MM_LOG_H
@@ -58,7 +60,10 @@ char *mm_redact(const char *s);
  */
 int mm_finish_stdout(void);
 
-/* Write the whole of text to stderr, redacted, with no prefix. */
+/*
+ * Write the whole of text to stderr, redacted, with no prefix; its newlines
+ * stay, other control characters are escaped.
+ */
 void mm_log_raw(const char *text);
 
 #endif

@@ -2,6 +2,7 @@
 #include "progress.h"
 #include "log.h"
 #include "mm.h"
+#include "text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -83,7 +84,7 @@ int mm_progress_add(struct mm_progress *p, const char *name, long long total)
 	p->s = mm_xrealloc(p->s, (p->n + 1) * sizeof(*p->s));
 	s = &p->s[p->n];
 	memset(s, 0, sizeof(*s));
-	s->name = mm_xstrdup(name);
+	s->name = mm_visible(name);  /* drawn as it is on every redraw */
 	s->total = total;
 	s->t0 = s->wtime = mm_now();
 	s->live = 1;

@@ -88,7 +88,8 @@ static int parse_query(const char *q, struct mm_redis_url *u, struct mm_err *err
 	for (tok = strtok_r(copy, "&", &save); tok; tok = strtok_r(NULL, "&", &save)) {
 		if (strncmp(tok, "db=", 3) == 0) {
 			if (mm_parse_long(tok + 3, 0, INT_MAX, &u->db) < 0) {
-				rc = mm_error(err, MM_EUSAGE, "REDIS_URL: bad database number '%s'", tok + 3);
+				rc = mm_error(err, MM_EUSAGE,
+					      "REDIS_URL: bad database number in ?db=, want a whole number from 0");
 				break;
 			}
 		} else {
@@ -151,17 +152,23 @@ static int parse_userinfo(const char *s, size_t n, struct mm_redis_url *u, struc
 	return 0;
 }
 
+/*
+ * The userinfo ends at the last '@': a password may hold '/', '?', '#', ':'
+ * and '@' as they are, and nothing after the host holds an '@'.  Cutting the
+ * host part at the first '/' before looking for the '@' would make part of
+ * such a password the port or the database, and then part of a message.
+ * For the same reason no message below quotes the host, port or database:
+ * when the '@' is missing, they may be a mistyped password.
+ */
 static int parse_tcp(const char *rest, struct mm_redis_url *u, struct mm_err *err)
 {
-	const char *end = rest + strcspn(rest, "/?#"), *at = NULL, *p, *hp;
+	const char *at = strrchr(rest, '@'), *end, *p, *hp;
 	const char *hend, *portp = NULL;
 
-	for (p = rest; p < end; p++)
-		if (*p == '@')
-			at = p;
 	if (at && parse_userinfo(rest, (size_t)(at - rest), u, err))
 		return err ? err->code : MM_EUSAGE;
 	hp = at ? at + 1 : rest;
+	end = hp + strcspn(hp, "/?#");
 	if (*hp == '[') {
 		hend = memchr(hp, ']', (size_t)(end - hp));
 		if (!hend)
@@ -185,20 +192,18 @@ static int parse_tcp(const char *rest, struct mm_redis_url *u, struct mm_err *er
 		u->host = mm_xstrdup("127.0.0.1");
 	}
 	for (p = u->host; *p; p++)
-		if (isspace((unsigned char)*p) || *p == '@')
-			return mm_error(err, MM_EUSAGE, "REDIS_URL: bad host name '%s'", u->host);
+		if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p))
+			return mm_error(err, MM_EUSAGE, "REDIS_URL: the host name holds a space or control character");
 	u->port = 6379;
 	if (portp) {
 		char *ps = mm_xstrndup(portp, (size_t)(end - portp));
 		long port;
 		int bad = mm_parse_long(ps, 1, 65535, &port) < 0;
 
-		if (bad) {
-			mm_error(err, MM_EUSAGE, "REDIS_URL: bad port '%s'", ps);
-			free(ps);
-			return MM_EUSAGE;
-		}
+		OPENSSL_cleanse(ps, strlen(ps));
 		free(ps);
+		if (bad)
+			return mm_error(err, MM_EUSAGE, "REDIS_URL: bad port, want a number from 1 to 65535");
 		u->port = (int)port;
 	}
 	if (*end == '/') {
@@ -209,32 +214,36 @@ static int parse_tcp(const char *rest, struct mm_redis_url *u, struct mm_err *er
 			char *ds = mm_xstrndup(d, dn);
 			int bad = mm_parse_long(ds, 0, INT_MAX, &u->db) < 0;
 
-			if (bad) {
-				mm_error(err, MM_EUSAGE, "REDIS_URL: bad database number '%s'", ds);
-				free(ds);
-				return MM_EUSAGE;
-			}
+			OPENSSL_cleanse(ds, dn);
 			free(ds);
+			if (bad)
+				return mm_error(err, MM_EUSAGE,
+						"REDIS_URL: bad database number in the path, want a whole number from 0");
 		}
 		end = d + dn;
 	}
 	return parse_query_at(end, u, err);
 }
 
+/*
+ * unix:///path, or unix://userinfo@/path where, as in parse_tcp(), the
+ * userinfo ends at the last '@' (an '@' in the path is then written %40).
+ */
 static int parse_unix(const char *rest, struct mm_redis_url *u, struct mm_err *err)
 {
-	const char *slash = strchr(rest, '/');
+	const char *slash = rest;
 	size_t n;
 
-	if (!slash)
+	if (!*rest)
 		return mm_error(err, MM_EUSAGE, "REDIS_URL: unix:// needs an absolute socket path");
-	if (slash > rest) {
-		const char *at = slash - 1;
+	if (*rest != '/') {
+		const char *at = strrchr(rest, '@');
 
-		if (*at != '@')
+		if (!at || at[1] != '/')
 			return mm_error(err, MM_EUSAGE, "REDIS_URL: unix:// takes no host, write unix:///path");
 		if (parse_userinfo(rest, (size_t)(at - rest), u, err))
 			return err ? err->code : MM_EUSAGE;
+		slash = at + 1;
 	}
 	n = strcspn(slash, "?#");
 	u->path = pct_decode(slash, n);

@@ -48,8 +48,11 @@ struct mm_redis_url {
  *   redis://[[user]:password@]host[:port][/db][?db=N]
  *   rediss://…   (only when built with hiredis_ssl)
  *   unix://[[user]:password@]/path[?db=N]
- * IPv6 hosts go in brackets; user and password are percent-decoded.
- * On error *u is left empty and MM_EUSAGE is returned.
+ * IPv6 hosts go in brackets; user and password are percent-decoded.  The
+ * userinfo ends at the last '@' (unix://: the last '@', which a '/' must
+ * follow), so a password may hold '/', '?', '#', ':' and '@' unencoded.
+ * On error *u is left empty and MM_EUSAGE is returned; the message never
+ * quotes the password, host, port or database.
  */
 int mm_redis_url_parse(const char *url, struct mm_redis_url *u, struct mm_err *err);
 void mm_redis_url_free(struct mm_redis_url *u);

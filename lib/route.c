@@ -220,6 +220,10 @@ int mm_route_explain(struct mm_redis *r, const char *job_id, double stale_after,
 	else
 		cJSON_AddNullToObject(o, "models");
 	cJSON_AddBoolToObject(o, "requirements_valid", strcmp(rep->element[3]->str, "invalid") != 0);
+	if (rep->elements >= 9 && rep->element[8]->type == REDIS_REPLY_STRING && *rep->element[8]->str)
+		cJSON_AddStringToObject(o, "never_matched", rep->element[8]->str);
+	else
+		cJSON_AddNullToObject(o, "never_matched");
 	cJSON_AddItemToObject(o, "can_run", strings_of(rep->element[5]));
 	missing = cJSON_AddObjectToObject(o, "missing");
 	for (i = 0; i < rep->element[6]->elements; i++) {

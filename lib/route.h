@@ -38,7 +38,9 @@ int mm_route_machine(struct mm_redis *r, const char *id, double stale_after,
 
 /*
  * For job id: {job_id, status, pending, service_required, models ("all",
- * an array, or null when the requirements make no sense), can_run: [ids],
+ * an array, or null when the requirements make no sense),
+ * requirements_valid, never_matched (why the job is never matched, e.g.
+ * more models than the library's limit, or null), can_run: [ids],
  * missing: {id: [names]}} over the live machines.
  */
 int mm_route_explain(struct mm_redis *r, const char *job_id, double stale_after,

@@ -16,6 +16,10 @@
 -- .models (both, if both are given): a list of names, one name, or "all", which
 -- means the job runs anywhere.  A job whose requirements are not valid JSON, or
 -- whose models are neither, is never claimed: it stays pending for a human.
+-- So is a job that needs more than MAX_JOB_MODELS (1000) distinct models;
+-- mm_explain_job says why.  No function passes an unbounded list to one
+-- command: Lua's unpack fails past about 8,000 values, so lists go in
+-- chunks of CHUNK.
 --
 -- Functions:
 --   FCALL mm_find_matching_job 0 machine worker service [max_scan [stale_after]]
@@ -27,7 +31,8 @@
 --       sorted ids of live machines holding every named model
 --   FCALL_RO mm_explain_job 0 job_id [stale_after]
 --       {job_id, pending, service_required, models_mode, {models},
---        {machines that can run it}, {{machine, {missing models}}...}}
+--        {machines that can run it}, {{machine, {missing models}}...},
+--        status, why it is never matched or ''}
 --
 -- max_scan (default 100, at most 1000) bounds the pending jobs looked at per
 -- call; stale_after (default 120 s) is how old a heartbeat may be.
@@ -35,6 +40,8 @@
 local DEFAULT_MAX_SCAN = 100
 local MAX_MAX_SCAN = 1000
 local DEFAULT_STALE = 120
+local MAX_JOB_MODELS = 1000
+local CHUNK = 1000
 
 local function now_parts()
 	local t = redis.call('TIME')
@@ -104,6 +111,30 @@ local function add_models(v, out, seen)
 	return true
 end
 
+-- redis.call(cmd, key, ...) with the values of list, CHUNK at a time; the
+-- replies (arrays) joined in order.
+local function call_chunked(cmd, key, list)
+	local out = {}
+	for i = 1, #list, CHUNK do
+		local r = redis.call(cmd, key, unpack(list, i, math.min(i + CHUNK - 1, #list)))
+		for j = 1, #r do
+			out[#out + 1] = r[j]
+		end
+	end
+	return out
+end
+
+-- Why a job with these models is never matched, or nil when it may be.
+local function never_matched(models)
+	if models == nil then
+		return 'its requirements are not valid JSON or name no models'
+	end
+	if type(models) == 'table' and #models > MAX_JOB_MODELS then
+		return 'it needs ' .. #models .. ' models, more than the limit of ' .. MAX_JOB_MODELS
+	end
+	return nil
+end
+
 -- The models a job needs: 'all', a list (maybe empty), or nil (invalid).
 local function job_models(req_json)
 	if not req_json or req_json == '' then
@@ -147,7 +178,7 @@ local function holds_all(machine, names, have)
 		end
 	end
 	if #ask > 0 then
-		local r = redis.call('SMISMEMBER', 'machine:' .. machine .. ':model_names', unpack(ask))
+		local r = call_chunked('SMISMEMBER', 'machine:' .. machine .. ':model_names', ask)
 		for i, n in ipairs(ask) do
 			have[n] = r[i] == 1
 		end
@@ -181,7 +212,7 @@ local function find_job(machine, worker, service, max_scan, stale_after)
 		local svc, req = f[1], f[2]
 		if (svc or req) and (not svc or svc == '' or svc == service) then
 			local models = job_models(req)
-			if models == 'all' or (models and holds_all(machine, models, have)) then
+			if models == 'all' or (not never_matched(models) and holds_all(machine, models, have)) then
 				if worker then
 					redis.call('ZREM', 'jobs:pending', id)
 					redis.call('HSET', 'job:' .. id, 'status', 'assigned', 'worker_id', worker,
@@ -238,14 +269,36 @@ redis.register_function{
 		if first > #args then
 			ids = live_machines(stale, now)
 		else
-			local k = {}
-			for i = first, #args do
-				k[#k + 1] = 'models:index:' .. args[i]
+			-- SINTER of CHUNK keys at a time, the results intersected here.
+			local cand
+			for i = first, #args, CHUNK do
+				local k = {}
+				for j = i, math.min(i + CHUNK - 1, #args) do
+					k[#k + 1] = 'models:index:' .. args[j]
+				end
+				local part = redis.call('SINTER', unpack(k))
+				if cand then
+					local inpart = {}
+					for _, id in ipairs(part) do
+						inpart[id] = true
+					end
+					local both = {}
+					for _, id in ipairs(cand) do
+						if inpart[id] then
+							both[#both + 1] = id
+						end
+					end
+					cand = both
+				else
+					cand = part
+				end
+				if #cand == 0 then
+					break
+				end
 			end
-			local cand = redis.call('SINTER', unpack(k))
 			ids = {}
 			if #cand > 0 then
-				local scores = redis.call('ZMSCORE', 'machines:models:heartbeat', unpack(cand))
+				local scores = call_chunked('ZMSCORE', 'machines:models:heartbeat', cand)
 				for i, id in ipairs(cand) do
 					local s = scores[i]
 					if s and now - tonumber(s) <= stale then
@@ -277,15 +330,16 @@ redis.register_function{
 		local models = job_models(job.requirements)
 		local mode = models == 'all' and 'all' or (models and 'list' or 'invalid')
 		local names = type(models) == 'table' and models or {}
+		local why = never_matched(models)
 		local can, cannot = {}, {}
 		local machines = live_machines(stale, (now_parts()))
 		table.sort(machines)
-		if mode ~= 'invalid' then
+		if not why then
 			for _, m in ipairs(machines) do
 				if #names == 0 then
 					can[#can + 1] = m
 				else
-					local r = redis.call('SMISMEMBER', 'machine:' .. m .. ':model_names', unpack(names))
+					local r = call_chunked('SMISMEMBER', 'machine:' .. m .. ':model_names', names)
 					local missing = {}
 					for i, n in ipairs(names) do
 						if r[i] ~= 1 then
@@ -301,6 +355,6 @@ redis.register_function{
 			end
 		end
 		return { id, pending, job.service_required or '', mode, names, can, cannot,
-			job.status or '' }
+			job.status or '', why or '' }
 	end,
 }
