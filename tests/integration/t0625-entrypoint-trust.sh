@@ -186,12 +186,27 @@ else
 	skip "a state directory owned by another user" "needs root and setpriv"
 fi
 
+# A state directory that cannot be made.
+MM_STATE_DIR=$T/victim/file/.mm boot 0 "a state directory that cannot be made: the command starts"
+like "$(cat "$T/boot.err")" "cannot create the state directory '$T/victim/file/.mm'" "saying why"
+MM_STATE_DIR=$T/victim/file/.mm MM_ON_FAILURE=abort boot 2 "with MM_ON_FAILURE=abort it exits 2"
+
 # MM_ROOT made by the entrypoint: the umask's mode; the state directory 0700.
 MM_ROOT=$T/new/ComfyUI MM_STATE_DIR=$T/new/ComfyUI/.mm
 fix_reset
 entry_rules
 boot 0 "a first boot on an empty disk"
 is "$(mode "$T/new/ComfyUI") $(mode "$MM_STATE_DIR")" "755 700" "MM_ROOT is 0755, its state directory 0700"
+
+# A relative MM_ROOT, through a symbolic link of the owner's: the tools
+# and the command run where the entrypoint was started.
+mkdir "$T/disk"
+ln -s disk "$T/disk-link"
+fix_reset
+entry_rules
+(cd "$T" && MM_ROOT=disk-link/ComfyUI MM_STATE_DIR=disk-link/ComfyUI/.mm boot 0 "a relative MM_ROOT through a link")
+is "$(head -n 1 "$T/comfy.saw")" ready "the command found the ready marker"
+check "the models are in it" test -s "$T/disk/ComfyUI/models/vae/c.safetensors"
 
 # ------------------------------------------------ the rollback switch (14)
 
