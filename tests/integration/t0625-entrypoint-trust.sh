@@ -182,6 +182,9 @@ if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null 2>&1; then
 	is "$(ls -A "$MM_STATE_DIR")" entrypoint.lock "nothing was written in it"
 	is "$(snap "$T/victim")" "$before" "the victim is untouched"
 	MM_ON_FAILURE=abort boot 2 "with MM_ON_FAILURE=abort it exits 2"
+	MM_ROOT=$T/root MM_STATE_DIR=$T/root/.mm exit_is 2 "--wait as another user than root's 0700 state directory's" \
+		cotenant sh "$ENTRY" --wait --timeout 5
+	like "$(cat "$T/err")" "cannot enter the state directory '$T/root/.mm'" "says it cannot enter it, not to chown it"
 else
 	skip "a state directory owned by another user" "needs root and setpriv"
 fi
