@@ -64,7 +64,9 @@ EMPROPS_API_BASE_URL=$FIX_URL
 
 # A co-tenant is uid 65534 when the test runs as root, else this user
 # planting links through a directory everyone can write.
+real=0
 if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null 2>&1; then
+	real=1
 	chmod 711 "$T"
 	cotenant() {
 		setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
@@ -93,31 +95,36 @@ shared() {
 	chmod 777 "$MM_ROOT"
 }
 
-# The state directory is a link to the victim.
-fix_reset
-entry_rules
-rcli sadd machine:test-machine:model_names stale > /dev/null
-shared 1
-cotenant ln -s "$T/victim" "$MM_STATE_DIR"
-boot 0 "a state directory that is a symbolic link: the command starts"
-check "the command ran" test -s "$T/comfy.pid"
-err=$(cat "$T/boot.err")
-like "$err" "state directory '$MM_STATE_DIR' is a symbolic link; run: rm '$MM_STATE_DIR'" "it says what is wrong and how to fix it"
-like "$err" 'model management is skipped: starting .*comfy without it' "and that model management is skipped"
-is "$(snap "$T/victim")" "$before" "the victim is untouched"
-is "$(fix_count)" 0 "nothing was asked of the API"
-is "$(rcli exists machine:test-machine:model_names)" 0 "the machine is out of the inventory"
-check "no model was written" test ! -e "$MM_ROOT/models"
-MM_STATE_DIR=$MM_STATE_DIR/ boot 0 "the same link named with a trailing slash"
-like "$(cat "$T/boot.err")" "is a symbolic link" "is refused the same way"
-is "$(snap "$T/victim")" "$before" "the victim is untouched"
-MM_ON_FAILURE=abort boot 2 "with MM_ON_FAILURE=abort it exits 2"
-check "the command did not run" test ! -e "$T/comfy.pid"
-like "$(cat "$T/boot.err")" "MM_ON_FAILURE=abort: not starting" "and says so"
-MM_ON_FAILURE=' Abort ' boot 2 "MM_ON_FAILURE=' Abort ' is abort"
-is "$(snap "$T/victim")" "$before" "the victim is untouched"
-exit_is 2 "--wait refuses it too" sh "$ENTRY" --wait --timeout 2
-like "$(cat "$T/err")" "is a symbolic link" "saying why"
+# The state directory is a link to the victim, planted by the co-tenant.
+if [ "$real" = 1 ]; then
+	fix_reset
+	entry_rules
+	rcli sadd machine:test-machine:model_names stale > /dev/null
+	shared 1
+	cotenant ln -s "$T/victim" "$MM_STATE_DIR"
+	boot 0 "a state directory that is another user's symbolic link: the command starts"
+	check "the command ran" test -s "$T/comfy.pid"
+	err=$(cat "$T/boot.err")
+	like "$err" "state directory '$MM_STATE_DIR' is a symlink owned by uid 65534, not by uid 0 that mm runs as; run: rm '$MM_STATE_DIR'" \
+		"it says what is wrong and how to fix it"
+	like "$err" 'model management is skipped: starting .*comfy without it' "and that model management is skipped"
+	is "$(snap "$T/victim")" "$before" "the victim is untouched"
+	is "$(fix_count)" 0 "nothing was asked of the API"
+	is "$(rcli exists machine:test-machine:model_names)" 0 "the machine is out of the inventory"
+	check "no model was written" test ! -e "$MM_ROOT/models"
+	MM_STATE_DIR=$MM_STATE_DIR/ boot 0 "the same link named with a trailing slash"
+	like "$(cat "$T/boot.err")" "is a symlink owned by uid 65534" "is refused the same way"
+	is "$(snap "$T/victim")" "$before" "the victim is untouched"
+	MM_ON_FAILURE=abort boot 2 "with MM_ON_FAILURE=abort it exits 2"
+	check "the command did not run" test ! -e "$T/comfy.pid"
+	like "$(cat "$T/boot.err")" "MM_ON_FAILURE=abort: not starting" "and says so"
+	MM_ON_FAILURE=' Abort ' boot 2 "MM_ON_FAILURE=' Abort ' is abort"
+	is "$(snap "$T/victim")" "$before" "the victim is untouched"
+	exit_is 2 "--wait refuses it too" sh "$ENTRY" --wait --timeout 2
+	like "$(cat "$T/err")" "is a symlink owned by uid 65534" "saying why"
+else
+	skip "a state directory that is another user's symbolic link" "needs root and setpriv"
+fi
 
 # A state directory everyone can write, with links planted in it.
 shared 2
@@ -144,16 +151,16 @@ like "$(cat "$T/boot.err")" "is writable by others \(mode 1777\)" "with its mode
 chmod 700 "$MM_STATE_DIR"
 rm "$MM_STATE_DIR/ready"
 boot 0 "closed, with run/ a planted link"
-like "$(cat "$T/boot.err")" "state directory '$MM_STATE_DIR/run' is a symbolic link; run: rm '$MM_STATE_DIR/run'" "names run/"
+like "$(cat "$T/boot.err")" "'$MM_STATE_DIR/run' is a symlink, and nothing in the state directory may be one; run: rm '$MM_STATE_DIR/run'" "names run/"
 rm "$MM_STATE_DIR/run"
 boot 0 "then with entrypoint.lock a planted link"
-like "$(cat "$T/boot.err")" "state file '$MM_STATE_DIR/entrypoint.lock' is a symbolic link; run: rm '$MM_STATE_DIR/entrypoint.lock'" \
+like "$(cat "$T/boot.err")" "'$MM_STATE_DIR/entrypoint.lock' is a symlink, and nothing in the state directory may be one; run: rm '$MM_STATE_DIR/entrypoint.lock'" \
 	"names the file"
 rm "$MM_STATE_DIR/entrypoint.lock"
 for f in ready failed api-checked manifest.json watch-test-machine.pid; do
 	ln -s "$T/victim/file" "$MM_STATE_DIR/$f"
 	boot 0 "$f a planted link: the command starts"
-	like "$(cat "$T/boot.err")" "state file '$MM_STATE_DIR/$f' is a symbolic link" "names $f"
+	like "$(cat "$T/boot.err")" "'$MM_STATE_DIR/$f' is a symlink, and nothing" "names $f"
 	rm "$MM_STATE_DIR/$f"
 done
 is "$(snap "$T/victim")" "$before" "the victim is untouched"
@@ -172,12 +179,12 @@ like "$(cat "$T/boot.err")" '0 present, 3 downloaded' "with the models downloade
 is "$(snap "$T/victim")" "$before" "the links left in run/ were removed, not followed"
 
 # A state directory another user owns.
-if [ "$(id -u)" = 0 ] && command -v setpriv > /dev/null 2>&1; then
+if [ "$real" = 1 ]; then
 	shared 3
 	cotenant mkdir -m 755 "$MM_STATE_DIR"
 	cotenant ln -s "$T/victim/file" "$MM_STATE_DIR/entrypoint.lock"
 	boot 0 "a state directory owned by another user: the command starts"
-	like "$(cat "$T/boot.err")" "state directory '$MM_STATE_DIR' is owned by uid 65534, not by this user \(uid 0\); run: chown 0 '$MM_STATE_DIR'" \
+	like "$(cat "$T/boot.err")" "state directory '$MM_STATE_DIR' is owned by uid 65534, not by uid 0 that mm runs as; move it aside and let mm make a new one: mv '$MM_STATE_DIR' '$MM_STATE_DIR.untrusted'" \
 		"it says whose it is and how to fix it"
 	is "$(ls -A "$MM_STATE_DIR")" entrypoint.lock "nothing was written in it"
 	is "$(snap "$T/victim")" "$before" "the victim is untouched"
@@ -210,6 +217,17 @@ entry_rules
 (cd "$T" && MM_ROOT=disk-link/ComfyUI MM_STATE_DIR=disk-link/ComfyUI/.mm boot 0 "a relative MM_ROOT through a link")
 is "$(head -n 1 "$T/comfy.saw")" ready "the command found the ready marker"
 check "the models are in it" test -s "$T/disk/ComfyUI/models/vae/c.safetensors"
+
+# A state directory that is a link of the owner's is followed, to a
+# directory that must be closed too.
+mkdir -m 700 "$T/mine"
+ln -s "$T/mine" "$T/disk/ComfyUI/.mine"
+MM_ROOT=$T/disk/ComfyUI MM_STATE_DIR=$T/disk/ComfyUI/.mine boot 0 "a state directory that is the owner's link"
+is "$(head -n 1 "$T/comfy.saw")" ready "is used"
+check "its files are in the directory it names" test -s "$T/mine/manifest.json"
+chmod 777 "$T/mine"
+MM_ROOT=$T/disk/ComfyUI MM_STATE_DIR=$T/disk/ComfyUI/.mine boot 0 "the owner's link to a directory others can write"
+like "$(cat "$T/boot.err")" "state directory '$T/disk/ComfyUI/.mine' is writable by others \(mode 0777\)" "is refused"
 
 # ------------------------------------------------ the rollback switch (14)
 
