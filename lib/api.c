@@ -585,7 +585,7 @@ int mm_discover(struct mm_api *api, const struct mm_discover_req *req,
 		cJSON_AddStringToObject(o, "source", col.v[i].source);
 		cJSON_AddItemToArray(models, o);
 	}
-	rcode = mm_manifest_from_json(root, MM_MANIFEST_NEED_URL, out, err);
+	rcode = mm_manifest_from_json(root, MM_MANIFEST_FROM_API, out, err);
 	root = NULL;
 out:
 	if (nfail && !rcode)
