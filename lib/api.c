@@ -2,6 +2,7 @@
 #include "api.h"
 #include "http.h"
 #include "log.h"
+#include "modeltype.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -646,6 +647,164 @@ static int batch_round(struct mm_api *api, const struct mm_discover_req *req,
 	return nfail;
 }
 
+/* A model object's name, in either spelling, or NULL. */
+static const char *model_name(const cJSON *o)
+{
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "name");
+
+	if (!cJSON_IsString(n))
+		n = cJSON_GetObjectItemCaseSensitive(o, "filename");
+	return cJSON_IsString(n) && *n->valuestring ? n->valuestring : NULL;
+}
+
+static const char *model_id(const cJSON *o)
+{
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
+
+	return cJSON_IsString(id) && *id->valuestring ? id->valuestring : NULL;
+}
+
+/* The index in col of the model with this id, or -1. */
+static long find_id(const struct collect *col, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < col->n; i++) {
+		const char *m = col->v[i].obj ? model_id(col->v[i].obj) : NULL;
+
+		if (m && strcmp(m, id) == 0)
+			return (long)i;
+	}
+	return -1;
+}
+
+/* The dependency ids of model i that are not in col yet, into want. */
+static int missing_deps(const struct collect *col, size_t i, struct mm_list *want, struct mm_err *err)
+{
+	cJSON *deps = cJSON_GetObjectItemCaseSensitive(col->v[i].obj, "dependencies"), *d;
+	const char *who = model_name(col->v[i].obj);
+
+	if (!deps || cJSON_IsNull(deps))
+		return 0;
+	if (!cJSON_IsArray(deps))
+		return mm_error(err, MM_EINPUT, "model %s: dependencies is not an array of model ids",
+				who ? who : "(no name)");
+	cJSON_ArrayForEach(d, deps) {
+		if (!cJSON_IsString(d) || !*d->valuestring)
+			return mm_error(err, MM_EINPUT, "model %s: dependencies is not an array of model ids",
+					who ? who : "(no name)");
+		if (find_id(col, d->valuestring) < 0)
+			mm_list_push(want, d->valuestring);
+	}
+	return 0;
+}
+
+/* Depth-first: 0 when no cycle runs through i; else the path in msg. */
+static int dep_cycle(const struct collect *col, size_t i, int *mark, size_t *path, size_t depth,
+		     struct mm_err *err)
+{
+	cJSON *deps = cJSON_GetObjectItemCaseSensitive(col->v[i].obj, "dependencies"), *d;
+
+	if (mark[i] == 2)
+		return 0;
+	path[depth] = i;
+	if (mark[i] == 1) {
+		char buf[MM_ERRSZ / 2] = "";
+		size_t k = 0, at;
+
+		while (path[k] != i)
+			k++;
+		for (at = k; at <= depth; at++)
+			snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s", at > k ? " -> " : "",
+				 model_name(col->v[path[at]].obj) ? model_name(col->v[path[at]].obj)
+								  : model_id(col->v[path[at]].obj));
+		return mm_error(err, MM_EINPUT, "the models' dependencies form a cycle: %s", buf);
+	}
+	mark[i] = 1;
+	cJSON_ArrayForEach(d, deps) {
+		long j = cJSON_IsString(d) ? find_id(col, d->valuestring) : -1;
+
+		if (j >= 0 && dep_cycle(col, (size_t)j, mark, path, depth + 1, err))
+			return 1;
+	}
+	mark[i] = 2;
+	return 0;
+}
+
+/*
+ * Every model's dependencies (ids of other models) come too, once: an id
+ * no answer listed is asked for with GET {base}/models/{id}, for as many
+ * rounds as new dependencies appear.  An unknown id or a cycle is
+ * MM_EINPUT.  Returns the number of failures.
+ */
+static int dependencies(struct mm_api *api, struct collect *col, struct mm_err *err)
+{
+	size_t done = 0, i, k, n;
+	int nfail = 0, *mark;
+	size_t *path;
+
+	while (done < col->n) {
+		struct mm_list want = {0};
+		struct mm_list from = {0};
+		struct areq *r;
+
+		for (n = col->n; done < n; done++) {
+			size_t before = want.n;
+
+			if (missing_deps(col, done, &want, err)) {
+				mm_list_free(&want);
+				mm_list_free(&from);
+				return 1;
+			}
+			/* Who asked, for the source of what comes. */
+			for (k = before; k < want.n; k++) {
+				from.v = mm_xrealloc(from.v, (k + 1) * sizeof(*from.v));
+				from.v[k] = mm_xstrdup(col->v[done].source);
+				from.n = k + 1;
+			}
+		}
+		if (!want.n)
+			break;
+		r = make_reqs("models", "model id", &want, "");
+		api_get_all(api, r, want.n);
+		for (k = 0; k < want.n; k++) {
+			if (r[k].notfound)
+				snprintf(r[k].msg, sizeof(r[k].msg),
+					 "unknown model id '%.200s' (a dependency of a model asked for by %.200s)",
+					 want.v[k], from.v[k]);
+			note_failure(err, &r[k], &nfail);
+			if (!r[k].rc && !cJSON_IsObject(r[k].data)) {
+				mm_error(err, MM_EINPUT, "the API's answer for %s: data is not a model object",
+					 r[k].what);
+				nfail++;
+			}
+			if (!nfail) {
+				cJSON *o = cJSON_Duplicate(r[k].data, 1);
+
+				/* The id asked for is the id it is known by. */
+				if (!model_id(o))
+					cJSON_AddStringToObject(o, "id", want.v[k]);
+				collect_add(col, o, NULL, from.v[k]);
+			}
+		}
+		areq_clear(r, want.n);
+		mm_list_free(&want);
+		for (k = 0; k < from.n; k++)
+			free(from.v[k]);
+		free(from.v);
+		if (nfail)
+			return nfail;
+	}
+	mark = mm_xcalloc(col->n ? col->n : 1, sizeof(*mark));
+	path = mm_xcalloc(col->n + 1, sizeof(*path));
+	for (i = 0; i < col->n && !nfail; i++)
+		if (col->v[i].obj && dep_cycle(col, i, mark, path, 0, err))
+			nfail++;
+	free(mark);
+	free(path);
+	return nfail;
+}
+
 int mm_discover(struct mm_api *api, const struct mm_discover_req *req,
 		struct mm_manifest **out, struct mm_err *err)
 {
@@ -736,13 +895,32 @@ int mm_discover(struct mm_api *api, const struct mm_discover_req *req,
 	if (nfail)
 		goto out;
 
-	/* Round 3: model names to model objects. */
-	for (i = 0; i < col.n; i++)
-		if (!col.v[i].obj)
-			mm_list_push(&names, col.v[i].name);
+	/*
+	 * Round 3: model names to model objects, and models that came without
+	 * download details (no URL, no huggingface_id) filled in by name.
+	 */
+	for (i = 0; i < col.n; i++) {
+		const char *n = col.v[i].obj ? model_name(col.v[i].obj) : col.v[i].name;
+
+		if (col.v[i].obj && (!n || mm_model_has_source(col.v[i].obj)))
+			continue;
+		if (col.v[i].obj) {
+			free(col.v[i].name);
+			col.v[i].name = mm_xstrdup(n);
+		}
+		mm_list_push(&names, n);
+	}
 	rn = make_reqs("models/name", "model", &names, "");
 	api_get_all(api, rn, names.n);
 	for (i = 0; i < names.n; i++) {
+		int by_name = 0;
+
+		for (j = 0; j < col.n; j++)
+			if (!col.v[j].obj && strcmp(col.v[j].name, names.v[i]) == 0)
+				by_name = 1;
+		/* A model object the API knows no more about stays as it came. */
+		if (rn[i].notfound && !by_name)
+			continue;
 		note_failure(err, &rn[i], &nfail);
 		if (!rn[i].rc && !cJSON_IsObject(rn[i].data)) {
 			mm_error(err, MM_EINPUT, "the API's answer for %s: data is not a model object",
@@ -750,6 +928,30 @@ int mm_discover(struct mm_api *api, const struct mm_discover_req *req,
 			nfail++;
 		}
 	}
+	if (nfail)
+		goto out;
+	for (i = 0; i < col.n; i++) {
+		if (!col.v[i].name || (col.v[i].obj && mm_model_has_source(col.v[i].obj)))
+			continue;
+		for (j = 0; j < names.n; j++)
+			if (strcmp(names.v[j], col.v[i].name) == 0)
+				break;
+		if (j == names.n || rn[j].rc)
+			continue;
+		if (!col.v[i].obj) {
+			col.v[i].obj = cJSON_Duplicate(rn[j].data, 1);
+		} else {
+			cJSON *f;
+
+			/* What the model said itself wins; the lookup fills the gaps. */
+			cJSON_ArrayForEach(f, rn[j].data)
+				if (f->string && !cJSON_GetObjectItemCaseSensitive(col.v[i].obj, f->string))
+					cJSON_AddItemToObject(col.v[i].obj, f->string, cJSON_Duplicate(f, 1));
+		}
+	}
+
+	/* Round 4: the models each model depends on, by id. */
+	nfail = dependencies(api, &col, err);
 	if (nfail)
 		goto out;
 
@@ -781,12 +983,6 @@ int mm_discover(struct mm_api *api, const struct mm_discover_req *req,
 	for (i = 0; i < col.n; i++) {
 		cJSON *o = col.v[i].obj;
 
-		if (!o) {
-			for (j = 0; j < names.n; j++)
-				if (strcmp(names.v[j], col.v[i].name) == 0)
-					break;
-			o = cJSON_Duplicate(rn[j].data, 1);
-		}
 		col.v[i].obj = NULL;
 		cJSON_DeleteItemFromObjectCaseSensitive(o, "source");
 		cJSON_DeleteItemFromObjectCaseSensitive(o, "sources");

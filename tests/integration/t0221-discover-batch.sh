@@ -125,4 +125,62 @@ fix_rule '{"path":"/workflows/dependencies","body":{"data":[{"workflow_name":"x4
 exit_is 3 "a hostile model in a batch answer" mm mm-discover -w x4
 like "$(cat "$T/err")" "saveTo '../m'" "is refused like any other"
 
+# Models that arrive without download details: GET /models/name/{name},
+# concurrently (at most -j at once), cached.
+fix_reset
+api_deps_on
+lk='{"name":"lk1.safetensors","type":"lora"},{"name":"lk2.safetensors","type":"lora"},{"name":"lk3.safetensors","type":"lora"},{"name":"lk4.safetensors","type":"lora"}'
+api_deps_workflow 44444444-0000-4000-8000-000000000004 lookups "[$lk,$sd15]"
+for n in 1 2 3 4; do
+	api_model "lk$n.safetensors" '{"name":"lk'$n'.safetensors","download_url":"http://example.com/lk'$n'","save_path":"loras/lk'$n'.safetensors","file_size_gb":0.5,"auth_provider":"civitai","auth_required":true}'
+done
+fix_rule '{"prefix":"/models/name/","delay":0.5}'
+exit_is 0 "models without download details are looked up by name" mm mm-discover -j 2 -w lookups
+cp "$T/out" "$T/lk.json"
+is "$(fix_count '/models/name/*') $(fix_count /models/name/v1-5-pruned.safetensors)" "4 0" \
+	"once each, and only those without a URL"
+is "$(jqish "$T/lk.json" '[(x["downloadUrl"], x["saveTo"], x["authEnvVar"], x["type"]) for x in m["models"][:1]][0]')" \
+	"('http://example.com/lk1', 'models/loras/lk1.safetensors', 'CIVITAI_TOKEN', 'lora')" \
+	"the answer fills in what was missing"
+is "$(fix_log '/models/name/*' | python3 -c '
+import json, sys
+log = json.load(sys.stdin)
+print(max(sum(1 for o in log if o["time"] <= e["time"] < o["done"]) for e in log))')" 2 \
+	"at most -j at once, and more than one"
+fix_reset
+exit_is 0 "--offline after the lookups" mm mm-discover --offline -w lookups
+is "$(fix_count '/*')" 0 "asks nothing"
+is "$(jqish "$T/out" '[x["downloadUrl"] for x in m["models"]]')" "$(jqish "$T/lk.json" '[x["downloadUrl"] for x in m["models"]]')" \
+	"and finds the same URLs in the cache"
+
+# dependencies: ids of other models, included once; an unknown id or a cycle is exit 3.
+fix_reset
+api_deps_on
+api_deps_workflow 55555555-0000-4000-8000-000000000005 deps '[
+ {"id":"a","name":"a.bin","download_url":"http://e/a","save_path":"checkpoints/a.bin","dependencies":["b","d"]},
+ {"id":"b","name":"b.bin","download_url":"http://e/b","save_path":"vae/b.bin","dependencies":[]},
+ {"id":"c","name":"c.bin","download_url":"http://e/c","save_path":"loras/c.bin","dependencies":["b"]}]'
+_lib_write "$FIX_ROOT/models/d" '{"data":{"id":"d","name":"d.bin","download_url":"http://e/d","save_path":"clip/d.bin","dependencies":["e"]},"error":null}'
+_lib_write "$FIX_ROOT/models/e" '{"data":{"name":"e.bin","download_url":"http://e/e","save_path":"clip/e.bin"},"error":null}'
+exit_is 0 "dependencies are resolved" mm mm-discover -w deps
+is "$(jqish "$T/out" '[(x["name"], x["source"]) for x in m["models"]]')" \
+	"[('a.bin', 'workflow:deps'), ('b.bin', 'workflow:deps'), ('c.bin', 'workflow:deps'), ('d.bin', 'workflow:deps'), ('e.bin', 'workflow:deps')]" \
+	"each once, with those no answer listed fetched by id, and theirs in turn"
+is "$(fix_count /models/d) $(fix_count /models/e) $(fix_count '/models/*')" "1 1 2" "one request per missing id"
+api_deps_workflow 66666666-0000-4000-8000-000000000006 cycle '[
+ {"id":"x","name":"x.bin","download_url":"http://e/x","save_path":"checkpoints/x.bin","dependencies":["y"]},
+ {"id":"y","name":"y.bin","download_url":"http://e/y","save_path":"vae/y.bin","dependencies":["z"]},
+ {"id":"z","name":"z.bin","download_url":"http://e/z","save_path":"vae/z.bin","dependencies":["x"]}]'
+exit_is 3 "a dependency cycle is bad input" mm mm-discover -w cycle
+like "$(cat "$T/err")" "dependencies form a cycle: x\\.bin -> y\\.bin -> z\\.bin -> x\\.bin" "naming the models on it"
+is "$(wc -c < "$T/out")" 0 "nothing on stdout"
+api_deps_workflow 77777777-0000-4000-8000-000000000007 unknown-dep '[
+ {"id":"u","name":"u.bin","download_url":"http://e/u","save_path":"vae/u.bin","dependencies":["no-such-id"]}]'
+exit_is 3 "an unknown dependency id is bad input" mm mm-discover -w unknown-dep
+like "$(cat "$T/err")" "unknown model id 'no-such-id'.*workflow:unknown-dep" "naming the id and who asked"
+api_deps_workflow 88888888-0000-4000-8000-000000000008 bad-dep '[
+ {"id":"v","name":"v.bin","download_url":"http://e/v","save_path":"vae/v.bin","dependencies":"w"}]'
+exit_is 3 "dependencies that are not a list of ids" mm mm-discover -w bad-dep
+like "$(cat "$T/err")" "model v.bin: dependencies is not an array" "say so"
+
 done_testing
