@@ -74,6 +74,45 @@ static void migration_notice(const struct mm_discover_req *req)
 	mm_list_free(&all);
 }
 
+/* One warning for each kind of gap in the API's data, naming the models. */
+static void data_warnings(const struct mm_manifest *m)
+{
+	struct mm_list guessed = {0}, nourl = {0};
+	size_t i, k;
+
+	for (i = 0; i < m->n; i++) {
+		const struct mm_model *v = &m->models[i];
+		cJSON *st = cJSON_GetObjectItemCaseSensitive(v->obj, "status");
+
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v->obj, "saveToGuessed")))
+			mm_list_push(&guessed, v->save_to);
+		if (!v->url)
+			mm_list_push(&nourl, v->name);
+		if (cJSON_IsString(st) && strcmp(st->valuestring, "active") != 0)
+			mm_warnf("model %s has status '%.64s', not active; fetching it anyway, "
+				 "since a workflow asks for it", v->name, st->valuestring);
+	}
+	if (guessed.n) {
+		char *s = mm_xstrdup("");
+
+		for (k = 0; k < guessed.n; k++) {
+			char *t = mm_xasprintf("%s%s%s", s, k ? ", " : "", guessed.v[k]);
+
+			free(s);
+			s = t;
+		}
+		mm_warnf("the API gave no save_path and no known type for %zu model%s; saveTo guessed "
+			 "from the name (\"saveToGuessed\": true), fix the API's data: %s",
+			 guessed.n, guessed.n == 1 ? "" : "s", s);
+		free(s);
+	}
+	for (k = 0; k < nourl.n; k++)
+		mm_warnf("model %s has nothing to download from (no URL, no huggingface_id); "
+			 "mm-fetch will report it failed", nourl.v[k]);
+	mm_list_free(&guessed);
+	mm_list_free(&nourl);
+}
+
 int main(int argc, char **argv)
 {
 	enum { OPT_API = 256, OPT_COMPONENTS, OPT_OFFLINE, OPT_STATE, OPT_TIMEOUT, OPT_VALIDATE };
@@ -176,6 +215,7 @@ int main(int argc, char **argv)
 		mm_manifest_log_problems(m, &err);
 		goto out;
 	}
+	data_warnings(m);
 	if (api.offline)
 		mm_infof("%zu models from cached answers (offline)", m->n);
 	else

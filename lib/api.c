@@ -4,20 +4,26 @@
 #include "log.h"
 #include "paths.h"
 #include "state.h"
+#include "modeltype.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 /* One API request and its outcome. */
 struct areq {
-	char *path;       /* relative to the base: "workflows/name/x" */
+	char *path;       /* relative to the base: "workflows/name/x"; the cache key */
+	char *url_path;   /* when the request path is not the cache key, or NULL */
+	char *post;       /* a JSON body to POST, or NULL */
+	int unsupported;  /* a POST answered 404, 405 or 501 */
 	char *what;       /* for messages: "workflow 'x'" */
 	cJSON *doc;       /* the envelope, owned */
 	cJSON *data;      /* borrowed from doc */
@@ -239,7 +245,7 @@ static void api_get_all(struct mm_api *api, struct areq *r, size_t n)
 
 		while (bl > 0 && base[bl - 1] == '/')
 			bl--;
-		g[i].url = mm_xasprintf("%.*s/%s", (int)bl, base, r[i].path);
+		g[i].url = mm_xasprintf("%.*s/%s", (int)bl, base, r[i].url_path ? r[i].url_path : r[i].path);
 		pending[npend++] = i;
 	}
 	for (a = 1; a <= attempts && npend > 0; a++) {
@@ -247,8 +253,10 @@ static void api_get_all(struct mm_api *api, struct areq *r, size_t n)
 		struct mm_err err = {0};
 		size_t still = 0;
 
-		for (k = 0; k < npend; k++)
+		for (k = 0; k < npend; k++) {
 			batch[k].url = g[pending[k]].url;
+			batch[k].post = r[pending[k]].post;
+		}
 		if (mm_http_get_all(batch, npend, api->parallel > 0 ? api->parallel : 8,
 				    MM_API_MAX_ANSWER, &pol, &err)) {
 			for (k = 0; k < npend; k++) {
@@ -272,6 +280,12 @@ static void api_get_all(struct mm_api *api, struct areq *r, size_t n)
 				snprintf(q->msg, sizeof(q->msg), "the API's answer for %s is larger than %ld MiB",
 					 q->what, MM_API_MAX_ANSWER >> 20);
 				q->rc = MM_EINPUT;
+			} else if (q->post && b->code == CURLE_OK &&
+				   (b->status == 404 || b->status == 405 || b->status == 501)) {
+				/* A deployment without this endpoint. */
+				q->unsupported = 1;
+				q->rc = MM_EINPUT;
+				snprintf(q->msg, sizeof(q->msg), "the API has no %s (HTTP %ld)", q->what, b->status);
 			} else if (c == MM_HTTP_DONE) {
 				if (parse_envelope(q, b->body, b->len) == 0)
 					cache_store(api, q->path, b->body, b->len);
@@ -320,6 +334,8 @@ static void areq_clear(struct areq *r, size_t n)
 
 	for (i = 0; i < n; i++) {
 		free(r[i].path);
+		free(r[i].url_path);
+		free(r[i].post);
 		free(r[i].what);
 		cJSON_Delete(r[i].doc);
 	}
@@ -346,6 +362,7 @@ struct pending_model {
 struct collect {
 	struct pending_model *v;
 	size_t n;
+	cJSON *nodes;       /* custom_nodes by source, passed through */
 };
 
 static void collect_add(struct collect *c, cJSON *obj, const char *name, const char *source)
@@ -361,7 +378,7 @@ static void collect_add(struct collect *c, cJSON *obj, const char *name, const c
 static int workflow_models(const struct areq *r, const char *source, struct collect *c,
 			   struct mm_err *err)
 {
-	cJSON *models = cJSON_GetObjectItemCaseSensitive(r->data, "models"), *m;
+	cJSON *models = cJSON_GetObjectItemCaseSensitive(r->data, "models"), *m, *nodes;
 	int i = 0;
 
 	if (!cJSON_IsObject(r->data))
@@ -380,6 +397,14 @@ static int workflow_models(const struct areq *r, const char *source, struct coll
 					"the API's answer for %s: data.models[%d] is neither a model nor a model name",
 					r->what, i);
 		i++;
+	}
+	/* Not mm's job: kept as they came, for a custom-node installer. */
+	nodes = cJSON_GetObjectItemCaseSensitive(r->data, "custom_nodes");
+	if (nodes && !cJSON_IsNull(nodes)) {
+		if (!c->nodes)
+			c->nodes = cJSON_CreateObject();
+		if (!cJSON_GetObjectItemCaseSensitive(c->nodes, source))
+			cJSON_AddItemToObject(c->nodes, source, cJSON_Duplicate(nodes, 1));
 	}
 	return 0;
 }
@@ -436,10 +461,350 @@ static cJSON *string_array(const struct mm_list *l)
 	return a;
 }
 
+/* 8-4-4-4-12 hex digits: an id, not a name. */
+static int looks_like_uuid(const char *s)
+{
+	static const int groups[] = {8, 4, 4, 4, 12};
+	size_t g;
+	int k;
+
+	for (g = 0; g < 5; g++) {
+		for (k = 0; k < groups[g]; k++, s++)
+			if (!isxdigit((unsigned char)*s))
+				return 0;
+		if (*s != (g < 4 ? '-' : '\0'))
+			return 0;
+		s++;
+	}
+	return 1;
+}
+
+/*
+ * One batch request: POST {base}/{kind}/dependencies with body, its answer
+ * cached under batch/{kind}/{items}.
+ */
+static void batch_req(struct areq *r, const char *kind, const struct mm_list *items, cJSON *body)
+{
+	char *joined = mm_xstrdup(""), *e, *t;
+	size_t i;
+
+	for (i = 0; i < items->n; i++) {
+		t = mm_xasprintf("%s%s%s", joined, i ? "," : "", items->v[i]);
+		free(joined);
+		joined = t;
+	}
+	e = mm_api_escape(joined);
+	r->path = mm_xasprintf("batch/%s/%s", kind, e);
+	r->url_path = mm_xasprintf("%s/dependencies", kind);
+	r->what = mm_xasprintf("POST /%s/dependencies", kind);
+	t = cJSON_PrintUnformatted(body);
+	r->post = mm_xstrdup(t);
+	cJSON_free(t);
+	cJSON_Delete(body);
+	free(e);
+	free(joined);
+}
+
+/* The entry of a batch answer for item, by id or by name; NULL when absent. */
+static cJSON *batch_entry(const cJSON *data, const char *idkey, const char *namekey, const char *item)
+{
+	cJSON *e;
+	int uuid = looks_like_uuid(item);
+
+	cJSON_ArrayForEach(e, data) {
+		cJSON *id = cJSON_GetObjectItemCaseSensitive(e, idkey);
+		cJSON *nm = namekey ? cJSON_GetObjectItemCaseSensitive(e, namekey) : NULL;
+
+		if (cJSON_IsString(id) && (uuid ? strcasecmp(id->valuestring, item) : strcmp(id->valuestring, item)) == 0)
+			return e;
+		if (cJSON_IsString(nm) && strcmp(nm->valuestring, item) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+/* The models of a workflow asked for directly (-w, or a legacy component). */
+static int direct_models(const struct areq *r, const char *name, const struct mm_discover_req *req,
+			 struct collect *col, struct mm_err *err)
+{
+	char *s;
+	int nfail = 0;
+
+	if (mm_list_has(&req->workflows, name)) {
+		s = mm_xasprintf("workflow:%s", name);
+		if (workflow_models(r, s, col, err))
+			nfail++;
+		free(s);
+	}
+	if (mm_list_has(&req->components, name)) {
+		s = mm_xasprintf("%s:%s", req->components_as_workflows ? "workflow" : "component", name);
+		if (!(req->components_as_workflows && mm_list_has(&req->workflows, name)) &&
+		    workflow_models(r, s, col, err))
+			nfail++;
+		free(s);
+	}
+	return nfail;
+}
+
+/*
+ * Round 0: the deployed API's batch endpoints, one request for every
+ * workflow and one for every collection.  *wf_done / *coll_done say which
+ * answered; a deployment without them (404, 405, 501), or an API that is
+ * down with no batch answer cached, leaves the per-item endpoints to do it.
+ */
+static int batch_round(struct mm_api *api, const struct mm_discover_req *req,
+		       const struct mm_list *direct, struct collect *col, int *wf_done,
+		       int *coll_done, struct mm_err *err)
+{
+	struct areq r[2];
+	size_t n = 0, k, i;
+	int iw = -1, ic = -1, nfail = 0;
+
+	memset(r, 0, sizeof(r));
+	*wf_done = *coll_done = 0;
+	if (direct->n) {
+		cJSON *body = cJSON_CreateObject(), *names = cJSON_CreateArray(), *ids = cJSON_CreateArray();
+
+		for (i = 0; i < direct->n; i++)
+			cJSON_AddItemToArray(looks_like_uuid(direct->v[i]) ? ids : names,
+					     cJSON_CreateString(direct->v[i]));
+		if (cJSON_GetArraySize(names))
+			cJSON_AddItemToObject(body, "workflow_names", names);
+		else
+			cJSON_Delete(names);
+		if (cJSON_GetArraySize(ids))
+			cJSON_AddItemToObject(body, "workflow_ids", ids);
+		else
+			cJSON_Delete(ids);
+		batch_req(&r[n], "workflows", direct, body);
+		iw = (int)n++;
+	}
+	if (req->collections.n) {
+		cJSON *body = cJSON_CreateObject();
+
+		cJSON_AddItemToObject(body, "collection_ids", string_array(&req->collections));
+		batch_req(&r[n], "collections", &req->collections, body);
+		ic = (int)n++;
+	}
+	api_get_all(api, r, n);
+	for (k = 0; k < n; k++) {
+		if (r[k].rc == 0 && !cJSON_IsArray(r[k].data)) {
+			mm_error(err, MM_EINPUT, "the API's answer for %s: data is not an array", r[k].what);
+			nfail++;
+		} else if (r[k].rc == 0) {
+			*((int)k == iw ? wf_done : coll_done) = 1;
+		} else if (r[k].unsupported || r[k].rc == MM_EUNAVAIL) {
+			mm_debugf("%s; asking for each %s instead", r[k].msg,
+				  (int)k == iw ? "workflow" : "collection");
+		} else {
+			note_failure(err, &r[k], &nfail);
+		}
+	}
+	for (i = 0; *wf_done && !nfail && i < direct->n; i++) {
+		struct areq e = {0};
+
+		e.what = mm_xasprintf("workflow '%s'", direct->v[i]);
+		e.data = batch_entry(r[iw].data, "workflow_id", "workflow_name", direct->v[i]);
+		if (!e.data) {
+			mm_error(err, MM_EINPUT, "unknown workflow '%s' (not in the answer to %s)",
+				 direct->v[i], r[iw].what);
+			nfail++;
+		} else {
+			nfail += direct_models(&e, direct->v[i], req, col, err);
+		}
+		free(e.what);
+	}
+	for (i = 0; *coll_done && !nfail && i < req->collections.n; i++) {
+		const char *id = req->collections.v[i];
+		struct areq e = {0};
+
+		e.what = mm_xasprintf("collection '%s'", id);
+		e.data = batch_entry(r[ic].data, "collection_id", NULL, id);
+		if (!e.data) {
+			mm_error(err, MM_EINPUT, "unknown collection '%s' (not in the answer to %s)", id,
+				 r[ic].what);
+			nfail++;
+		} else {
+			char *s = mm_xasprintf("collection:%s", id);
+
+			if (workflow_models(&e, s, col, err))
+				nfail++;
+			free(s);
+		}
+		free(e.what);
+	}
+	for (k = 0; k < n; k++) {
+		free(r[k].path);
+		free(r[k].url_path);
+		free(r[k].post);
+		free(r[k].what);
+		cJSON_Delete(r[k].doc);
+	}
+	return nfail;
+}
+
+/* A model object's name, in either spelling, or NULL. */
+static const char *model_name(const cJSON *o)
+{
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "name");
+
+	if (!cJSON_IsString(n))
+		n = cJSON_GetObjectItemCaseSensitive(o, "filename");
+	return cJSON_IsString(n) && *n->valuestring ? n->valuestring : NULL;
+}
+
+static const char *model_id(const cJSON *o)
+{
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
+
+	return cJSON_IsString(id) && *id->valuestring ? id->valuestring : NULL;
+}
+
+/* The index in col of the model with this id, or -1. */
+static long find_id(const struct collect *col, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < col->n; i++) {
+		const char *m = col->v[i].obj ? model_id(col->v[i].obj) : NULL;
+
+		if (m && strcmp(m, id) == 0)
+			return (long)i;
+	}
+	return -1;
+}
+
+/* The dependency ids of model i that are not in col yet, into want. */
+static int missing_deps(const struct collect *col, size_t i, struct mm_list *want, struct mm_err *err)
+{
+	cJSON *deps = cJSON_GetObjectItemCaseSensitive(col->v[i].obj, "dependencies"), *d;
+	const char *who = model_name(col->v[i].obj);
+
+	if (!deps || cJSON_IsNull(deps))
+		return 0;
+	if (!cJSON_IsArray(deps))
+		return mm_error(err, MM_EINPUT, "model %s: dependencies is not an array of model ids",
+				who ? who : "(no name)");
+	cJSON_ArrayForEach(d, deps) {
+		if (!cJSON_IsString(d) || !*d->valuestring)
+			return mm_error(err, MM_EINPUT, "model %s: dependencies is not an array of model ids",
+					who ? who : "(no name)");
+		if (find_id(col, d->valuestring) < 0)
+			mm_list_push(want, d->valuestring);
+	}
+	return 0;
+}
+
+/* Depth-first: 0 when no cycle runs through i; else the path in msg. */
+static int dep_cycle(const struct collect *col, size_t i, int *mark, size_t *path, size_t depth,
+		     struct mm_err *err)
+{
+	cJSON *deps = cJSON_GetObjectItemCaseSensitive(col->v[i].obj, "dependencies"), *d;
+
+	if (mark[i] == 2)
+		return 0;
+	path[depth] = i;
+	if (mark[i] == 1) {
+		char buf[MM_ERRSZ / 2] = "";
+		size_t k = 0, at;
+
+		while (path[k] != i)
+			k++;
+		for (at = k; at <= depth; at++)
+			snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s", at > k ? " -> " : "",
+				 model_name(col->v[path[at]].obj) ? model_name(col->v[path[at]].obj)
+								  : model_id(col->v[path[at]].obj));
+		return mm_error(err, MM_EINPUT, "the models' dependencies form a cycle: %s", buf);
+	}
+	mark[i] = 1;
+	cJSON_ArrayForEach(d, deps) {
+		long j = cJSON_IsString(d) ? find_id(col, d->valuestring) : -1;
+
+		if (j >= 0 && dep_cycle(col, (size_t)j, mark, path, depth + 1, err))
+			return 1;
+	}
+	mark[i] = 2;
+	return 0;
+}
+
+/*
+ * Every model's dependencies (ids of other models) come too, once: an id
+ * no answer listed is asked for with GET {base}/models/{id}, for as many
+ * rounds as new dependencies appear.  An unknown id or a cycle is
+ * MM_EINPUT.  Returns the number of failures.
+ */
+static int dependencies(struct mm_api *api, struct collect *col, struct mm_err *err)
+{
+	size_t done = 0, i, k, n;
+	int nfail = 0, *mark;
+	size_t *path;
+
+	while (done < col->n) {
+		struct mm_list want = {0};
+		struct mm_list from = {0};
+		struct areq *r;
+
+		for (n = col->n; done < n; done++) {
+			size_t before = want.n;
+
+			if (missing_deps(col, done, &want, err)) {
+				mm_list_free(&want);
+				mm_list_free(&from);
+				return 1;
+			}
+			/* Who asked, for the source of what comes. */
+			for (k = before; k < want.n; k++) {
+				from.v = mm_xrealloc(from.v, (k + 1) * sizeof(*from.v));
+				from.v[k] = mm_xstrdup(col->v[done].source);
+				from.n = k + 1;
+			}
+		}
+		if (!want.n)
+			break;
+		r = make_reqs("models", "model id", &want, "");
+		api_get_all(api, r, want.n);
+		for (k = 0; k < want.n; k++) {
+			if (r[k].notfound)
+				snprintf(r[k].msg, sizeof(r[k].msg),
+					 "unknown model id '%.200s' (a dependency of a model asked for by %.200s)",
+					 want.v[k], from.v[k]);
+			note_failure(err, &r[k], &nfail);
+			if (!r[k].rc && !cJSON_IsObject(r[k].data)) {
+				mm_error(err, MM_EINPUT, "the API's answer for %s: data is not a model object",
+					 r[k].what);
+				nfail++;
+			}
+			if (!nfail) {
+				cJSON *o = cJSON_Duplicate(r[k].data, 1);
+
+				/* The id asked for is the id it is known by. */
+				if (!model_id(o))
+					cJSON_AddStringToObject(o, "id", want.v[k]);
+				collect_add(col, o, NULL, from.v[k]);
+			}
+		}
+		areq_clear(r, want.n);
+		mm_list_free(&want);
+		for (k = 0; k < from.n; k++)
+			free(from.v[k]);
+		free(from.v);
+		if (nfail)
+			return nfail;
+	}
+	mark = mm_xcalloc(col->n ? col->n : 1, sizeof(*mark));
+	path = mm_xcalloc(col->n + 1, sizeof(*path));
+	for (i = 0; i < col->n && !nfail; i++)
+		if (col->v[i].obj && dep_cycle(col, i, mark, path, 0, err))
+			nfail++;
+	free(mark);
+	free(path);
+	return nfail;
+}
+
 static int discover(struct mm_api *api, const struct mm_discover_req *req,
 		    struct mm_manifest **out, struct mm_err *err)
 {
-	struct mm_list fetch_wf = {0}, names = {0};
+	struct mm_list fetch_wf = {0}, names = {0}, direct = {0};
 	struct mm_list *per_coll = NULL;
 	struct areq *rw = NULL, *rc = NULL, *rc2 = NULL, *rn = NULL;
 	struct collect col = {0};
@@ -447,21 +812,31 @@ static int discover(struct mm_api *api, const struct mm_discover_req *req,
 	cJSON *root = NULL, *models, *src;
 	char ts[32];
 	size_t i, j;
-	int nfail = 0, rcode = 0;
+	int nfail = 0, rcode = 0, wf_batch = 0, coll_batch = 0;
 
 	*out = NULL;
 	memset(err, 0, sizeof(*err));
-	/* Round 1: the workflows and components named directly, and the collections. */
 	for (i = 0; i < req->workflows.n; i++)
-		mm_list_push(&fetch_wf, req->workflows.v[i]);
+		mm_list_push(&direct, req->workflows.v[i]);
 	for (i = 0; i < req->components.n; i++)
-		mm_list_push(&fetch_wf, req->components.v[i]);
-	rc = make_reqs("collections", "collection", &req->collections, "/public");
-	api_get_all(api, rc, req->collections.n);
-	/* Some deployments answer /collections/{id} with components[] instead. */
-	for (i = 0; i < req->collections.n; i++)
-		if (rc[i].notfound)
-			mm_list_push(&retry, req->collections.v[i]);
+		mm_list_push(&direct, req->components.v[i]);
+	per_coll = mm_xcalloc(req->collections.n ? req->collections.n : 1, sizeof(*per_coll));
+	nfail = batch_round(api, req, &direct, &col, &wf_batch, &coll_batch, err);
+	if (nfail)
+		goto out;
+
+	/* Round 1: the workflows and components named directly, and the collections. */
+	if (!wf_batch)
+		for (i = 0; i < direct.n; i++)
+			mm_list_push(&fetch_wf, direct.v[i]);
+	if (!coll_batch) {
+		rc = make_reqs("collections", "collection", &req->collections, "/public");
+		api_get_all(api, rc, req->collections.n);
+		/* Some deployments answer /collections/{id} with components[] instead. */
+		for (i = 0; i < req->collections.n; i++)
+			if (rc[i].notfound)
+				mm_list_push(&retry, req->collections.v[i]);
+	}
 	if (retry.n) {
 		rc2 = make_reqs("collections", "collection", &retry, "");
 		api_get_all(api, rc2, retry.n);
@@ -478,8 +853,7 @@ static int discover(struct mm_api *api, const struct mm_discover_req *req,
 			j++;
 		}
 	}
-	per_coll = mm_xcalloc(req->collections.n ? req->collections.n : 1, sizeof(*per_coll));
-	for (i = 0; i < req->collections.n; i++) {
+	for (i = 0; rc && i < req->collections.n; i++) {
 		note_failure(err, &rc[i], &nfail);
 		if (rc[i].rc)
 			continue;
@@ -503,19 +877,8 @@ static int discover(struct mm_api *api, const struct mm_discover_req *req,
 		note_failure(err, &rw[i], &nfail);
 		if (rw[i].rc)
 			continue;
-		if (mm_list_has(&req->workflows, name)) {
-			s = mm_xasprintf("workflow:%s", name);
-			if (workflow_models(&rw[i], s, &col, err))
-				nfail++;
-			free(s);
-		}
-		if (mm_list_has(&req->components, name)) {
-			s = mm_xasprintf("%s:%s", req->components_as_workflows ? "workflow" : "component", name);
-			if (!(req->components_as_workflows && mm_list_has(&req->workflows, name)) &&
-			    workflow_models(&rw[i], s, &col, err))
-				nfail++;
-			free(s);
-		}
+		if (!wf_batch)
+			nfail += direct_models(&rw[i], name, req, &col, err);
 		for (j = 0; j < req->collections.n; j++) {
 			if (!mm_list_has(&per_coll[j], name))
 				continue;
@@ -528,13 +891,32 @@ static int discover(struct mm_api *api, const struct mm_discover_req *req,
 	if (nfail)
 		goto out;
 
-	/* Round 3: model names to model objects. */
-	for (i = 0; i < col.n; i++)
-		if (!col.v[i].obj)
-			mm_list_push(&names, col.v[i].name);
+	/*
+	 * Round 3: model names to model objects, and models that came without
+	 * download details (no URL, no huggingface_id) filled in by name.
+	 */
+	for (i = 0; i < col.n; i++) {
+		const char *n = col.v[i].obj ? model_name(col.v[i].obj) : col.v[i].name;
+
+		if (col.v[i].obj && (!n || mm_model_has_source(col.v[i].obj)))
+			continue;
+		if (col.v[i].obj) {
+			free(col.v[i].name);
+			col.v[i].name = mm_xstrdup(n);
+		}
+		mm_list_push(&names, n);
+	}
 	rn = make_reqs("models/name", "model", &names, "");
 	api_get_all(api, rn, names.n);
 	for (i = 0; i < names.n; i++) {
+		int by_name = 0;
+
+		for (j = 0; j < col.n; j++)
+			if (!col.v[j].obj && strcmp(col.v[j].name, names.v[i]) == 0)
+				by_name = 1;
+		/* A model object the API knows no more about stays as it came. */
+		if (rn[i].notfound && !by_name)
+			continue;
 		note_failure(err, &rn[i], &nfail);
 		if (!rn[i].rc && !cJSON_IsObject(rn[i].data)) {
 			mm_error(err, MM_EINPUT, "the API's answer for %s: data is not a model object",
@@ -542,6 +924,30 @@ static int discover(struct mm_api *api, const struct mm_discover_req *req,
 			nfail++;
 		}
 	}
+	if (nfail)
+		goto out;
+	for (i = 0; i < col.n; i++) {
+		if (!col.v[i].name || (col.v[i].obj && mm_model_has_source(col.v[i].obj)))
+			continue;
+		for (j = 0; j < names.n; j++)
+			if (strcmp(names.v[j], col.v[i].name) == 0)
+				break;
+		if (j == names.n || rn[j].rc)
+			continue;
+		if (!col.v[i].obj) {
+			col.v[i].obj = cJSON_Duplicate(rn[j].data, 1);
+		} else {
+			cJSON *f;
+
+			/* What the model said itself wins; the lookup fills the gaps. */
+			cJSON_ArrayForEach(f, rn[j].data)
+				if (f->string && !cJSON_GetObjectItemCaseSensitive(col.v[i].obj, f->string))
+					cJSON_AddItemToObject(col.v[i].obj, f->string, cJSON_Duplicate(f, 1));
+		}
+	}
+
+	/* Round 4: the models each model depends on, by id. */
+	nfail = dependencies(api, &col, err);
 	if (nfail)
 		goto out;
 
@@ -565,23 +971,21 @@ static int discover(struct mm_api *api, const struct mm_discover_req *req,
 	cJSON_AddItemToObject(src, "components",
 			      req->components_as_workflows ? cJSON_CreateArray()
 							   : string_array(&req->components));
+	if (col.nodes) {
+		cJSON_AddItemToObject(root, "custom_nodes", col.nodes);
+		col.nodes = NULL;
+	}
 	models = cJSON_AddArrayToObject(root, "models");
 	for (i = 0; i < col.n; i++) {
 		cJSON *o = col.v[i].obj;
 
-		if (!o) {
-			for (j = 0; j < names.n; j++)
-				if (strcmp(names.v[j], col.v[i].name) == 0)
-					break;
-			o = cJSON_Duplicate(rn[j].data, 1);
-		}
 		col.v[i].obj = NULL;
 		cJSON_DeleteItemFromObjectCaseSensitive(o, "source");
 		cJSON_DeleteItemFromObjectCaseSensitive(o, "sources");
 		cJSON_AddStringToObject(o, "source", col.v[i].source);
 		cJSON_AddItemToArray(models, o);
 	}
-	rcode = mm_manifest_from_json(root, MM_MANIFEST_NEED_URL, out, err);
+	rcode = mm_manifest_from_json(root, MM_MANIFEST_FROM_API, out, err);
 	root = NULL;
 out:
 	if (nfail && !rcode)
@@ -596,6 +1000,7 @@ out:
 		free(col.v[i].source);
 	}
 	free(col.v);
+	cJSON_Delete(col.nodes);
 	if (rw)
 		areq_clear(rw, fetch_wf.n);
 	if (rc)
@@ -608,6 +1013,7 @@ out:
 		mm_list_free(&per_coll[i]);
 	free(per_coll);
 	mm_list_free(&fetch_wf);
+	mm_list_free(&direct);
 	mm_list_free(&names);
 	mm_list_free(&retry);
 	return rcode;

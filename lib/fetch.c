@@ -1731,7 +1731,7 @@ static void check_job(struct run *r, struct job *j)
 	const struct mm_model *m = j->model;
 
 	if (!m->url) {
-		set_error(j, "no downloadUrl");
+		set_error(j, "no download URL");
 		j->state = J_FAILED;
 	} else if (!mm_http_url_ok(m->url)) {
 		set_error(j, "refusing '%.200s': only http and https URLs are downloaded", m->url);

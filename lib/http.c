@@ -228,6 +228,7 @@ int mm_http_content_range(const char *v, long long *first, long long *last, long
 
 struct getctx {
 	struct mm_http_get *req;
+	struct curl_slist *hdrs;  /* Content-Type of a POST */
 	size_t max;
 	size_t cap;
 };
@@ -298,6 +299,12 @@ int mm_http_get_all(struct mm_http_get *reqs, size_t n, int parallel, size_t max
 			curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, get_write);
 			curl_easy_setopt(h, CURLOPT_WRITEDATA, &ctx[i]);
 			curl_easy_setopt(h, CURLOPT_PRIVATE, &ctx[i]);
+			if (reqs[i].post) {
+				ctx[i].hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+				curl_easy_setopt(h, CURLOPT_HTTPHEADER, ctx[i].hdrs);
+				curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(reqs[i].post));
+				curl_easy_setopt(h, CURLOPT_POSTFIELDS, reqs[i].post);
+			}
 			curl_multi_add_handle(multi, h);
 			active++;
 		}
@@ -312,6 +319,8 @@ int mm_http_get_all(struct mm_http_get *reqs, size_t n, int parallel, size_t max
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &c->req->status);
 			curl_multi_remove_handle(multi, msg->easy_handle);
 			curl_easy_cleanup(msg->easy_handle);
+			curl_slist_free_all(c->hdrs);
+			c->hdrs = NULL;
 			active--;
 		}
 		if (active > 0)

@@ -9,7 +9,7 @@
  * caller to judge (mm_http_classify), so it can read Retry-After first.
  *
  * mm_http_get_all() fetches a set of small bodies (API answers) concurrently
- * on the multi interface.
+ * on the multi interface; a request with a JSON body is a POST.
  */
 #ifndef MM_HTTP_H
 #define MM_HTTP_H
@@ -81,6 +81,7 @@ int mm_http_content_range(const char *value, long long *first, long long *last,
 struct mm_http_get {
 	char *url;              /* in (owned by the caller) */
 	const char *bearer;     /* in, may be NULL */
+	const char *post;       /* in: a JSON body to POST, or NULL for a GET */
 	long status;            /* out: HTTP status, 0 when none */
 	CURLcode code;          /* out */
 	char *body;             /* out: NUL-terminated, caller frees */

@@ -4,6 +4,7 @@
 #include "auth.h"
 #include "hash.h"
 #include "log.h"
+#include "modeltype.h"
 #include "paths.h"
 #include "size.h"
 
@@ -21,7 +22,11 @@
 
 #define MAX_PROBLEMS 1000
 
-/* snake_case spellings seen in the wild, and the names we write back. */
+/*
+ * Spellings seen in the wild (snake_case, the deployed API's), and the names
+ * we write back.  Spellings that need more than a rename (save_path, size,
+ * file_size_gb, auth_provider) are modeltype.c's.
+ */
 static const struct {
 	const char *snake, *camel;
 } aliases[] = {
@@ -31,6 +36,10 @@ static const struct {
 	{"size_bytes", "sizeBytes"},
 	{"is_auth_req", "isAuthReq"},
 	{"auth_env_var", "authEnvVar"},
+	{"filename", "name"},
+	{"url", "downloadUrl"},
+	{"auth_required", "isAuthReq"},
+	{"modelType", "type"},
 };
 
 static void problem(struct mm_manifest *m, const char *fmt, ...)
@@ -215,6 +224,11 @@ static void normalise_keys(struct mm_manifest *m, cJSON *o, const char *label)
 			cJSON_AddItemToObject(o, aliases[i].camel, d);
 		}
 	}
+}
+
+static void report_problem(void *m, const char *msg)
+{
+	problem(m, "%s", msg);
 }
 
 /*
@@ -418,6 +432,8 @@ static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, cons
 		return -1;
 	}
 	it = cJSON_GetObjectItemCaseSensitive(o, "name");
+	if (!cJSON_IsString(it))
+		it = cJSON_GetObjectItemCaseSensitive(o, "filename");
 	if (cJSON_IsString(it) && it->valuestring && *it->valuestring)
 		name_s = it->valuestring;
 	if (name_s)
@@ -425,6 +441,8 @@ static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, cons
 	else
 		snprintf(label, sizeof(label), "models[%zu]", i);
 	normalise_keys(m, o, label);
+	mm_model_spellings(o, label, flags & MM_MANIFEST_FROM_API ? MM_SPELL_DERIVE : 0,
+			   report_problem, m);
 
 	v->obj = o;
 	v->name = str_field(m, o, "name", label, 1);

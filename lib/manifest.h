@@ -43,6 +43,8 @@ struct mm_manifest {
 /* Flags for parsing. */
 enum {
 	MM_MANIFEST_NEED_URL = 1 << 0,  /* every model must have a downloadUrl */
+	MM_MANIFEST_FROM_API = 1 << 1,  /* an API answer: derive a missing URL and
+					 * saveTo (modeltype.h) */
 };
 
 /* The largest manifest read from a file or stdin. */

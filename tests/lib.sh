@@ -434,6 +434,22 @@ print(json.dumps({"data": {"collection_node": [{"name": n} for n in names]},
                   "error": None}))' "$2")"
 }
 
+# api_deps_workflow ID NAME MODELS_JSON_ARRAY [CUSTOM_NODES_JSON_ARRAY]
+# api_deps_collection ID MODELS_JSON_ARRAY [CUSTOM_NODES_JSON_ARRAY]
+# The deployed API's batch answers, one entry each; api_deps_on serves them.
+api_deps_workflow() {
+	_lib_write "$FIX_ROOT/_deps/workflows/$1.json" \
+		"{\"workflow_id\":$(_json_str "$1"),\"workflow_name\":$(_json_str "$2"),\"models\":$3,\"custom_nodes\":${4:-[]}}"
+}
+api_deps_collection() {
+	_lib_write "$FIX_ROOT/_deps/collections/$1.json" \
+		"{\"collection_id\":$(_json_str "$1"),\"models\":$2,\"custom_nodes\":${3:-[]}}"
+}
+api_deps_on() {
+	fix_rule '{"path": "/workflows/dependencies", "method": "POST", "dependencies": "workflows"}'
+	fix_rule '{"path": "/collections/dependencies", "method": "POST", "dependencies": "collections"}'
+}
+
 # _json_str TEXT: TEXT as a JSON string.
 _json_str() {
 	python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$1"

@@ -123,7 +123,7 @@ hostile() {
 hostile h1 'this is not json' "not JSON"
 hostile h2 '{"data":"models","error":null}' "data of the wrong type"
 hostile h3 '{"data":{"models":{"a":1}},"error":null}' "models not an array"
-hostile h4 '{"data":{"models":[{"name":"x"}]},"error":null}' "a model with missing fields"
+hostile h4 '{"data":{"models":[{"saveTo":"models/x"}]},"error":null}' "a model with no name"
 hostile h5 '{"data":{"models":[{"name":"x","downloadUrl":"http://e/x","saveTo":"../../etc/x"}]},"error":null}' "saveTo ../../etc/x"
 hostile h6 '{"data":{"models":[{"name":"x","downloadUrl":"http://e/x","saveTo":"/etc/passwd"}]},"error":null}' "saveTo /etc/passwd"
 hostile h7 '{"data":{"models":[{"name":"x","downloadUrl":"http://e/x","saveTo":"models/./x"}]},"error":null}' "saveTo models/./x"

@@ -91,7 +91,8 @@ fetch 1 "a model without a URL" - <<EOF2
 {"models": [{"name": "a.bin", "saveTo": "models/a.bin"}, {"name": "nourl", "saveTo": "models/nourl.bin"}]}
 EOF2
 is "$(st 0) $(st 1)" "present failed" "is present when its file is there"
-unlike "$(cat "$T/log")" 'a\.bin: no downloadUrl' "and then no error is printed for it"
+unlike "$(cat "$T/log")" 'a\.bin: no download URL' "and then no error is printed for it"
+like "$(cat "$T/log")" 'nourl: no download URL' "and the other fails saying so"
 
 # 404 is not retried.
 fetch 1 "a missing file exits 1" --progress none - <<EOF2
