@@ -1,4 +1,6 @@
 #!lua name=jobMatching
+-- mm-jobmatching: mm's library (scripts/redis/jobMatching.lua, mm-report
+-- --install-job-matching); mm-report --restore-job-matching puts back the one it replaced.
 --
 -- jobMatching — the job queue's findMatchingJob, with the models (and
 -- workflows) of the worker's machine taken from mm's inventory.
