@@ -145,6 +145,13 @@ static int report_once(const struct opts *o, const struct input *in, struct mm_r
 	rc = collect(o, in, &scan, &recs, &n, err);
 	if (!rc)
 		rc = mm_reporter_report(rep, r, recs, n, o->full, &st, err);
+	if (!rc) {
+		struct mm_list wf;
+
+		mm_inv_workflows(in->m, recs, n, &wf);
+		rc = mm_inv_report_workflows(r, o->machine_id, &wf, err);
+		mm_list_free(&wf);
+	}
 	if (!rc)
 		mm_debugf("reported %zu models for %s: +%zu -%zu, %zu commands, %zu round trips%s",
 			  n, o->machine_id, st.added, st.removed, st.commands, st.round_trips,
