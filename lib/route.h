@@ -39,7 +39,9 @@ int mm_route_machine(struct mm_redis *r, const char *id, double stale_after,
 /*
  * For job id: {job_id, status, pending, service_required, models ("all",
  * an array, or null when the requirements make no sense), can_run: [ids],
- * missing: {id: [names]}} over the live machines.
+ * missing: {id: [names]}} over the live machines; when mm's jobMatching
+ * library is loaded, also find_matching_job: what findMatchingJob makes of
+ * the job ({model_count, model_limit, workflow_id, published_by, reason}).
  */
 int mm_route_explain(struct mm_redis *r, const char *job_id, double stale_after,
 		     cJSON **out, struct mm_err *err);

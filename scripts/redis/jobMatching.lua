@@ -501,3 +501,70 @@ redis.register_function('findMatchingJob', function(keys, args)
 	end
 	return nil
 end)
+
+-- FCALL_RO jobMatchingExplain 0 <job id> [<stale_after>]
+-- What findMatchingJob makes of a job's models and workflow, for mm-route
+-- explain: {job_id, model_count, model_limit, workflow_id, published_by
+-- (live machines publishing its workflow, when it has no model list),
+-- reason (why it stays pending, or who alone can get it; absent otherwise)}
+-- as JSON, or nil when there is no such job.
+redis.register_function{
+	function_name = 'jobMatchingExplain',
+	flags = { 'no-writes' },
+	callback = function(keys, args)
+		local id = args[1]
+		if not id then
+			error({ err = 'ERR jobMatchingExplain: want job_id [stale_after]' })
+		end
+		local stale_after = tonumber(args[2])
+		if not stale_after or stale_after <= 0 then
+			stale_after = DEFAULT_STALE_AFTER
+		end
+		local flat = redis.call('HGETALL', 'job:' .. id)
+		if #flat == 0 then
+			return nil
+		end
+		local job = hash_table(flat)
+		local req = {}
+		if job.requirements and job.requirements ~= '' then
+			local ok, parsed = pcall(cjson.decode, job.requirements)
+			if ok and type(parsed) == 'table' then
+				req = parsed
+			end
+		end
+		local names = job_model_names(req)
+		local out = { job_id = id, model_count = names.n, model_limit = MAX_JOB_MODELS }
+		if names.n > MAX_JOB_MODELS then
+			out.reason = 'names ' .. names.n .. ' models, more than findMatchingJob\'s limit of ' ..
+				MAX_JOB_MODELS .. ': no worker gets it; it stays pending'
+		elseif names.bad then
+			out.reason = 'a model in its list is not a name: no machine with an mm inventory gets it'
+		end
+		local wf = job.workflow_id
+		if wf and wf ~= '' then
+			out.workflow_id = wf
+			if names.n == 0 and not names.bad then
+				local now = tonumber(redis.call('TIME')[1])
+				local live = {}
+				local cursor = '0'
+				repeat
+					local r = redis.call('SSCAN', 'workflows:index:' .. wf, cursor, 'COUNT', 100)
+					cursor = r[1]
+					for _, m in ipairs(r[2]) do
+						local s = redis.call('ZSCORE', HEARTBEAT, m)
+						if s and now - tonumber(s) <= stale_after then
+							live[#live + 1] = m
+						end
+					end
+				until cursor == '0'
+				table.sort(live)
+				if #live > 0 then
+					out.published_by = live
+					out.reason = 'no model list; workflow ' .. wf .. ' is published by ' ..
+						table.concat(live, ', ') .. ': only workers on those machines get it'
+				end
+			end
+		end
+		return cjson.encode(out)
+	end,
+}

@@ -394,5 +394,13 @@ t1=$(date +%s%N)
 if [ $(((t1 - t0) / 1000000)) -lt 5000 ]; then pass "one claim under 5 s"; else fail "one claim under 5 s" "$(((t1 - t0) / 1000000)) ms"; fi
 is "$(fm "$(caps w-big m-live)" 100000)" s9997 "a max_scan above 1000 is taken as 1000 (no error)"
 is "$(rcli ping)" PONG "the server is still answering"
+exit_is 0 "mm-route explain a job over the model limit" mm mm-route explain s5002
+is "$(json_get find_matching_job.model_count "$T/out")" 257 "explain counts its models"
+like "$(json_get find_matching_job.reason "$T/out")" "more than findMatchingJob's limit of 256: no worker gets it; it stays pending" \
+	"explain says why it stays pending"
+exit_is 0 "mm-route --table explain" mm mm-route --table explain s5002
+like "$(cat "$T/out")" "^findMatchingJob: names 257 models" "the table says it too"
+exit_is 0 "explain a job within the limit" mm mm-route explain s9000
+is "$(json_get find_matching_job.reason "$T/out")" "" "no reason to give"
 
 done_testing

@@ -101,6 +101,11 @@ drain() {
 }
 
 plant
+exit_is 0 "mm-route explain a job by workflow" mm mm-route explain wf
+is "$(json_get find_matching_job.published_by "$T/out")" '["gpu-1"]' "explain names the live machines publishing its workflow"
+like "$(json_get find_matching_job.reason "$T/out")" "only workers on those machines get it" "and says only they get it"
+exit_is 0 "explain a job whose workflow nobody publishes" mm mm-route explain unpub
+is "$(json_get find_matching_job.published_by "$T/out")" "" "no publisher"
 is "$(drain "$(caps w2 gpu-2)")" "nowf stale unpub wf-list" \
 	"a live machine not publishing txt2img-flux: not its jobs without a model list (a model list decides by models)"
 plant
