@@ -13,7 +13,6 @@ start_redis
 rcli -x function load replace < scripts/redis/jobMatching.lua > "$T/load" 2>&1
 is "$(cat "$T/load")" jobMatching "the library loads as jobMatching"
 
-now=$(date +%s)
 
 # job ID SCORE SERVICE REQUIREMENTS [FIELD VALUE…]: a job as the queue writes it.
 job() {
@@ -327,7 +326,7 @@ fresh
 # ---------------------------------------------------------------- two workers race
 
 reset
-i=0 wins=0 ok=1
+i=0 ok=1
 while [ $i -lt 20 ]; do
 	rcli del "job:race$i" > /dev/null
 	job "race$i" 100 comfyui '{"models":["flux.safetensors"]}'
