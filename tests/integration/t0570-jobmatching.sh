@@ -13,7 +13,6 @@ start_redis
 rcli -x function load replace < scripts/redis/jobMatching.lua > "$T/load" 2>&1
 is "$(cat "$T/load")" jobMatching "the library loads as jobMatching"
 
-
 # job ID SCORE SERVICE REQUIREMENTS [FIELD VALUE…]: a job as the queue writes it.
 job() {
 	_id=$1 _score=$2 _svc=$3 _req=$4
