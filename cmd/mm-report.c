@@ -177,6 +177,16 @@ static int dry_run(const struct opts *o, const struct input *in, struct mm_err *
 	if (mm_rcmds_render(q, in->len ? stderr : stdout) < 0)
 		rc = mm_error(err, MM_EFAIL, "cannot write the commands: %s", strerror(errno));
 	mm_rcmds_free(q);
+	if (!rc) {
+		struct mm_list wf;
+
+		mm_inv_workflows(in->m, recs, n, &wf);
+		q = mm_inv_workflow_commands(o->machine_id, &wf);
+		if (mm_rcmds_render(q, in->len ? stderr : stdout) < 0)
+			rc = mm_error(err, MM_EFAIL, "cannot write the commands: %s", strerror(errno));
+		mm_rcmds_free(q);
+		mm_list_free(&wf);
+	}
 out:
 	free(recs);
 	mm_scan_free(&scan);

@@ -152,3 +152,23 @@ out:
 	free(key);
 	return rc;
 }
+
+struct mm_rcmds *mm_inv_workflow_commands(const char *id, const struct mm_list *wf)
+{
+	struct mm_rcmds *q = mm_rcmds_new();
+	char *key = mm_xasprintf("machine:%s:workflows", id);
+	size_t i;
+
+	mm_rcmds_add(q, "MULTI", (char *)NULL);
+	mm_rcmds_add(q, "DEL", key, (char *)NULL);
+	for (i = 0; i < wf->n; i++) {
+		char *ik = mm_xasprintf("workflows:index:%s", wf->v[i]);
+
+		mm_rcmds_add(q, "SADD", key, wf->v[i], (char *)NULL);
+		mm_rcmds_add(q, "SADD", ik, id, (char *)NULL);
+		free(ik);
+	}
+	mm_rcmds_add(q, "EXEC", (char *)NULL);
+	free(key);
+	return q;
+}

@@ -135,4 +135,7 @@ void mm_inv_workflows(const struct mm_manifest *m, const struct mm_inv_model *re
 int mm_inv_report_workflows(struct mm_redis *r, const char *id, const struct mm_list *wf,
 			    struct mm_err *err);
 
+/* The commands of a first workflows report, for --dry-run; caller frees. */
+struct mm_rcmds *mm_inv_workflow_commands(const char *id, const struct mm_list *wf);
+
 #endif

@@ -34,6 +34,11 @@ cat > "$T/manifest.json" <<'EOF'
 ]}
 EOF
 
+exit_is 0 "--dry-run with a manifest" mm mm-report --dry-run "$T/manifest.json"
+like "$(cat "$T/err")" "^SADD machine:gpu-1:workflows txt2img-flux$" "--dry-run shows the workflows it would publish"
+like "$(cat "$T/err")" "^SADD workflows:index:legacy-vae gpu-1$" "and their index"
+unlike "$(cat "$T/err")" "flux-lora|sdxl-base|broken-wf" "and not the others"
+is "$(rcli exists machine:gpu-1:workflows)" 0 "--dry-run writes nothing"
 exit_is 0 "a report with a manifest" mm mm-report "$T/manifest.json"
 cmp -s "$T/out" "$T/manifest.json" && pass "the manifest passes through unchanged" || fail "the manifest passes through unchanged"
 is "$(rcli smembers machine:gpu-1:workflows | sort | tr '\n' ' ')" "legacy-vae txt2img-flux " \
