@@ -12,6 +12,7 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
 PKG_CONFIG ?= pkg-config
 CC ?= cc
 
@@ -48,12 +49,12 @@ LIBS = $(PKG_LIBS) -lpthread -lm
 
 LIB_SRC := $(sort $(wildcard lib/*.c))
 LIB_OBJ := $(patsubst %.c,$(B)/%.o,$(LIB_SRC))
-# The Redis function library is compiled into libmm so an installed binary
-# needs no source tree.
+# The Redis function libraries are compiled into libmm so an installed binary
+# needs no source tree: each library is a string of its own (mm.lua is
+# mm_redis_lua, jobMatching.lua mm_redis_jobmatching_lua), since Redis loads
+# one library per FUNCTION LOAD.
 LUA_SRC := $(wildcard scripts/redis/*.lua)
-ifneq ($(LUA_SRC),)
-LIB_OBJ += $(B)/gen/redis_lua.o
-endif
+LIB_OBJ += $(B)/gen/redis_lua.o $(B)/gen/redis_jobmatching.o
 LIBMM := $(B)/lib/libmm.a
 
 CMD_SRC := $(sort $(wildcard cmd/*.c))
@@ -86,11 +87,15 @@ $(B)/lib/%.o: lib/%.c $(B)/.build-flags
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(B)/gen/redis_lua.c: $(LUA_SRC) scripts/embed
+$(B)/gen/redis_lua.c: scripts/redis/mm.lua scripts/embed
 	@mkdir -p $(@D)
-	sh scripts/embed mm_redis_lua $(LUA_SRC) > $@.tmp && mv $@.tmp $@
+	sh scripts/embed mm_redis_lua scripts/redis/mm.lua > $@.tmp && mv $@.tmp $@
 
-$(B)/gen/redis_lua.o: $(B)/gen/redis_lua.c $(B)/.build-flags
+$(B)/gen/redis_jobmatching.c: scripts/redis/jobMatching.lua scripts/embed
+	@mkdir -p $(@D)
+	sh scripts/embed mm_redis_jobmatching_lua scripts/redis/jobMatching.lua > $@.tmp && mv $@.tmp $@
+
+$(B)/gen/%.o: $(B)/gen/%.c $(B)/.build-flags
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(LIBMM): $(LIB_OBJ)
@@ -164,6 +169,8 @@ install: all
 	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
 	$(if $(MAN5),install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
 	$(if $(MAN8),install -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/)
+	mkdir -p $(DESTDIR)$(DATADIR)/mm/redis
+	install -m 644 $(LUA_SRC) $(DESTDIR)$(DATADIR)/mm/redis/
 
 uninstall:
 	rm -f $(patsubst $(B)/bin/%,$(DESTDIR)$(BINDIR)/%,$(PROGRAMS))
@@ -171,6 +178,7 @@ uninstall:
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man1/%,$(MAN1))
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man5/%,$(MAN5))
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/man8/%,$(MAN8))
+	rm -f $(patsubst scripts/redis/%,$(DESTDIR)$(DATADIR)/mm/redis/%,$(LUA_SRC))
 
 clean:
 	rm -rf bin build gen tests/unit/*.d lib/*.o lib/*.d lib/libmm.a cmd/*.o cmd/*.d .build-flags \

@@ -1,6 +1,7 @@
 /* mm-report — tell the fleet, through Redis, which models this machine holds. */
 #include "config.h"
 #include "inventory.h"
+#include "jobmatch.h"
 #include "log.h"
 #include "manifest.h"
 #include "mm.h"
@@ -35,6 +36,7 @@ static void usage(FILE *f)
 		"                 [--machine-id ID] [FILE]\n"
 		"       mm-report [-qv] --prune-stale SECONDS\n"
 		"       mm-report [-qv] --install-functions\n"
+		"       mm-report [-qv] --install-job-matching | --restore-job-matching\n"
 		"       mm-report [-qv] --deregister [--machine-id ID]\n"
 		"       mm-report -h | --help | --version\n");
 }
@@ -44,7 +46,7 @@ struct opts {
 	const char *input;       /* FILE, "-", or NULL */
 	const char *root;
 	char *state_dir;
-	int dry_run, full, watch, keep_on_exit, deregister, install, prune;
+	int dry_run, full, watch, keep_on_exit, deregister, install, prune, jm_install, jm_restore;
 	double interval, prune_age;
 };
 
@@ -143,6 +145,13 @@ static int report_once(const struct opts *o, const struct input *in, struct mm_r
 	rc = collect(o, in, &scan, &recs, &n, err);
 	if (!rc)
 		rc = mm_reporter_report(rep, r, recs, n, o->full, &st, err);
+	if (!rc) {
+		struct mm_list wf;
+
+		mm_inv_workflows(in->m, recs, n, &wf);
+		rc = mm_inv_report_workflows(r, o->machine_id, &wf, err);
+		mm_list_free(&wf);
+	}
 	if (!rc)
 		mm_debugf("reported %zu models for %s: +%zu -%zu, %zu commands, %zu round trips%s",
 			  n, o->machine_id, st.added, st.removed, st.commands, st.round_trips,
@@ -168,6 +177,16 @@ static int dry_run(const struct opts *o, const struct input *in, struct mm_err *
 	if (mm_rcmds_render(q, in->len ? stderr : stdout) < 0)
 		rc = mm_error(err, MM_EFAIL, "cannot write the commands: %s", strerror(errno));
 	mm_rcmds_free(q);
+	if (!rc) {
+		struct mm_list wf;
+
+		mm_inv_workflows(in->m, recs, n, &wf);
+		q = mm_inv_workflow_commands(o->machine_id, &wf);
+		if (mm_rcmds_render(q, in->len ? stderr : stdout) < 0)
+			rc = mm_error(err, MM_EFAIL, "cannot write the commands: %s", strerror(errno));
+		mm_rcmds_free(q);
+		mm_list_free(&wf);
+	}
 out:
 	free(recs);
 	mm_scan_free(&scan);
@@ -299,6 +318,51 @@ static int watch(const struct opts *o, const struct input *in, const struct mm_r
 	return rc;
 }
 
+/* --install-job-matching, --restore-job-matching: do it, say what was done. */
+static int job_matching(const struct opts *o, struct mm_redis *r, struct mm_err *err)
+{
+	int outcome = -1, rc;
+	const char *addr = mm_redis_address(r);
+
+	if (o->jm_install)
+		rc = mm_jobmatch_install(r, o->state_dir, &outcome, err);
+	else
+		rc = mm_jobmatch_restore(r, o->state_dir, &outcome, err);
+	if (rc)
+		return rc;
+	switch (outcome) {
+	case MM_JM_INSTALLED:
+		mm_infof("loaded mm's jobMatching library into %s; there was none before "
+			 "(saved that in %s and %s/%s)", addr, MM_JOBMATCH_SAVED_KEY, o->state_dir,
+			 MM_JOBMATCH_DUMP_FILE);
+		break;
+	case MM_JM_REPLACED:
+		mm_infof("loaded mm's jobMatching library into %s; the one it replaced is saved in %s "
+			 "and %s/%s", addr, MM_JOBMATCH_SAVED_KEY, o->state_dir, MM_JOBMATCH_DUMP_FILE);
+		break;
+	case MM_JM_UPDATED:
+		mm_infof("updated mm's jobMatching library on %s; the saved one is kept", addr);
+		break;
+	case MM_JM_UNCHANGED:
+		mm_infof("mm's jobMatching library is already loaded on %s; nothing to do", addr);
+		break;
+	case MM_JM_RESTORED:
+		mm_infof("put the saved jobMatching library back on %s", addr);
+		break;
+	case MM_JM_DELETED:
+		mm_infof("deleted mm's jobMatching library from %s: there was none before it", addr);
+		break;
+	case MM_JM_NOTHING_SAVED:
+		mm_infof("nothing saved to restore on %s or in %s; nothing to do", addr, o->state_dir);
+		break;
+	case MM_JM_NOT_OURS:
+		mm_infof("the jobMatching library on %s is not mm's; left it alone", addr);
+		break;
+	}
+	printf("{\"job_matching\":\"%s\"}\n", mm_jobmatch_outcome_name(outcome));
+	return 0;
+}
+
 static char *default_machine_id(void)
 {
 	char host[256];
@@ -313,7 +377,7 @@ int main(int argc, char **argv)
 {
 	enum {
 		OPT_DEREGISTER = 256, OPT_DRY_RUN, OPT_FULL, OPT_INSTALL, OPT_INTERVAL,
-		OPT_KEEP, OPT_MACHINE, OPT_PRUNE, OPT_VERSION, OPT_WATCH,
+		OPT_KEEP, OPT_MACHINE, OPT_PRUNE, OPT_VERSION, OPT_WATCH, OPT_JM_INSTALL, OPT_JM_RESTORE,
 	};
 	static const struct option longopts[] = {
 		{"deregister", no_argument, NULL, OPT_DEREGISTER},
@@ -321,11 +385,13 @@ int main(int argc, char **argv)
 		{"full", no_argument, NULL, OPT_FULL},
 		{"help", no_argument, NULL, 'h'},
 		{"install-functions", no_argument, NULL, OPT_INSTALL},
+		{"install-job-matching", no_argument, NULL, OPT_JM_INSTALL},
 		{"interval", required_argument, NULL, OPT_INTERVAL},
 		{"keep-on-exit", no_argument, NULL, OPT_KEEP},
 		{"machine-id", required_argument, NULL, OPT_MACHINE},
 		{"prune-stale", required_argument, NULL, OPT_PRUNE},
 		{"quiet", no_argument, NULL, 'q'},
+		{"restore-job-matching", no_argument, NULL, OPT_JM_RESTORE},
 		{"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{"watch", no_argument, NULL, OPT_WATCH},
@@ -358,6 +424,12 @@ int main(int argc, char **argv)
 			return 0;
 		case OPT_INSTALL:
 			o.install = 1;
+			break;
+		case OPT_JM_INSTALL:
+			o.jm_install = 1;
+			break;
+		case OPT_JM_RESTORE:
+			o.jm_restore = 1;
 			break;
 		case OPT_INTERVAL:
 			if (mm_parse_double(optarg, 0.1, 86400, &o.interval) < 0) {
@@ -401,9 +473,10 @@ int main(int argc, char **argv)
 		return MM_EUSAGE;
 	}
 	o.input = optind < argc ? argv[optind] : NULL;
-	if (o.dry_run + o.watch + o.deregister + (o.install || o.prune) > 1) {
-		mm_errorf("--dry-run, --watch, --deregister and --install-functions/--prune-stale "
-			  "do not go together");
+	if (o.dry_run + o.watch + o.deregister + (o.install || o.prune) + o.jm_install +
+	    o.jm_restore > 1) {
+		mm_errorf("--dry-run, --watch, --deregister, --install-functions/--prune-stale, "
+			  "--install-job-matching and --restore-job-matching do not go together");
 		return MM_EUSAGE;
 	}
 	if (!o.machine_id)
@@ -420,6 +493,12 @@ int main(int argc, char **argv)
 	rc = mm_redis_opts_from_env(&ropts, &err);
 	if (rc)
 		goto out;
+	if (o.jm_install || o.jm_restore) {
+		rc = mm_redis_connect(getenv("REDIS_URL"), &ropts, &r, &err);
+		if (!rc)
+			rc = job_matching(&o, r, &err);
+		goto out;
+	}
 	if (o.install || o.prune || o.deregister) {
 		size_t pruned = 0;
 		cJSON *res;

@@ -139,6 +139,10 @@ static void table_explain(const cJSON *o)
 		print_strings(e, ", ");
 		printf("\n");
 	}
+	e = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "find_matching_job"),
+					     "reason");
+	if (cJSON_IsString(e))
+		printf("findMatchingJob: %s\n", e->valuestring);
 }
 
 static void table_match(const cJSON *o)

@@ -643,15 +643,18 @@ static int remove_machine(struct mm_redis *r, const char *id, long long cutoff, 
 {
 	char *k_models = mm_xasprintf("machine:%s:models", id);
 	char *k_names = mm_xasprintf("machine:%s:model_names", id);
+	char *k_wf = mm_xasprintf("machine:%s:workflows", id);
 	struct mm_rcmds *q = mm_rcmds_new();
 	redisReply **reps = NULL, *xrep = NULL;
 	struct names old = {0};
+	size_t i;
 	int rc;
 
 	*done = 0;
-	mm_rcmds_add(q, "WATCH", k_models, k_names, (char *)NULL);
+	mm_rcmds_add(q, "WATCH", k_models, k_names, k_wf, (char *)NULL);
 	mm_rcmds_add(q, "ZSCORE", HEARTBEAT_KEY, id, (char *)NULL);
 	mm_rcmds_add(q, "SMEMBERS", k_names, (char *)NULL);
+	mm_rcmds_add(q, "SMEMBERS", k_wf, (char *)NULL);
 	rc = mm_redis_pipeline(r, q, &reps, err);
 	mm_rcmds_free(q);
 	q = NULL;
@@ -675,7 +678,13 @@ static int remove_machine(struct mm_redis *r, const char *id, long long cutoff, 
 	q = mm_rcmds_new();
 	mm_rcmds_add(q, "MULTI", (char *)NULL);
 	add_index(q, "SREM", id, old.v, old.n);
-	mm_rcmds_add(q, "DEL", k_models, k_names, (char *)NULL);
+	for (i = 0; i < reps[3]->elements; i++) {
+		char *ik = mm_xasprintf("workflows:index:%s", reps[3]->element[i]->str);
+
+		mm_rcmds_add(q, "SREM", ik, id, (char *)NULL);
+		free(ik);
+	}
+	mm_rcmds_add(q, "DEL", k_models, k_names, k_wf, (char *)NULL);
 	mm_rcmds_add(q, "ZREM", HEARTBEAT_KEY, id, (char *)NULL);
 	mm_rcmds_add(q, "EXEC", (char *)NULL);
 	rc = mm_redis_pipeline_last(r, q, &xrep, err);
@@ -686,13 +695,14 @@ static int remove_machine(struct mm_redis *r, const char *id, long long cutoff, 
 	else
 		*done = 1;
 out:
-	mm_redis_replies_free(reps, reps ? 3 : 0);
+	mm_redis_replies_free(reps, reps ? 4 : 0);
 	if (xrep)
 		freeReplyObject(xrep);
 	mm_rcmds_free(q);
 	names_free(&old);
 	free(k_models);
 	free(k_names);
+	free(k_wf);
 	return rc;
 }
 

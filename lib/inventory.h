@@ -12,6 +12,8 @@
  *   machine:<id>:model_names   set of names
  *   models:index:<name>        set of machine ids
  *   machines:models:heartbeat  zset id -> unix time (Redis's clock)
+ *   machine:<id>:workflows     set of the workflows it can run (mm_inv_workflows)
+ *   workflows:index:<name>     set of machine ids
  *
  * Ownership: a struct mm_reporter belongs to its caller (mm_reporter_free);
  * the records passed in are borrowed for the duration of a call only.
@@ -114,5 +116,26 @@ int mm_inv_deregister(struct mm_redis *r, const char *machine_id, struct mm_err 
  */
 int mm_inv_prune_stale(struct mm_redis *r, double older_than, size_t *pruned,
 		       struct mm_err *err);
+
+/*
+ * The workflows this machine can run, sorted: those the manifest's sources
+ * name ("workflow:W", "component:W", "collection:C/workflow:W") whose every
+ * model is among recs[0..n) (on the disk) and has verify.status "ok".  None
+ * without a manifest.  out is the caller's (mm_list_free).
+ */
+struct mm_list;
+void mm_inv_workflows(const struct mm_manifest *m, const struct mm_inv_model *recs, size_t n,
+		      struct mm_list *out);
+
+/*
+ * Publish them: the set machine:<id>:workflows, and id in
+ * workflows:index:<W> for each (removed from the index of a workflow no
+ * longer there), in one MULTI/EXEC, only when the set differs.
+ */
+int mm_inv_report_workflows(struct mm_redis *r, const char *id, const struct mm_list *wf,
+			    struct mm_err *err);
+
+/* The commands of a first workflows report, for --dry-run; caller frees. */
+struct mm_rcmds *mm_inv_workflow_commands(const char *id, const struct mm_list *wf);
 
 #endif

@@ -174,6 +174,24 @@ out:
 	return 0;
 }
 
+/*
+ * What mm's jobMatching library (findMatchingJob) makes of the job, as
+ * "find_matching_job"; nothing when that library is not loaded.
+ */
+static void add_job_matching(struct mm_redis *r, const char *job_id, const char *stale, cJSON *o)
+{
+	const char *argv[] = {"FCALL_RO", "jobMatchingExplain", "0", job_id, stale};
+	struct mm_err e = {0};
+	redisReply *rep = NULL;
+	cJSON *jm;
+
+	if (mm_redis_cmdv(r, 5, argv, NULL, &rep, &e))
+		return;
+	if (rep->type == REDIS_REPLY_STRING && (jm = cJSON_Parse(rep->str)))
+		cJSON_AddItemToObject(o, "find_matching_job", jm);
+	freeReplyObject(rep);
+}
+
 int mm_route_explain(struct mm_redis *r, const char *job_id, double stale_after,
 		     cJSON **out, struct mm_err *err)
 {
@@ -233,6 +251,7 @@ int mm_route_explain(struct mm_redis *r, const char *job_id, double stale_after,
 			cJSON_AddItemToObject(missing, pair->element[0]->str, strings_of(pair->element[1]));
 	}
 	freeReplyObject(rep);
+	add_job_matching(r, job_id, stale, o);
 	*out = o;
 	return 0;
 }

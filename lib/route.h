@@ -41,7 +41,9 @@ int mm_route_machine(struct mm_redis *r, const char *id, double stale_after,
  * an array, or null when the requirements make no sense),
  * requirements_valid, never_matched (why the job is never matched, e.g.
  * more models than the library's limit, or null), can_run: [ids],
- * missing: {id: [names]}} over the live machines.
+ * missing: {id: [names]}} over the live machines; when mm's jobMatching
+ * library is loaded, also find_matching_job: what findMatchingJob makes of
+ * the job ({model_count, model_limit, workflow_id, published_by, reason}).
  */
 int mm_route_explain(struct mm_redis *r, const char *job_id, double stale_after,
 		     cJSON **out, struct mm_err *err);

@@ -44,6 +44,7 @@ PROFILES = {
         c3=(8, 256 * MiB), c4=5000,
         c5=dict(jobs=10000, machines=200, per=300, universe=1200, calls=1000),
         c6=4 * GiB, c6_runs=1, c7=40, c7_size=4 * MiB, c8=GiB, c8_runs=3, c9=100000,
+        c10=dict(jobs=10000, machines=200, per=300, universe=1200, calls=1000),
     ),
     "quick": dict(
         runs=3, warmup=1,
@@ -51,6 +52,7 @@ PROFILES = {
         c3=(8, 32 * MiB), c4=5000,
         c5=dict(jobs=10000, machines=200, per=300, universe=1200, calls=200),
         c6=256 * MiB, c6_runs=1, c7=40, c7_size=1 * MiB, c8=128 * MiB, c8_runs=2, c9=100000,
+        c10=dict(jobs=10000, machines=200, per=300, universe=1200, calls=200),
     ),
     "smoke": dict(
         runs=1, warmup=0,
@@ -58,6 +60,7 @@ PROFILES = {
         c3=(2, 2 * MiB), c4=100,
         c5=dict(jobs=200, machines=5, per=30, universe=60, calls=10),
         c6=4 * MiB, c6_runs=1, c7=3, c7_size=64 * 1024, c8=4 * MiB, c8_runs=1, c9=1000,
+        c10=dict(jobs=200, machines=5, per=30, universe=60, calls=10),
     ),
 }
 
@@ -71,6 +74,7 @@ CASE_TITLES = {
     7: "Warm boot",
     8: "Download + verify over a 200 MiB/s link (no target)",
     9: "Parse a large manifest",
+    10: "Routing: the drop-in findMatchingJob against the deployed rule",
 }
 
 # mm's configuration variables: a benchmark sees only what it sets itself.
@@ -970,6 +974,126 @@ class Bench:
             case.target("(p99, for the record)", p99, None)
         self.cases.append(case)
 
+    # -- case 10
+
+    def case10(self):
+        """The drop-in findMatchingJob (scripts/redis/jobMatching.lua) with
+        workers sending capabilities as the deployed ComfyUI worker does
+        (models {"comfyui": ["comfyui-default"]}, machine_id), so the models
+        are checked against mm's inventory; against the same library with
+        the inventory check off, as the deployed rule: no machine_id, and
+        capabilities.models[service] holding the machine's models, so that
+        both claim the same jobs in the same order."""
+        c = self.p["c10"]
+        case = Case(10, f"{c['jobs']} pending jobs needing 1–4 models each, {c['machines']} machines "
+                       f"× {c['per']} of {c['universe']} models, two services; {c['calls']} "
+                       "`FCALL findMatchingJob 0 <capabilities> 100` calls, each claiming a job when one fits")
+        lib = os.path.join(self.top, "scripts", "redis", "jobMatching.lua")
+        mm = Row("mm", "drop-in: models by mm's inventory (SMISMEMBER)", mm=True)
+        base = Row("deployed", "model check off: the deployed rule, capabilities.models[service]")
+        case.rows += [mm, base]
+        case.ref = "mm"
+        r = self.redis.r
+        if not os.path.exists(lib):
+            mm.unavailable = base.unavailable = "scripts/redis/jobMatching.lua is not available"
+            self.cases.append(case)
+            return
+        with open(lib) as fh:
+            r.function_load(fh.read(), replace=True)
+
+        rng = random.Random(9)
+        universe = [f"model-{i:04d}.safetensors" for i in range(c["universe"])]
+        machines = {f"machine-{i:03d}": rng.sample(universe, c["per"]) for i in range(c["machines"])}
+        services = ["comfyui", "comfyui-video"]
+        jobs = []
+        for j in range(c["jobs"]):
+            need = rng.sample(universe, rng.randint(1, 4))
+            jobs.append((f"job-{j:05d}", rng.randrange(1, 1000000), rng.choice(services), need))
+        calls = [rng.choice(sorted(machines)) for _ in range(c["calls"] + 20)]
+        hw = {"gpu_memory_gb": 24, "gpu_model": "RTX 4090", "ram_gb": 64}
+
+        def caps(mid, inventory):
+            o = {"worker_id": "worker-" + mid, "job_service_required_map": services, "hardware": hw,
+                 "customer_access": {"isolation": "loose"}, "services": services}
+            if inventory:
+                o["machine_id"] = mid
+                o["models"] = {"comfyui": ["comfyui-default"]}
+            else:
+                o["models"] = {sv: machines[mid] for sv in services}
+            return json.dumps(o)
+
+        def load():
+            r.flushall()
+            r.function_load(open(lib).read(), replace=True)
+            now = int(r.time()[0])
+            pipe = r.pipeline(transaction=False)
+            for mid, names in machines.items():
+                pipe.sadd(f"machine:{mid}:model_names", *names)
+                pipe.zadd("machines:models:heartbeat", {mid: now})
+            for jid, score, svc, need in jobs:
+                pipe.hset(f"job:{jid}", mapping={
+                    "id": jid, "service_required": svc, "priority": score % 100, "status": "pending",
+                    "payload": json.dumps({"prompt": "x" * 200, "steps": 30}),
+                    "requirements": json.dumps({"models": need})})
+                pipe.zadd("jobs:pending", {jid: score})
+                if len(pipe) > 2000:
+                    pipe.execute()
+            pipe.execute()
+
+        def fcall_usec():
+            st = r.info("commandstats").get("cmdstat_fcall")
+            return int(st["usec"]) if st else 0
+
+        def series(inventory):
+            load()
+            claimed, client_us, server_us = [], [], []
+            for i, mid in enumerate(calls):
+                cj = caps(mid, inventory)
+                u0 = fcall_usec()
+                t0 = time.perf_counter_ns()
+                got = r.execute_command("FCALL", "findMatchingJob", 0, cj, 100)
+                dt = (time.perf_counter_ns() - t0) / 1000.0
+                u1 = fcall_usec()
+                if i >= 20:
+                    client_us.append(dt)
+                    server_us.append(u1 - u0)
+                    claimed.append(json.loads(got)["jobId"] if got else None)
+            return claimed, sorted(client_us), sorted(server_us)
+
+        results = {}
+        for row, inventory in ((mm, True), (base, False)):
+            log(f"case 10: {row.label}: loading the data, then {c['calls']} calls")
+            try:
+                results[row.key] = series(inventory)
+            except Exception as e:
+                row.failed = str(e)
+                log(f"case 10: {row.label} failed: {e}")
+                continue
+            claimed, cl, sv = results[row.key]
+            row.times = [x / 1e6 for x in sv]
+            row.extra = dict(server_p50_us=pct(sv, 50), server_p99_us=pct(sv, 99),
+                             client_p50_us=round(pct(cl, 50), 1), client_p99_us=round(pct(cl, 99), 1),
+                             claimed=sum(1 for x in claimed if x))
+            log(f"case 10: {row.label}: server p50 {pct(sv, 50)} µs, p99 {pct(sv, 99)} µs; "
+                f"{row.extra['claimed']} jobs claimed")
+        r.flushall()
+        if "mm" in results and "deployed" in results:
+            same = results["mm"][0] == results["deployed"][0]
+            case.notes.append("both claimed the same jobs in the same order: " + ("yes" if same else "NO"))
+        case.notes.append("times are the function's own execution time inside Redis (INFO commandstats, µs)")
+        for row in (mm, base):
+            if row.ok:
+                e = row.extra
+                case.notes.append(f"{row.label}: p50 {e['server_p50_us']} µs, p99 {e['server_p99_us']} µs; "
+                                  f"{e['claimed']} of {c['calls']} calls claimed a job")
+        if mm.ok and base.ok:
+            cost50 = mm.extra["server_p50_us"] / max(1, base.extra["server_p50_us"])
+            cost99 = mm.extra["server_p99_us"] / max(1, base.extra["server_p99_us"])
+            case.target("the model check costs at most 10 % more per claim (p50)", cost50, cost50 <= 1.10,
+                        shown=f"{(cost50 - 1) * 100:+.0f} %")
+            case.target("(p99, for the record)", cost99, None, shown=f"{(cost99 - 1) * 100:+.0f} %")
+        self.cases.append(case)
+
     # -- case 6
 
     def case6(self):
@@ -1196,7 +1320,7 @@ class Bench:
     def table_lines(self, case):
         ref = case.row(case.ref)
         lines = [f"### {case.num}. {case.title}", "", case.setup, ""]
-        if case.num == 5:
+        if case.num in (5, 10):
             lines += ["| function | p50 µs | p99 µs | min–max µs | client round trip p50 / p99 µs | peer ÷ mm (p50) |",
                       "|---|---:|---:|---:|---:|---:|"]
         else:
@@ -1215,7 +1339,7 @@ class Bench:
             if not r.mm and ref and ref.ok:
                 ratio = fmt_ratio(r.median / ref.median) if ref.median > 0 else ""
             label = r.label + (f" ({r.note})" if r.note else "")
-            if case.num == 5:
+            if case.num in (5, 10):
                 e = r.extra
                 lines.append(f"| {label} | {e['server_p50_us']} | {e['server_p99_us']} | "
                              f"{min(r.times) * 1e6:.0f}–{max(r.times) * 1e6:.0f} | "

@@ -19,6 +19,10 @@ for run in 1 2; do
 	like "$out" 'models/loras/detail-lora\.safetensors' "with the model behind a token"
 	like "$out" 'models/vae/sdxl-vae\.safetensors' "and the one behind a redirect"
 	like "$out" 'job:job-sdxl is now: assigned by worker-1; still pending: job-flux' "a job is routed to this machine, the other stays pending"
+	like "$out" 'job:job-sdxl-2 is now: assigned by worker-2; still pending: job-flux' \
+		"findMatchingJob gives the deployed worker's capabilities the job its machine can run"
+	like "$out" 'demo-gpu-1 +lacks flux1-dev-fp8\.safetensors' "and explain says why the other stays pending"
+	like "$out" '"job_matching":"deleted"' "the restore takes the drop-in out again"
 	like "$out" 'SIGTERM received' "SIGTERM reaches the stand-in"
 	like "$out" 'models ready in [0-9.]+ s: 4 present, 0 downloaded, 0 failed' "the warm restart downloads nothing"
 	like "$out" 'HTTP requests during the restart: 0' "and asks nothing of the API"
