@@ -16,6 +16,22 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The machine's workflow set made anew, and each workflow's index naming it. */
+static void add_workflows(struct mm_rcmds *q, const char *key, const char *id,
+			  const struct mm_list *wf)
+{
+	size_t i;
+
+	mm_rcmds_add(q, "DEL", key, (char *)NULL);
+	for (i = 0; i < wf->n; i++) {
+		char *ik = mm_xasprintf("workflows:index:%s", wf->v[i]);
+
+		mm_rcmds_add(q, "SADD", key, wf->v[i], (char *)NULL);
+		mm_rcmds_add(q, "SADD", ik, id, (char *)NULL);
+		free(ik);
+	}
+}
+
 static int cmp_str_reply(const void *a, const void *b)
 {
 	return strcmp((*(redisReply *const *)a)->str, (*(redisReply *const *)b)->str);
@@ -131,14 +147,7 @@ int mm_inv_report_workflows(struct mm_redis *r, const char *id, const struct mm_
 			free(ik);
 		}
 	}
-	mm_rcmds_add(q, "DEL", key, (char *)NULL);
-	for (i = 0; i < wf->n; i++) {
-		char *ik = mm_xasprintf("workflows:index:%s", wf->v[i]);
-
-		mm_rcmds_add(q, "SADD", key, wf->v[i], (char *)NULL);
-		mm_rcmds_add(q, "SADD", ik, id, (char *)NULL);
-		free(ik);
-	}
+	add_workflows(q, key, id, wf);
 	mm_rcmds_add(q, "EXEC", (char *)NULL);
 	rc = mm_redis_pipeline_last(r, q, &x, err);
 	/* A concurrent report of the same machine wrote them: theirs is as good. */
@@ -157,17 +166,9 @@ struct mm_rcmds *mm_inv_workflow_commands(const char *id, const struct mm_list *
 {
 	struct mm_rcmds *q = mm_rcmds_new();
 	char *key = mm_xasprintf("machine:%s:workflows", id);
-	size_t i;
 
 	mm_rcmds_add(q, "MULTI", (char *)NULL);
-	mm_rcmds_add(q, "DEL", key, (char *)NULL);
-	for (i = 0; i < wf->n; i++) {
-		char *ik = mm_xasprintf("workflows:index:%s", wf->v[i]);
-
-		mm_rcmds_add(q, "SADD", key, wf->v[i], (char *)NULL);
-		mm_rcmds_add(q, "SADD", ik, id, (char *)NULL);
-		free(ik);
-	}
+	add_workflows(q, key, id, wf);
 	mm_rcmds_add(q, "EXEC", (char *)NULL);
 	free(key);
 	return q;
