@@ -2,13 +2,16 @@
 #include "fetch.h"
 #include "auth.h"
 #include "config.h"
+#include "diskspace.h"
 #include "hash.h"
 #include "http.h"
 #include "log.h"
+#include "partfile.h"
 #include "paths.h"
 #include "progress.h"
 #include "state.h"
 #include "size.h"
+#include "streamhash.h"
 #include "vcache.h"
 
 #include <curl/curl.h>
@@ -22,17 +25,13 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MAX_RESTARTS 3
 #define STATE_EVERY 1.0                 /* seconds between resume-state saves */
-#define HASH_CHUNK (1 << 20)            /* bytes read back per hashing step */
-#define WRITEBACK_EVERY (32LL << 20)    /* start writeback after this much hashed */
 #define PIECE_MIN (2LL << 20)
 #define PIECE_MAX (64LL << 20)
-#define STATE_MAX 65536
 #define PROBE_TIMEOUT 60L
 #define RAMP_WINDOW 0.3                 /* seconds each connection count is measured */
 #define RAMP_GAIN 1.5                   /* two connections must beat one by this much */
@@ -48,17 +47,8 @@ enum jstate {
 	J_FAILED,
 };
 
-enum { P_TODO, P_ACTIVE, P_DONE };
-
 /* How many connections a segmented file may use: see ramp_step(). */
 enum { RAMP_ONE, RAMP_SETTLE, RAMP_TWO, RAMP_DONE };
-
-struct piece {
-	long long start, end;   /* [start, end); end -1 while the size is unknown */
-	long long pos;          /* bytes on disk from start */
-	int state;
-	double not_before;
-};
 
 struct job {
 	struct mm_model *model;
@@ -82,7 +72,7 @@ struct job {
 	char validator[256];    /* strong ETag or Last-Modified, for If-Range */
 	int resumable, segmented;
 
-	struct piece *pieces;
+	struct mm_piece *pieces;
 	size_t npieces, fcur;
 	int nactive, want;
 	int ramp;
@@ -93,14 +83,8 @@ struct job {
 	long long bytes_run, resumed_from;
 	char error[512];
 
-	/* Shared with the hashing threads, under pool.mx. */
-	long long frontier, hashed;
-	int complete, busy, dead, fin, fin_rc;
-	unsigned gen, hasher_gen;
-	struct mm_hasher *hasher;
-	char digest[MM_HASH_HEXMAX + 1];
-	char fin_err[256];
-	long long synced;
+	/* Followed by the hashing threads (streamhash.h). */
+	struct mm_streamhash sh;
 };
 
 struct xfer {
@@ -112,11 +96,7 @@ struct xfer {
 	long long got;
 	int checked, reached_end, restart, werr, probe, probe_get;
 	long status;
-	long long clen, cr_start, cr_total;
-	int ranges;
-	long retry_after;
-	char etag[256], lastmod[128];
-	char cenc[64];          /* Content-Encoding of the answer */
+	struct mm_http_answer ans;      /* what its headers said */
 	int encoded;            /* a 2xx body came encoded: a failed try */
 	struct curl_slist *hdrs;
 	char errbuf[CURL_ERROR_SIZE];
@@ -125,16 +105,6 @@ struct xfer {
 	size_t wlen, wcap;
 	long long woff;
 	struct xfer *next;
-};
-
-struct pool {
-	pthread_mutex_t mx;
-	pthread_cond_t cv, done;
-	pthread_t *th;
-	int nth, quit;
-	struct job *jobs;
-	size_t njobs;
-	CURLM *multi;
 };
 
 struct run {
@@ -147,7 +117,8 @@ struct run {
 	CURLM *multi;
 	struct xfer *xfers;
 	int nx;
-	struct pool pool;
+	struct mm_shpool pool;
+	struct mm_streamhash **shs;     /* each job's, for the pool */
 	struct mm_progress *prog;
 	struct mm_vcache *vc;
 	double t0;
@@ -157,57 +128,9 @@ struct run {
 
 /* ------------------------------------------------------------ helpers */
 
-static unsigned long long fnv64(const char *s)
-{
-	unsigned long long h = 1469598103934665603ULL;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 static double jitter(void)
 {
 	return 0.5 + (double)rand() / RAND_MAX;
-}
-
-/* "17.2 GB", or "2.9 MB" below a gigabyte (binary units, as the API's). */
-static void gb(long long b, char *buf, size_t n)
-{
-	if (b >= (1LL << 30))
-		snprintf(buf, n, "%.1f GB", (double)b / (1024.0 * 1024 * 1024));
-	else
-		snprintf(buf, n, "%.1f MB", (double)b / (1024.0 * 1024));
-}
-
-/*
- * Gathered bytes go to the page cache WRITE_SLICE at a time.  The kernel
- * sizes page cache folios by the write, and a large folio takes a large free
- * block: on a virtual machine that hands free memory back to its host
- * (free page reporting) the first touch of such a block costs several times
- * that of small pages.  Measured here, 1 GiB written 512 KiB at a time cost
- * 0.2 to 2.1 s of system time from run to run; 64 KiB at a time, 0.26 to
- * 0.40 s, and 16 KiB (curl's writes) 0.4 s.
- */
-#define WRITE_SLICE (64 << 10)
-
-static int pwrite_all(int fd, const char *p, size_t n, long long off)
-{
-	while (n > 0) {
-		ssize_t w = pwrite(fd, p, n > WRITE_SLICE ? WRITE_SLICE : n, (off_t)off);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
 }
 
 static int size_ok(const struct job *j, long long have)
@@ -231,181 +154,17 @@ static void set_error(struct job *j, const char *fmt, ...)
 
 /* --------------------------------------------------------- hashing threads */
 
-static int pick(struct pool *p, struct job **out)
-{
-	size_t i;
-
-	for (i = 0; i < p->njobs; i++) {
-		struct job *j = &p->jobs[i];
-
-		/* frontier is set only once the part file is open (publish). */
-		if (j->dead || j->busy || j->fin)
-			continue;
-		if (j->hashed < j->frontier || (j->complete && j->hashed == j->frontier)) {
-			*out = j;
-			return 1;
-		}
-	}
-	return 0;
-}
-
-static void *hash_main(void *arg)
-{
-	struct pool *p = arg;
-	char *buf = mm_xmalloc(HASH_CHUNK);
-
-	pthread_mutex_lock(&p->mx);
-	while (!p->quit) {
-		struct job *j;
-		unsigned gen;
-		long long off, n;
-		int fin_now, rc = 0;
-		char err[256] = "";
-
-		if (!pick(p, &j)) {
-			pthread_cond_wait(&p->cv, &p->mx);
-			continue;
-		}
-		j->busy = 1;
-		gen = j->gen;
-		off = j->hashed;
-		n = j->frontier - off;
-		if (n > HASH_CHUNK)
-			n = HASH_CHUNK;
-		fin_now = j->complete && off == j->frontier;
-		pthread_mutex_unlock(&p->mx);
-
-		if (j->hasher && j->hasher_gen != gen) {
-			mm_hasher_reset(j->hasher, NULL);
-			j->hasher_gen = gen;
-		}
-		if (fin_now) {
-			struct mm_err e;
-
-			/* One fsync per file, here, off the network thread. */
-			if (fsync(j->fd) < 0) {
-				snprintf(err, sizeof(err), "cannot fsync the part file: %s", strerror(errno));
-				rc = -1;
-			} else if (j->hasher && mm_hasher_final(j->hasher, j->digest, &e) != 0) {
-				snprintf(err, sizeof(err), "%.200s", e.msg);
-				rc = -1;
-			}
-		} else {
-			if (j->hasher) {
-				long long done = 0;
-
-				while (done < n) {
-					ssize_t r = pread(j->fd, buf + done, (size_t)(n - done), (off_t)(off + done));
-
-					if (r < 0 && errno == EINTR)
-						continue;
-					if (r <= 0) {
-						snprintf(err, sizeof(err), "cannot read back the part file: %s",
-							 r < 0 ? strerror(errno) : "it is shorter than written");
-						rc = -1;
-						break;
-					}
-					done += r;
-				}
-				if (rc == 0)
-					mm_hasher_update(j->hasher, buf, (size_t)n, NULL);
-			}
-			/* Start writeback early so the final fsync has little left to do. */
-			if (rc == 0 && off + n - j->synced >= WRITEBACK_EVERY) {
-				sync_file_range(j->fd, (off_t)j->synced, (off_t)(off + n - j->synced),
-						SYNC_FILE_RANGE_WRITE);
-				j->synced = off + n;
-			}
-		}
-
-		pthread_mutex_lock(&p->mx);
-		j->busy = 0;
-		if (gen == j->gen) {
-			if (rc != 0 || fin_now) {
-				j->fin = 1;
-				j->fin_rc = rc;
-				snprintf(j->fin_err, sizeof(j->fin_err), "%s", err);
-			} else {
-				j->hashed += n;
-			}
-		}
-		pthread_cond_broadcast(&p->done);
-		if (j->fin)
-			curl_multi_wakeup(p->multi);
-	}
-	pthread_mutex_unlock(&p->mx);
-	free(buf);
-	return NULL;
-}
-
-static void pool_start(struct pool *p, struct job *jobs, size_t n, int nth, CURLM *multi)
-{
-	int i;
-
-	pthread_mutex_init(&p->mx, NULL);
-	pthread_cond_init(&p->cv, NULL);
-	pthread_cond_init(&p->done, NULL);
-	p->jobs = jobs;
-	p->njobs = n;
-	p->multi = multi;
-	p->nth = nth;
-	p->th = mm_xcalloc((size_t)nth, sizeof(*p->th));
-	for (i = 0; i < nth; i++)
-		if (pthread_create(&p->th[i], NULL, hash_main, p) != 0)
-			break;
-	p->nth = i;
-}
-
-static void pool_stop(struct pool *p)
-{
-	int i;
-
-	pthread_mutex_lock(&p->mx);
-	p->quit = 1;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mx);
-	for (i = 0; i < p->nth; i++)
-		pthread_join(p->th[i], NULL);
-	free(p->th);
-	pthread_mutex_destroy(&p->mx);
-	pthread_cond_destroy(&p->cv);
-	pthread_cond_destroy(&p->done);
-}
-
-/* Make the hashing threads forget what they know of j's bytes (and wait for them). */
 static void hash_forget(struct run *r, struct job *j, int dead)
 {
-	struct pool *p = &r->pool;
-
-	pthread_mutex_lock(&p->mx);
-	/*
-	 * A chunk in flight is discarded when it comes back (its gen is old).
-	 * Nothing is left to pick before the wait, not after it: the wait
-	 * lets a thread that just returned a chunk pick j again, and a chunk
-	 * of the new gen read from the old bytes would reset the hasher for
-	 * good and leave those bytes in it.
-	 */
-	j->gen++;
-	if (dead)
-		j->dead = 1;
-	j->hashed = 0;
-	j->frontier = 0;
-	j->complete = 0;
-	j->fin = 0;
-	while (j->busy)
-		pthread_cond_wait(&p->done, &p->mx);
-	j->synced = 0;
-	pthread_mutex_unlock(&p->mx);
+	mm_streamhash_forget(&r->pool, &j->sh, dead);
 }
 
 /* Tell the hashing threads how far the file is contiguous on disk. */
 static void publish(struct run *r, struct job *j)
 {
-	struct pool *p = &r->pool;
 	long long f;
-	int complete;
 
-	while (j->fcur < j->npieces && j->pieces[j->fcur].state == P_DONE)
+	while (j->fcur < j->npieces && j->pieces[j->fcur].state == MM_PIECE_DONE)
 		j->fcur++;
 	if (j->npieces == 0)
 		return;
@@ -413,43 +172,29 @@ static void publish(struct run *r, struct job *j)
 		f = j->pieces[j->fcur].start + j->pieces[j->fcur].pos;
 	else
 		f = j->size;
-	complete = j->fcur == j->npieces && j->size >= 0;
-	pthread_mutex_lock(&p->mx);
-	if (f != j->frontier || complete != j->complete) {
-		j->frontier = f;
-		j->complete = complete;
-		pthread_cond_broadcast(&p->cv);
-	}
-	pthread_mutex_unlock(&p->mx);
+	mm_streamhash_publish(&r->pool, &j->sh, f, j->fcur == j->npieces && j->size >= 0);
+}
+
+static void wake_multi(void *multi)
+{
+	curl_multi_wakeup(multi);
 }
 
 /* ------------------------------------------------------ resume state */
 
 static void state_save(struct run *r, struct job *j)
 {
-	char *buf;
-	size_t len = 0, cap = 512 + j->npieces * 64, i;
-	int fd;
+	struct mm_partstate st;
 
 	if (j->dirfd < 0 || !j->resumable || j->npieces == 0)
 		return;
-	buf = mm_xmalloc(cap);
-	len += (size_t)snprintf(buf + len, cap - len, "mm-state 1\nurl %016llx\nsize %lld\nvalidator %s\nsegmented %d\n",
-				fnv64(j->model->url), j->size, j->validator, j->segmented);
-	for (i = 0; i < j->npieces; i++)
-		len += (size_t)snprintf(buf + len, cap - len, "piece %lld %lld %lld\n",
-					j->pieces[i].start, j->pieces[i].end, j->pieces[i].pos);
-	fd = openat(j->dirfd, j->sidecar_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd >= 0) {
-		int ok = pwrite_all(fd, buf, len, 0) == 0;
-
-		close(fd);
-		if (ok)
-			renameat(j->dirfd, j->sidecar_tmp, j->dirfd, j->sidecar);
-		else
-			unlinkat(j->dirfd, j->sidecar_tmp, 0);
-	}
-	free(buf);
+	memset(&st, 0, sizeof(st));
+	st.size = j->size;
+	snprintf(st.validator, sizeof(st.validator), "%s", j->validator);
+	st.segmented = j->segmented;
+	st.pieces = j->pieces;
+	st.npieces = j->npieces;
+	mm_partfile_save(j->dirfd, j->sidecar, j->sidecar_tmp, j->model->url, &st);
 	j->last_save = mm_now();
 	(void)r;
 }
@@ -457,69 +202,28 @@ static void state_save(struct run *r, struct job *j)
 static void state_drop(struct job *j)
 {
 	if (j->dirfd >= 0)
-		unlinkat(j->dirfd, j->sidecar, 0);
+		mm_partfile_drop(j->dirfd, j->sidecar);
 }
 
 /* Load the resume state; 0 when the part file can be continued. */
 static int state_load(struct job *j, long long part_size)
 {
-	char buf[STATE_MAX + 1], *line, *save = NULL;
-	ssize_t n;
-	int fd, ok = 0, version = 0;
-	unsigned long long url = 0;
-	long long expect = 0;
+	struct mm_partstate st;
 
-	fd = openat(j->dirfd, j->sidecar, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, STATE_MAX);
-	close(fd);
-	if (n <= 0 || n >= STATE_MAX)
-		return -1;
-	buf[n] = '\0';
-	j->size = -1;
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		long long a, b, c;
-
-		if (sscanf(line, "mm-state %d", &version) == 1)
-			continue;
-		if (sscanf(line, "url %llx", &url) == 1)
-			continue;
-		if (sscanf(line, "size %lld", &j->size) == 1)
-			continue;
-		if (!strncmp(line, "validator ", 10)) {
-			snprintf(j->validator, sizeof(j->validator), "%s", line + 10);
-			continue;
-		}
-		if (sscanf(line, "segmented %d", &j->segmented) == 1)
-			continue;
-		if (sscanf(line, "piece %lld %lld %lld", &a, &b, &c) == 3) {
-			if (a != expect || b <= a || c < 0 || c > b - a || (c > 0 && a + c > part_size))
-				goto out;
-			j->pieces = mm_xrealloc(j->pieces, (j->npieces + 1) * sizeof(*j->pieces));
-			j->pieces[j->npieces].start = a;
-			j->pieces[j->npieces].end = b;
-			j->pieces[j->npieces].pos = c;
-			j->pieces[j->npieces].state = c == b - a ? P_DONE : P_TODO;
-			j->pieces[j->npieces].not_before = 0;
-			j->npieces++;
-			expect = b;
-			continue;
-		}
-		goto out;
-	}
-	ok = version == 1 && url == fnv64(j->model->url) && j->size > 0 && expect == j->size &&
-	     j->validator[0] && j->npieces > 0;
-out:
-	if (!ok) {
-		free(j->pieces);
-		j->pieces = NULL;
-		j->npieces = 0;
+	free(j->pieces);
+	j->pieces = NULL;
+	j->npieces = 0;
+	if (mm_partfile_load(j->dirfd, j->sidecar, j->model->url, part_size, &st) != 0) {
 		j->size = -1;
 		j->validator[0] = '\0';
 		j->segmented = 0;
 		return -1;
 	}
+	j->size = st.size;
+	snprintf(j->validator, sizeof(j->validator), "%s", st.validator);
+	j->segmented = st.segmented;
+	j->pieces = st.pieces;
+	j->npieces = st.npieces;
 	j->resumable = 1;
 	return 0;
 }
@@ -539,7 +243,7 @@ static void xfer_free(struct xfer *x)
 static int xfer_flush(struct xfer *x)
 {
 	struct job *j = x->j;
-	struct piece *p;
+	struct mm_piece *p;
 	size_t n = x->wlen;
 
 	if (n == 0)
@@ -547,7 +251,7 @@ static int xfer_flush(struct xfer *x)
 	x->wlen = 0;
 	if (x->werr)
 		return -1;
-	if (pwrite_all(j->fd, x->wbuf, n, x->woff) < 0) {
+	if (mm_part_pwrite(j->fd, x->wbuf, n, x->woff) < 0) {
 		x->werr = errno;
 		return -1;
 	}
@@ -557,70 +261,6 @@ static int xfer_flush(struct xfer *x)
 	x->r->bytes += (long long)n;
 	x->woff += (long long)n;
 	return 0;
-}
-
-static void trim(char *s)
-{
-	size_t n = strlen(s);
-
-	while (n && (s[n - 1] == '\r' || s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\t'))
-		s[--n] = '\0';
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct xfer *x = arg;
-	size_t n = size * nmemb;
-	char line[1024], *v;
-
-	if (n >= sizeof(line))
-		return n;
-	memcpy(line, data, n);
-	line[n] = '\0';
-	trim(line);
-	if (!strncmp(line, "HTTP/", 5)) {
-		/* A new response (after a redirect or a 100): forget the last one. */
-		x->clen = x->cr_start = x->cr_total = -1;
-		x->ranges = 0;
-		x->retry_after = -1;
-		x->etag[0] = x->lastmod[0] = x->cenc[0] = '\0';
-		return n;
-	}
-	v = strchr(line, ':');
-	if (!v)
-		return n;
-	*v++ = '\0';
-	while (*v == ' ' || *v == '\t')
-		v++;
-	if (!strcasecmp(line, "content-length")) {
-		long long l = mm_http_content_length(v);
-
-		if (l >= 0)
-			x->clen = l;
-	} else if (!strcasecmp(line, "content-range")) {
-		long long a, b, t;
-
-		if (mm_http_content_range(v, &a, &b, &t)) {
-			x->cr_start = a;
-			x->cr_total = t;
-		}
-	} else if (!strcasecmp(line, "accept-ranges")) {
-		x->ranges = strstr(v, "bytes") != NULL;
-	} else if (!strcasecmp(line, "etag")) {
-		snprintf(x->etag, sizeof(x->etag), "%s", v);
-	} else if (!strcasecmp(line, "last-modified")) {
-		snprintf(x->lastmod, sizeof(x->lastmod), "%s", v);
-	} else if (!strcasecmp(line, "retry-after")) {
-		x->retry_after = mm_http_retry_after(v);
-	} else if (!strcasecmp(line, "content-encoding")) {
-		size_t k;
-
-		/* Shown in an error: printable, and short. */
-		for (k = 0; v[k] && k + 1 < sizeof(x->cenc); k++)
-			x->cenc[k] = v[k] > 0x20 && v[k] < 0x7f ? v[k] : '?';
-		x->cenc[k] = '\0';
-	}
-	return n;
 }
 
 static long long piece_size(const struct run *r, long long size)
@@ -693,13 +333,13 @@ static void plan_pieces(struct run *r, struct job *j, struct xfer *x)
 	const struct mm_fetch_opts *o = r->o;
 	long long ps, s;
 
-	j->size = x->clen;
+	j->size = x->ans.clen;
 	j->validator[0] = '\0';
-	if (x->etag[0] && strncmp(x->etag, "W/", 2) != 0)
-		snprintf(j->validator, sizeof(j->validator), "%s", x->etag);
-	else if (x->lastmod[0])
-		snprintf(j->validator, sizeof(j->validator), "%s", x->lastmod);
-	j->resumable = j->size > 0 && j->validator[0] && x->ranges;
+	if (x->ans.etag[0] && strncmp(x->ans.etag, "W/", 2) != 0)
+		snprintf(j->validator, sizeof(j->validator), "%s", x->ans.etag);
+	else if (x->ans.lastmod[0])
+		snprintf(j->validator, sizeof(j->validator), "%s", x->ans.lastmod);
+	j->resumable = j->size > 0 && j->validator[0] && x->ans.ranges;
 	j->segmented = j->resumable && o->segments > 1 && j->size >= o->segment_min;
 	ramp_start(r, j);
 	free(j->pieces);
@@ -719,7 +359,7 @@ static void plan_pieces(struct run *r, struct job *j, struct xfer *x)
 			j->pieces[s].end = (s + 1) * ps < j->size ? (s + 1) * ps : j->size;
 		}
 	}
-	j->pieces[0].state = P_ACTIVE;
+	j->pieces[0].state = MM_PIECE_ACTIVE;
 	x->piece = 0;
 	x->end = j->pieces[0].end;
 	if (j->progress_id >= 0)
@@ -736,7 +376,7 @@ static int check_response(struct run *r, struct xfer *x)
 	if (x->status < 200 || x->status >= 300)
 		return 0;
 	/* mm asked for the file as it is (identity): gzip of it is not it. */
-	if (x->cenc[0] && strcasecmp(x->cenc, "identity") != 0) {
+	if (x->ans.cenc[0] && strcasecmp(x->ans.cenc, "identity") != 0) {
 		x->encoded = 1;
 		return -1;
 	}
@@ -749,7 +389,7 @@ static int check_response(struct run *r, struct xfer *x)
 		return 0;
 	}
 	/* A ranged request: anything but the bytes asked for means the file changed. */
-	if (x->status != 206 || x->cr_start != x->off || (x->cr_total >= 0 && x->cr_total != j->size)) {
+	if (x->status != 206 || x->ans.cr_start != x->off || (x->ans.cr_total >= 0 && x->ans.cr_total != j->size)) {
 		x->restart = 1;
 		return -1;
 	}
@@ -822,12 +462,11 @@ static struct xfer *xfer_new(struct run *r, struct job *j)
 	x->j = j;
 	x->piece = -1;
 	x->end = -1;
-	x->clen = x->cr_start = x->cr_total = -1;
-	x->retry_after = -1;
+	mm_http_answer_reset(&x->ans);
 	x->h = curl_easy_init();
 	mm_http_setup(x->h, j->model->url, &pol, x->errbuf, NULL);
-	curl_easy_setopt(x->h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(x->h, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(x->h, CURLOPT_HEADERFUNCTION, mm_http_on_header);
+	curl_easy_setopt(x->h, CURLOPT_HEADERDATA, &x->ans);
 	curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(x->h, CURLOPT_PRIVATE, x);
@@ -876,7 +515,7 @@ static void start_piece(struct run *r, struct job *j, long i)
 	x->wcap = (size_t)(wcap < (64 << 10) ? (64 << 10) : wcap > (512 << 10) ? (512 << 10) : wcap);
 	curl_easy_setopt(x->h, CURLOPT_BUFFERSIZE, bufsz);
 	if (i >= 0) {
-		struct piece *p = &j->pieces[i];
+		struct mm_piece *p = &j->pieces[i];
 		char range[64], *hdr;
 
 		x->piece = i;
@@ -888,7 +527,7 @@ static void start_piece(struct run *r, struct job *j, long i)
 		x->hdrs = curl_slist_append(x->hdrs, hdr);
 		free(hdr);
 		curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs);
-		p->state = P_ACTIVE;
+		p->state = MM_PIECE_ACTIVE;
 	}
 	xfer_add(r, x);
 }
@@ -904,8 +543,8 @@ static void abort_job(struct run *r, struct job *j)
 			continue;
 		if (x->piece >= 0 && (size_t)x->piece < j->npieces) {
 			xfer_flush(x);
-			if (j->pieces[x->piece].state == P_ACTIVE)
-				j->pieces[x->piece].state = P_TODO;
+			if (j->pieces[x->piece].state == MM_PIECE_ACTIVE)
+				j->pieces[x->piece].state = MM_PIECE_TODO;
 		}
 		xfer_remove(r, x);
 		xfer_free(x);
@@ -929,7 +568,7 @@ static void release(struct run *r, struct job *j)
 	j->dirfd = -1;
 	if (j->fd >= 0)
 		close(j->fd);
-	j->fd = -1;
+	j->fd = j->sh.fd = -1;
 	if (j->lockfd >= 0)
 		close(j->lockfd);
 	j->lockfd = -1;
@@ -986,9 +625,7 @@ static void job_restart(struct run *r, struct job *j, const char *why)
 	j->size = -1;
 	j->resumable = j->segmented = 0;
 	j->resumed_from = 0;
-	pthread_mutex_lock(&r->pool.mx);
-	j->dead = 0;
-	pthread_mutex_unlock(&r->pool.mx);
+	mm_streamhash_revive(&r->pool, &j->sh);
 }
 
 static void describe(struct xfer *x, CURLcode rc, char *buf, size_t n)
@@ -1015,7 +652,7 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 {
 	struct job *j = x->j;
 	enum mm_http_class cls;
-	struct piece *p;
+	struct mm_piece *p;
 	char why[400];
 
 	xfer_remove(r, x);
@@ -1027,8 +664,8 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 	p = x->piece >= 0 ? &j->pieces[x->piece] : NULL;
 	if (p)
 		xfer_flush(x);
-	if (p && p->state == P_ACTIVE)
-		p->state = P_TODO;
+	if (p && p->state == MM_PIECE_ACTIVE)
+		p->state = MM_PIECE_TODO;
 	if (x->werr) {
 		set_error(j, "cannot write '%s': %s", j->model->save_to, strerror(x->werr));
 		job_fail(r, j, x->werr == ENOSPC || x->werr == EDQUOT);
@@ -1049,7 +686,7 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 			j->size = p->end;
 		}
 		if (p->start + p->pos == p->end) {
-			p->state = P_DONE;
+			p->state = MM_PIECE_DONE;
 			j->failures = 0;
 			goto out;
 		}
@@ -1063,7 +700,7 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 	describe(x, rc, why, sizeof(why));
 	if (x->encoded)
 		snprintf(why, sizeof(why), "the server sent the file encoded (Content-Encoding: %s), "
-			 "not as it is", x->cenc);
+			 "not as it is", x->ans.cenc);
 	if (cls == MM_HTTP_FATAL) {
 		set_error(j, "%s", why);
 		job_fail(r, j, 0);
@@ -1091,13 +728,13 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 		if (delay > 60)
 			delay = 60;
 		delay *= jitter();
-		if (x->retry_after >= 0 && (x->status == 429 || x->status == 503)) {
+		if (x->ans.retry_after >= 0 && (x->status == 429 || x->status == 503)) {
 			/*
 			 * Honour the server, but let no answer hold a machine's boot
 			 * hostage: at most a minute, and at most half the time the
 			 * file has left, so a retry still happens inside the limit.
 			 */
-			delay = (double)x->retry_after;
+			delay = (double)x->ans.retry_after;
 			if (delay > 60)
 				delay = 60;
 			if (r->o->file_timeout > 0) {
@@ -1157,9 +794,9 @@ static void record_vcache(struct run *r, struct job *j, int fd)
 {
 	struct mm_err e;
 
-	if (!r->vc || !j->has_hash || !j->digest[0])
+	if (!r->vc || !j->has_hash || !j->sh.digest[0])
 		return;
-	if (mm_vcache_record(r->vc, fd, NULL, j->spec.algo, j->digest, &e) == MM_EFAIL)
+	if (mm_vcache_record(r->vc, fd, NULL, j->spec.algo, j->sh.digest, &e) == MM_EFAIL)
 		mm_debugf("%s: %s", j->model->name, e.msg);
 }
 
@@ -1170,8 +807,8 @@ static void finish(struct run *r, struct job *j)
 	double secs;
 
 	abort_job(r, j);
-	if (j->fin_rc != 0) {
-		set_error(j, "%s", j->fin_err);
+	if (j->sh.fin_rc != 0) {
+		set_error(j, "%s", j->sh.fin_err);
 		job_fail(r, j, 0);
 		return;
 	}
@@ -1188,7 +825,7 @@ static void finish(struct run *r, struct job *j)
 		job_fail(r, j, 1);
 		return;
 	}
-	if (j->has_hash && !mm_hash_matches(&j->spec, j->digest) && j->resumed_from > 0) {
+	if (j->has_hash && !mm_hash_matches(&j->spec, j->sh.digest) && j->resumed_from > 0) {
 		/* The part file may be what was wrong (a power loss zeroes blocks): once, from byte 0. */
 		mm_progress_bytes(j->resumed_from, a, sizeof(a));
 		snprintf(why, sizeof(why), "hash mismatch after resuming from %s", a);
@@ -1196,9 +833,9 @@ static void finish(struct run *r, struct job *j)
 		j->restarts--;
 		return;
 	}
-	if (j->has_hash && !mm_hash_matches(&j->spec, j->digest)) {
+	if (j->has_hash && !mm_hash_matches(&j->spec, j->sh.digest)) {
 		set_error(j, "hash mismatch: expected %s %s, got %.*s", mm_hash_algo_name(j->spec.algo),
-			  j->spec.hex, (int)mm_hash_hexlen(j->spec.algo), j->digest);
+			  j->spec.hex, (int)mm_hash_hexlen(j->spec.algo), j->sh.digest);
 		job_fail(r, j, 1);
 		return;
 	}
@@ -1249,7 +886,7 @@ static int copy_fd(int in, int out)
 				continue;
 			return -1;
 		}
-		if (pwrite_all(out, buf, (size_t)n, lseek(out, 0, SEEK_CUR)) < 0 ||
+		if (mm_part_pwrite(out, buf, (size_t)n, lseek(out, 0, SEEK_CUR)) < 0 ||
 		    lseek(out, n, SEEK_CUR) < 0)
 			return -1;
 	}
@@ -1348,7 +985,7 @@ static int take_lock(struct run *r, struct job *j)
 	if (r->lockdirfd < 0)
 		return 0;
 	if (j->lockfd < 0) {
-		snprintf(name, sizeof(name), "%016llx.lock", fnv64(j->model->save_to));
+		snprintf(name, sizeof(name), "%016llx.lock", mm_fnv64(j->model->save_to));
 		j->lockfd = mm_state_openat(r->lockdirfd, name, O_RDWR | O_CREAT, 0600);
 		if (j->lockfd < 0)
 			return 0;       /* no lock to be had: go on unlocked */
@@ -1395,6 +1032,7 @@ static void start_job(struct run *r, struct job *j)
 		goto fail;
 	}
 	j->fd = openat(j->dirfd, j->part, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	j->sh.fd = j->fd;
 	if (j->fd < 0 || fstat(j->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		set_error(j, "cannot open the part file of '%s': %s", j->model->save_to, strerror(errno));
 		goto fail;
@@ -1413,8 +1051,8 @@ static void start_job(struct run *r, struct job *j)
 	if (j->has_hash) {
 		struct mm_err e;
 
-		j->hasher = mm_hasher_new(mm_hash_algo_computed(j->spec.algo), &e);
-		if (!j->hasher) {
+		j->sh.hasher = mm_hasher_new(mm_hash_algo_computed(j->spec.algo), &e);
+		if (!j->sh.hasher) {
 			set_error(j, "%s", e.msg);
 			goto fail;
 		}
@@ -1454,7 +1092,7 @@ static void schedule(struct run *r)
 			if (j->state == J_RUNNING)
 				running++;
 		}
-		if (j->state != J_RUNNING || j->fin)
+		if (j->state != J_RUNNING || j->sh.fin)
 			continue;
 		if (j->npieces == 0) {
 			if (j->nactive == 0 && now >= j->not_before)
@@ -1464,9 +1102,9 @@ static void schedule(struct run *r)
 			size_t k;
 
 			for (k = j->fcur; k < j->npieces && j->nactive < want; k++) {
-				struct piece *p = &j->pieces[k];
+				struct mm_piece *p = &j->pieces[k];
 
-				if (p->state == P_TODO && p->not_before <= now)
+				if (p->state == MM_PIECE_TODO && p->not_before <= now)
 					start_piece(r, j, (long)k);
 			}
 		}
@@ -1530,7 +1168,7 @@ static void probe_all(struct run *r, struct job **want, size_t n, long *status, 
 				continue;
 			}
 			status[i] = rc == CURLE_OK ? x->status : 0;
-			size[i] = x->status == 206 ? x->cr_total : x->clen;
+			size[i] = x->status == 206 ? x->ans.cr_total : x->ans.clen;
 			if (mm_http_classify(rc, x->status) != MM_HTTP_DONE)
 				describe(x, rc, errs[i], sizeof(errs[i]));
 			else
@@ -1544,141 +1182,27 @@ static void probe_all(struct run *r, struct job **want, size_t n, long *status, 
 
 /* ------------------------------------------------------------ preflight */
 
-struct fsneed {
-	dev_t dev;
-	long long need, avail;
-	char *path;
-};
-
-/* The deepest existing directory of j's saveTo, opened beneath MM_ROOT. */
-static int existing_dir(struct run *r, const char *dir, char **shown)
-{
-	char *d = mm_xstrdup(dir);
-	int fd;
-
-	if (r->rootfd < 0) {
-		/* A dry run does not create MM_ROOT: ask its nearest ancestor. */
-		free(d);
-		d = mm_xstrdup(r->o->root);
-		while ((fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 && strcmp(d, "/") && strcmp(d, ".")) {
-			char *up = mm_dirname(d);
-
-			free(d);
-			d = *up ? up : (free(up), mm_xstrdup("/"));
-		}
-		*shown = d;
-		return fd;
-	}
-	for (;;) {
-		fd = strcmp(d, ".") ? mm_openat_beneath(r->rootfd, d, O_RDONLY | O_DIRECTORY, 0) : dup(r->rootfd);
-		if (fd >= 0 || !strcmp(d, ".")) {
-			*shown = strcmp(d, ".") ? mm_xasprintf("%s/%s", r->o->root, d) : mm_xstrdup(r->o->root);
-			free(d);
-			return fd;
-		}
-		{
-			char *up = mm_dirname(d);
-
-			free(d);
-			d = up;
-		}
-	}
-}
-
-static long long part_bytes(struct run *r, struct job *j)
-{
-	char *p = mm_part_path(j->model->save_to);
-	int fd = mm_openat_beneath(r->rootfd, p, O_RDONLY | O_NONBLOCK, 0);
-	struct stat st;
-	long long b = 0;
-
-	free(p);
-	if (fd >= 0) {
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-			b = (long long)st.st_blocks * 512;
-		close(fd);
-	}
-	return b;
-}
-
+/* Room on disk for every queued file (diskspace.h); sizes[i] is job i's. */
 static int preflight(struct run *r, const long long *sizes, struct mm_err *err)
 {
-	struct fsneed *fs = NULL;
-	size_t nfs = 0, i, k;
-	int rc = 0;
+	struct mm_space_want *w = mm_xcalloc(r->n + 1, sizeof(*w));
+	size_t i, n = 0;
+	int rc;
 
 	for (i = 0; i < r->n; i++) {
-		struct job *j = &r->jobs[i];
-		long long need = sizes[i];
-		struct stat st;
-		struct statvfs sv;
-		char *shown;
-		int fd;
-
-		if (j->state != J_QUEUED || need <= 0)
+		if (r->jobs[i].state != J_QUEUED)
 			continue;
-		need -= part_bytes(r, j);
-		if (need <= 0)
-			continue;
-		fd = existing_dir(r, j->dir, &shown);
-		if (fd < 0 || fstat(fd, &st) < 0 || fstatvfs(fd, &sv) < 0) {
-			if (fd >= 0)
-				close(fd);
-			free(shown);
-			continue;
-		}
-		close(fd);
-		for (k = 0; k < nfs; k++)
-			if (fs[k].dev == st.st_dev)
-				break;
-		if (k == nfs) {
-			fs = mm_xrealloc(fs, (nfs + 1) * sizeof(*fs));
-			fs[k].dev = st.st_dev;
-			fs[k].need = 0;
-			fs[k].avail = (long long)sv.f_bavail * (long long)sv.f_frsize;
-			fs[k].path = shown;
-			nfs++;
-		} else {
-			free(shown);
-		}
-		fs[k].need += need;
+		w[n].save_to = r->jobs[i].model->save_to;
+		w[n].dir = r->jobs[i].dir;
+		w[n].size = sizes[i];
+		n++;
 	}
-	for (k = 0; k < nfs; k++) {
-		if (fs[k].need > fs[k].avail && rc == 0) {
-			char a[32], b[32];
-
-			gb(fs[k].need, a, sizeof(a));
-			gb(fs[k].avail, b, sizeof(b));
-			rc = mm_error(err, MM_ENOSPACE, "not enough disk space: need %s, %s free on %s", a, b,
-				      fs[k].path);
-		}
-		free(fs[k].path);
-	}
-	free(fs);
+	rc = mm_diskspace_preflight(r->rootfd, r->o->root, w, n, err);
+	free(w);
 	return rc;
 }
 
 /* ------------------------------------------------------------ the run */
-
-/* mkdir -p for MM_ROOT itself (a configured path, not a manifest's). */
-static int mkdir_p(const char *path)
-{
-	char *p = mm_xstrdup(path), *s = p;
-	int rc = 0;
-
-	while ((s = strchr(s + 1, '/'))) {
-		*s = '\0';
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			rc = -1;
-		*s = '/';
-		if (rc < 0)
-			break;
-	}
-	if (rc == 0 && mkdir(p, 0755) < 0 && errno != EEXIST)
-		rc = -1;
-	free(p);
-	return rc;
-}
 
 static void job_init(struct run *r, struct job *j, struct mm_model *m)
 {
@@ -1686,7 +1210,7 @@ static void job_init(struct run *r, struct job *j, struct mm_model *m)
 
 	memset(j, 0, sizeof(*j));
 	j->model = m;
-	j->dirfd = j->fd = j->lockfd = -1;
+	j->dirfd = j->fd = j->lockfd = j->sh.fd = -1;
 	j->progress_id = -1;
 	j->size = -1;
 	j->hint = m->size;
@@ -1716,7 +1240,7 @@ static void job_free(struct job *j)
 		close(j->fd);
 	if (j->lockfd >= 0)
 		close(j->lockfd);
-	mm_hasher_free(j->hasher);
+	mm_hasher_free(j->sh.hasher);
 	free(j->pieces);
 	free(j->dir);
 	free(j->base);
@@ -1917,14 +1441,17 @@ static void run_loop(struct run *r)
 {
 	int nth = r->o->jobs;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t i;
 
 	if (cpus > 0 && nth > cpus)
 		nth = (int)cpus;
-	pool_start(&r->pool, r->jobs, r->n, nth < 1 ? 1 : nth, r->multi);
+	r->shs = mm_xcalloc(r->n + 1, sizeof(*r->shs));
+	for (i = 0; i < r->n; i++)
+		r->shs[i] = &r->jobs[i].sh;
+	mm_shpool_start(&r->pool, r->shs, r->n, nth < 1 ? 1 : nth, wake_multi, r->multi);
 	for (;;) {
 		CURLMsg *msg;
 		int still, left, busy = 0, finished = 0;
-		size_t i;
 		double now;
 
 		if (r->o->stop && *r->o->stop)
@@ -1958,9 +1485,7 @@ static void run_loop(struct run *r)
 			}
 			publish(r, j);
 			ramp_step(r, j, now);
-			pthread_mutex_lock(&r->pool.mx);
-			fin = j->fin;
-			pthread_mutex_unlock(&r->pool.mx);
+			fin = mm_streamhash_done(&r->pool, &j->sh);
 			if (fin) {
 				finish(r, j);
 				finished = 1;
@@ -1983,8 +1508,6 @@ static void run_loop(struct run *r)
 	}
 	/* Interrupted: keep every part file resumable. */
 	if (r->o->stop && *r->o->stop) {
-		size_t i;
-
 		for (i = 0; i < r->n; i++) {
 			struct job *j = &r->jobs[i];
 
@@ -2003,7 +1526,9 @@ static void run_loop(struct run *r)
 			}
 		}
 	}
-	pool_stop(&r->pool);
+	mm_shpool_stop(&r->pool);
+	free(r->shs);
+	r->shs = NULL;
 	mm_progress_clear(r->prog);
 }
 
@@ -2021,7 +1546,7 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 	r.t0 = mm_now();
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	mm_http_init();
-	if (!o->dry_run && mkdir_p(o->root) < 0)
+	if (!o->dry_run && mm_mkdir_p(o->root) < 0)
 		return mm_error(err, MM_EUSAGE, "cannot create MM_ROOT '%s': %s", o->root, strerror(errno));
 	r.rootfd = open(o->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (r.rootfd < 0 && !(o->dry_run && errno == ENOENT))

@@ -233,6 +233,75 @@ struct getctx {
 	size_t cap;
 };
 
+static void trim(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && (s[n - 1] == '\r' || s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+		s[--n] = '\0';
+}
+
+void mm_http_answer_reset(struct mm_http_answer *x)
+{
+	x->clen = x->cr_start = x->cr_total = -1;
+	x->ranges = 0;
+	x->retry_after = -1;
+	x->etag[0] = x->lastmod[0] = x->cenc[0] = '\0';
+}
+
+size_t mm_http_on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct mm_http_answer *x = arg;
+	size_t n = size * nmemb;
+	char line[1024], *v;
+
+	if (n >= sizeof(line))
+		return n;
+	memcpy(line, data, n);
+	line[n] = '\0';
+	trim(line);
+	if (!strncmp(line, "HTTP/", 5)) {
+		/* A new response (after a redirect or a 100): forget the last one. */
+		mm_http_answer_reset(x);
+		return n;
+	}
+	v = strchr(line, ':');
+	if (!v)
+		return n;
+	*v++ = '\0';
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (!strcasecmp(line, "content-length")) {
+		long long l = mm_http_content_length(v);
+
+		if (l >= 0)
+			x->clen = l;
+	} else if (!strcasecmp(line, "content-range")) {
+		long long a, b, t;
+
+		if (mm_http_content_range(v, &a, &b, &t)) {
+			x->cr_start = a;
+			x->cr_total = t;
+		}
+	} else if (!strcasecmp(line, "accept-ranges")) {
+		x->ranges = strstr(v, "bytes") != NULL;
+	} else if (!strcasecmp(line, "etag")) {
+		snprintf(x->etag, sizeof(x->etag), "%s", v);
+	} else if (!strcasecmp(line, "last-modified")) {
+		snprintf(x->lastmod, sizeof(x->lastmod), "%s", v);
+	} else if (!strcasecmp(line, "retry-after")) {
+		x->retry_after = mm_http_retry_after(v);
+	} else if (!strcasecmp(line, "content-encoding")) {
+		size_t k;
+
+		/* Shown in an error: printable, and short. */
+		for (k = 0; v[k] && k + 1 < sizeof(x->cenc); k++)
+			x->cenc[k] = v[k] > 0x20 && v[k] < 0x7f ? v[k] : '?';
+		x->cenc[k] = '\0';
+	}
+	return n;
+}
+
 static size_t get_write(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct getctx *c = arg;

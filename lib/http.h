@@ -77,6 +77,27 @@ long long mm_http_content_length(const char *value);
 int mm_http_content_range(const char *value, long long *first, long long *last,
 			  long long *total);
 
+/*
+ * What a download needs from a response's headers, gathered by
+ * mm_http_on_header (a CURLOPT_HEADERFUNCTION; CURLOPT_HEADERDATA is the
+ * struct mm_http_answer).  A new status line (after a redirect or a 100)
+ * starts over.  Lines longer than 1 KiB are ignored.
+ */
+struct mm_http_answer {
+	long long clen;         /* Content-Length, -1 none */
+	long long cr_start;     /* Content-Range FIRST, -1 none */
+	long long cr_total;     /* Content-Range TOTAL, -1 none */
+	int ranges;             /* Accept-Ranges: bytes */
+	long retry_after;       /* seconds, -1 none */
+	char etag[256], lastmod[128];
+	char cenc[64];          /* Content-Encoding, printable and short */
+};
+
+/* Forget every header: the state before the first one. */
+void mm_http_answer_reset(struct mm_http_answer *a);
+
+size_t mm_http_on_header(char *data, size_t size, size_t nmemb, void *answer);
+
 /* One request of mm_http_get_all. */
 struct mm_http_get {
 	char *url;              /* in (owned by the caller) */
