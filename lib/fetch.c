@@ -1418,6 +1418,29 @@ static void dry_run(struct run *r, int *failed)
 		j->state = J_SKIP;
 		(*failed)++;
 	}
+	/* A twin gets its bytes from its source: it fares as the source will. */
+	for (i = 0; i < r->n; i++) {
+		struct job *j = &r->jobs[i], *src = j->link_from;
+		const char *ss;
+		cJSON *f;
+
+		if (j->state != J_LINK || !src)
+			continue;
+		if (src->state != J_SKIP) {
+			j->size = src->size;
+			continue;
+		}
+		ss = mm_model_stage_status(src->model, "fetch");
+		if (!ss)
+			ss = "unreachable";
+		set_error(j, "not downloaded: '%s' (the same file) is %s", src->model->save_to, ss);
+		f = mm_model_stage(j->model, "fetch");
+		cJSON_AddStringToObject(f, "status", ss);
+		cJSON_AddStringToObject(f, "error", j->error);
+		mm_errorf("%s: %s", j->model->name, j->error);
+		j->state = J_SKIP;
+		(*failed)++;
+	}
 	free(want);
 	free(status);
 	free(size);
