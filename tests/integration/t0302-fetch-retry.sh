@@ -108,4 +108,17 @@ fix_rule '{"path": "/files/a.bin", "no_range": true, "drop_after": 100000}'
 fetch 1 "a server without ranges that always drops" --retry-delay 0.01 "$T/in.json"
 is "$(fix_count --method GET /files/a.bin)" 3 "gives up after 3 attempts"
 check "nothing at the final path" test ! -e "$MM_ROOT/models/a.bin"
+
+# A server that can resume: each dropped try keeps its bytes, so it does not
+# count against --attempts, and the file arrives in more tries than that.
+again
+fix_rule '{"path": "/files/a.bin", "drop_after": 50000}'
+fetch 0 "a resumable server that drops every 50000 bytes, --attempts 2" \
+	--retry-delay 0.01 --attempts 2 "$T/in.json"
+check "the bytes are right" cmp "$MM_ROOT/models/a.bin" "$A"
+check "in more requests than --attempts" test "$(fix_count --method GET /files/a.bin)" -ge 4
+# mm-fetch(1) says both halves of the rule.
+like "$(tr '\n' ' ' < "$MM_TOP/man/mm-fetch.1")" \
+	'A try that received bytes the next try can keep .* does not count against .Fl -attempts ; a try whose bytes are lost .* does' \
+	"the page says which tries count"
 done_testing
