@@ -53,6 +53,7 @@ enum { RAMP_ONE, RAMP_SETTLE, RAMP_TWO, RAMP_DONE };
 struct job {
 	struct mm_model *model;
 	int state;
+	enum mm_fetch_status status;    /* what its "fetch" object says, once it has one */
 	int has_hash;
 	struct mm_hash_spec spec;
 	const char *token;
@@ -756,11 +757,34 @@ out:
 
 /* ------------------------------------------------------------ finishing */
 
-static void fetch_obj(struct job *j, const char *status)
+static const char *const status_name[] = {
+	[MM_FETCH_PRESENT] = "present",
+	[MM_FETCH_DOWNLOADED] = "downloaded",
+	[MM_FETCH_WOULD_DOWNLOAD] = "would-download",
+	[MM_FETCH_FAILED] = "failed",
+	[MM_FETCH_UNREACHABLE] = "unreachable",
+	[MM_FETCH_UNAUTHORIZED] = "unauthorized",
+};
+
+const char *mm_fetch_status_name(enum mm_fetch_status s)
+{
+	return (size_t)s < sizeof(status_name) / sizeof(status_name[0]) ? status_name[s] : "failed";
+}
+
+/* A new "fetch" object for j saying status. */
+static cJSON *stage(struct job *j, enum mm_fetch_status status)
 {
 	cJSON *f = mm_model_stage(j->model, "fetch");
 
-	cJSON_AddStringToObject(f, "status", status);
+	j->status = status;
+	cJSON_AddStringToObject(f, "status", status_name[status]);
+	return f;
+}
+
+static void fetch_obj(struct job *j, enum mm_fetch_status status)
+{
+	cJSON *f = stage(j, status);
+
 	cJSON_AddNumberToObject(f, "bytes", (double)j->bytes_run);
 	if (j->t0 > 0 && j->t1 == 0)
 		j->t1 = mm_now();
@@ -1402,17 +1426,14 @@ static void dry_run(struct run *r, int *failed)
 		cJSON *f;
 
 		if (status[i] >= 200 && status[i] < 300) {
-			f = mm_model_stage(j->model, "fetch");
-			cJSON_AddStringToObject(f, "status", "would-download");
+			f = stage(j, MM_FETCH_WOULD_DOWNLOAD);
 			if (size[i] >= 0) {
 				cJSON_AddNumberToObject(f, "bytes", (double)size[i]);
 				j->size = size[i];
 			}
 			continue;
 		}
-		f = mm_model_stage(j->model, "fetch");
-		cJSON_AddStringToObject(f, "status",
-					status[i] == 401 || status[i] == 403 ? "unauthorized" : "unreachable");
+		f = stage(j, status[i] == 401 || status[i] == 403 ? MM_FETCH_UNAUTHORIZED : MM_FETCH_UNREACHABLE);
 		cJSON_AddStringToObject(f, "error", errs[i]);
 		mm_errorf("%s: %s", j->model->name, errs[i]);
 		j->state = J_SKIP;
@@ -1421,7 +1442,6 @@ static void dry_run(struct run *r, int *failed)
 	/* A twin gets its bytes from its source: it fares as the source will. */
 	for (i = 0; i < r->n; i++) {
 		struct job *j = &r->jobs[i], *src = j->link_from;
-		const char *ss;
 		cJSON *f;
 
 		if (j->state != J_LINK || !src)
@@ -1430,12 +1450,9 @@ static void dry_run(struct run *r, int *failed)
 			j->size = src->size;
 			continue;
 		}
-		ss = mm_model_stage_status(src->model, "fetch");
-		if (!ss)
-			ss = "unreachable";
-		set_error(j, "not downloaded: '%s' (the same file) is %s", src->model->save_to, ss);
-		f = mm_model_stage(j->model, "fetch");
-		cJSON_AddStringToObject(f, "status", ss);
+		set_error(j, "not downloaded: '%s' (the same file) is %s", src->model->save_to,
+			  status_name[src->status]);
+		f = stage(j, src->status);
 		cJSON_AddStringToObject(f, "error", j->error);
 		mm_errorf("%s: %s", j->model->name, j->error);
 		j->state = J_SKIP;
@@ -1646,17 +1663,16 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 		switch (j->state) {
 		case J_PRESENT:
 			present++;
-			fetch_obj(j, "present");
+			fetch_obj(j, MM_FETCH_PRESENT);
 			break;
 		case J_DONE:
-			fetch_obj(j, "downloaded");
+			fetch_obj(j, MM_FETCH_DOWNLOADED);
 			break;
 		case J_QUEUED:
 		case J_LINK:
 			if (o->dry_run) {
-				cJSON *f = mm_model_stage(j->model, "fetch");
+				cJSON *f = stage(j, MM_FETCH_WOULD_DOWNLOAD);
 
-				cJSON_AddStringToObject(f, "status", "would-download");
 				if (j->size >= 0)
 					cJSON_AddNumberToObject(f, "bytes", (double)j->size);
 				break;
@@ -1667,12 +1683,11 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 				set_error(j, "interrupted");
 			if (j->unauth ||
 			    (o->dry_run && j->state == J_FAILED && j->model->auth_env && !j->token)) {
-				cJSON *f = mm_model_stage(j->model, "fetch");
+				cJSON *f = stage(j, MM_FETCH_UNAUTHORIZED);
 
-				cJSON_AddStringToObject(f, "status", "unauthorized");
 				cJSON_AddStringToObject(f, "error", j->error);
 			} else {
-				fetch_obj(j, "failed");
+				fetch_obj(j, MM_FETCH_FAILED);
 			}
 			failed++;
 			break;

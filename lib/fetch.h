@@ -64,6 +64,19 @@ struct mm_fetch_opts {
 	const struct mm_auth *auth;     /* where tokens may go (auth.h); NULL: built-in, https */
 };
 
+/* A model's "fetch" status (DESIGN.md), and its one spelling. */
+enum mm_fetch_status {
+	MM_FETCH_PRESENT,               /* already there, left alone */
+	MM_FETCH_DOWNLOADED,            /* downloaded (or linked from its twin) and proved */
+	MM_FETCH_WOULD_DOWNLOAD,        /* dry run: it can be fetched */
+	MM_FETCH_FAILED,
+	MM_FETCH_UNREACHABLE,           /* dry run: the probe failed */
+	MM_FETCH_UNAUTHORIZED,          /* the token is missing, refused or may not go there */
+};
+
+/* "present", "downloaded", "would-download", "failed", "unreachable", "unauthorized". */
+const char *mm_fetch_status_name(enum mm_fetch_status s);
+
 /* Fill o with the defaults above (root and state_dir NULL). */
 void mm_fetch_opts_init(struct mm_fetch_opts *o);
 
