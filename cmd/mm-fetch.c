@@ -51,24 +51,14 @@ static void usage(FILE *f)
 }
 
 /* "20M", "500K", "1G", "1048576" → bytes per second (binary units). */
+/* --limit-rate: a size (size.h) per second, 1 byte to 1 PB. */
 static int parse_rate(const char *s, long long *out)
 {
-	char *end;
-	double v = strtod(s, &end);
-	double mul = 1;
+	long long v = mm_parse_size(s);
 
-	if (end == s || v <= 0)
+	if (v < 1 || v > 1000000000000000LL)
 		return -1;
-	switch (*end) {
-	case 'k': case 'K': mul = 1024.0; end++; break;
-	case 'm': case 'M': mul = 1024.0 * 1024; end++; break;
-	case 'g': case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
-	}
-	if (*end == 'B' || *end == 'b')
-		end++;
-	if (*end || v * mul > 1e15 || v * mul < 1)
-		return -1;
-	*out = (long long)(v * mul);
+	*out = v;
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /* diskspace.c — the disk preflight of a run, and MM_ROOT's creation. */
 #include "diskspace.h"
 #include "paths.h"
+#include "size.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,15 +17,6 @@ struct fsneed {
 	long long need, avail;
 	char *path;
 };
-
-/* "17.2 GB", or "2.9 MB" below a gigabyte (binary units, as the API's). */
-static void gb(long long b, char *buf, size_t n)
-{
-	if (b >= (1LL << 30))
-		snprintf(buf, n, "%.1f GB", (double)b / (1024.0 * 1024 * 1024));
-	else
-		snprintf(buf, n, "%.1f MB", (double)b / (1024.0 * 1024));
-}
 
 /* The deepest existing directory of dir, opened beneath MM_ROOT. */
 static int existing_dir(int rootfd, const char *root, const char *dir, char **shown)
@@ -124,8 +116,8 @@ int mm_diskspace_preflight(int rootfd, const char *root, const struct mm_space_w
 		if (fs[k].need > fs[k].avail && rc == 0) {
 			char a[32], b[32];
 
-			gb(fs[k].need, a, sizeof(a));
-			gb(fs[k].avail, b, sizeof(b));
+			mm_format_size(fs[k].need, a, sizeof(a));
+			mm_format_size(fs[k].avail, b, sizeof(b));
 			rc = mm_error(err, MM_ENOSPACE, "not enough disk space: need %s, %s free on %s", a, b,
 				      fs[k].path);
 		}

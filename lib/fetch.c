@@ -851,7 +851,7 @@ static void finish(struct run *r, struct job *j)
 	}
 	if (j->has_hash && !mm_hash_matches(&j->spec, j->sh.digest) && j->resumed_from > 0) {
 		/* The part file may be what was wrong (a power loss zeroes blocks): once, from byte 0. */
-		mm_progress_bytes(j->resumed_from, a, sizeof(a));
+		mm_format_size(j->resumed_from, a, sizeof(a));
 		snprintf(why, sizeof(why), "hash mismatch after resuming from %s", a);
 		job_restart(r, j, why);
 		j->restarts--;
@@ -878,7 +878,7 @@ static void finish(struct run *r, struct job *j)
 	j->t1 = mm_now();
 	secs = j->t1 - j->t0;
 	mm_progress_end(r->prog, j->progress_id, 1);
-	mm_progress_bytes(j->size, a, sizeof(a));
+	mm_format_size(j->size, a, sizeof(a));
 	mm_progress_line(r->prog, "%s: downloaded %s in %.1f s%s%s%s", j->model->name, a, secs,
 			 j->has_hash ? ", " : "", j->has_hash ? mm_hash_algo_name(j->spec.algo) : "",
 			 j->has_hash ? " verified" : "");
@@ -1086,7 +1086,7 @@ static void start_job(struct run *r, struct job *j)
 	j->progress_id = mm_progress_add(r->prog, j->model->name, j->size >= 0 ? j->size : j->hint);
 	mm_progress_update(r->prog, j->progress_id, j->resumed_from, -1);
 	if (j->resumed_from > 0) {
-		mm_progress_bytes(j->resumed_from, a, sizeof(a));
+		mm_format_size(j->resumed_from, a, sizeof(a));
 		mm_progress_line(r->prog, "%s: resuming after %s", j->model->name, a);
 	} else {
 		mm_progress_line(r->prog, "%s: downloading", j->model->name);
@@ -1701,8 +1701,8 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 		double secs = mm_now() - r.t0;
 		char a[32], b[32];
 
-		mm_progress_bytes(r.bytes, a, sizeof(a));
-		mm_progress_bytes(secs > 0 ? (long long)((double)r.bytes / secs) : 0, b, sizeof(b));
+		mm_format_size(r.bytes, a, sizeof(a));
+		mm_format_size(secs > 0 ? (long long)((double)r.bytes / secs) : 0, b, sizeof(b));
 		if (mm_progress_mode(r.prog) != MM_PROGRESS_NONE)
 			mm_infof("%d downloaded, %d present, %d failed: %s in %.1f s (%s/s)", r.ndownloaded,
 				 present, failed, a, secs, b);

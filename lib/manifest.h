@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "mm.h"
+#include "size.h"
 
 struct mm_model {
 	cJSON *obj;             /* this model's object in the tree */
@@ -93,18 +94,6 @@ cJSON *mm_model_stage(struct mm_model *model, const char *stage);
 
 /* The stage object's "status" string, or NULL. */
 const char *mm_model_stage_status(const struct mm_model *model, const char *stage);
-
-/*
- * Parse a size hint: "17.2GB", "850MB", "0.3 GiB", "1024" (bytes).  Units
- * are binary (1 GB = 2^30 bytes), as the API uses them.  The number is
- * decimal (no hex, exponent, inf or nan); without a unit, or with "B"
- * alone, it is a whole number of bytes.  Returns bytes, or -1 when s is not
- * a size.
- */
-long long mm_parse_size(const char *s);
-
-/* Bytes as the API spells them: "17.2GB", "850MB", "12KB", "3B".  buf >= 32. */
-void mm_format_size(long long bytes, char *buf, size_t bufsz);
 
 /*
  * Validate text as JSON-ready UTF-8 with no NUL byte, no escaped NUL

@@ -1,5 +1,6 @@
 /* progress.c — bars on a terminal, lines in a log. */
 #include "progress.h"
+#include "size.h"
 #include "log.h"
 #include "mm.h"
 #include "text.h"
@@ -59,22 +60,6 @@ struct mm_progress *mm_progress_new(enum mm_progress_mode mode)
 enum mm_progress_mode mm_progress_mode(const struct mm_progress *p)
 {
 	return p->mode;
-}
-
-void mm_progress_bytes(long long b, char *buf, unsigned bufsz)
-{
-	static const char *unit[] = {"B", "KB", "MB", "GB", "TB"};
-	double v = (double)b;
-	int u = 0;
-
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, bufsz, "%lld B", b);
-	else
-		snprintf(buf, bufsz, v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v, unit[u]);
 }
 
 int mm_progress_add(struct mm_progress *p, const char *name, long long total)
@@ -189,8 +174,8 @@ static void draw(struct mm_progress *p)
 		for (k = 0; k < barw; k++)
 			bar[k] = k < fill ? '#' : '-';
 		bar[barw] = '\0';
-		mm_progress_bytes(s->done, a, sizeof(a));
-		mm_progress_bytes((long long)s->rate, r, sizeof(r));
+		mm_format_size(s->done, a, sizeof(a));
+		mm_format_size((long long)s->rate, r, sizeof(r));
 		eta(s->rate > 0 && s->total > 0 ? (double)(s->total - s->done) / s->rate : -1, e, sizeof(e));
 		snprintf(line, sizeof(line), "%-*.*s [%s] %9s %9s/s %s", width - barw - 36,
 			 width - barw - 36, s->name, bar, a, r, e);
@@ -198,9 +183,9 @@ static void draw(struct mm_progress *p)
 		lines++;
 	}
 	totals(p, &done, &total, &rate, &live);
-	mm_progress_bytes(done, a, sizeof(a));
-	mm_progress_bytes(total, b, sizeof(b));
-	mm_progress_bytes((long long)rate, r, sizeof(r));
+	mm_format_size(done, a, sizeof(a));
+	mm_format_size(total, b, sizeof(b));
+	mm_format_size((long long)rate, r, sizeof(r));
 	eta(rate > 0 && total > done ? (double)(total - done) / rate : -1, e, sizeof(e));
 	snprintf(line, sizeof(line), "total: %s of %s, %s/s, %d active, ETA %s", a, b, r, live, e);
 	fprintf(stderr, "%s%.*s", lines ? "\n" : "", width - 1, line);
@@ -266,9 +251,9 @@ void mm_progress_tick(struct mm_progress *p, int force)
 		totals(p, &done, &total, &rate, &live);
 		if (!live)
 			return;
-		mm_progress_bytes(done, a, sizeof(a));
-		mm_progress_bytes(total, b, sizeof(b));
-		mm_progress_bytes((long long)rate, r, sizeof(r));
+		mm_format_size(done, a, sizeof(a));
+		mm_format_size(total, b, sizeof(b));
+		mm_format_size((long long)rate, r, sizeof(r));
 		mm_infof("progress: %s of %s, %s/s, %d file%s active", a, b, r, live,
 			 live == 1 ? "" : "s");
 	}

@@ -70,7 +70,4 @@ void mm_progress_clear(struct mm_progress *p);
 
 void mm_progress_free(struct mm_progress *p);
 
-/* "1.5 GB", "230 MB", "12 KB", "3 B" (binary units).  buf >= 32. */
-void mm_progress_bytes(long long b, char *buf, unsigned bufsz);
-
 #endif

@@ -2,7 +2,9 @@
 #include "size.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* 1 when s is a byte count: digits, then optionally "B", spaces around. */
 static int byte_count(const char *s)
@@ -68,4 +70,74 @@ int mm_size_fits(long long want, long long tol, long long have)
 	if (have < 0)
 		return 0;
 	return have >= want - tol && have <= want + tol;
+}
+
+long long mm_parse_size(const char *s)
+{
+	const char *end;
+	char num[64];
+	double v, mult = 1;
+	size_t n;
+	int frac = 0;
+
+	if (!s)
+		return -1;
+	while (isspace((unsigned char)*s))
+		s++;
+	/* Decimal only: digits, and a point with more digits; never strtod's hex, inf or 1e3. */
+	for (end = s; isdigit((unsigned char)*end); end++)
+		;
+	if (end == s)
+		return -1;
+	if (*end == '.') {
+		frac = 1;
+		if (!isdigit((unsigned char)*++end))
+			return -1;
+		while (isdigit((unsigned char)*end))
+			end++;
+	}
+	n = (size_t)(end - s);
+	if (n >= sizeof(num))
+		return -1;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	v = strtod(num, NULL);
+	while (isspace((unsigned char)*end))
+		end++;
+	switch (toupper((unsigned char)*end)) {
+	case 'K': mult = 1024.0; end++; break;
+	case 'M': mult = 1024.0 * 1024; end++; break;
+	case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+	case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
+	case 'B': case '\0': break;
+	default: return -1;
+	}
+	if (mult > 1 && (*end == 'i' || *end == 'I'))
+		end++;
+	if (toupper((unsigned char)*end) == 'B')
+		end++;
+	while (isspace((unsigned char)*end))
+		end++;
+	if (*end || (frac && mult == 1))  /* a byte count is a whole number */
+		return -1;
+	v *= mult;
+	if (v > 9007199254740992.0)  /* 2^53: exact in JSON */
+		return -1;
+	return (long long)v;
+}
+
+void mm_format_size(long long b, char *buf, size_t bufsz)
+{
+	static const char *const units[] = {"B", "KB", "MB", "GB", "TB"};
+	double v = (double)b;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, bufsz, "%lldB", b);
+	else
+		snprintf(buf, bufsz, "%.*f%s", v < 10 ? 1 : v < 100 ? 1 : 0, v, units[u]);
 }

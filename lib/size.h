@@ -36,4 +36,21 @@ long long mm_size_tolerance(const cJSON *file_size, long long size);
 /* 1 when have bytes fit want (-1: unknown, anything fits) give or take tol. */
 int mm_size_fits(long long want, long long tol, long long have);
 
+/*
+ * Parse a size hint: "17.2GB", "850MB", "0.3 GiB", "1024" (bytes).  Units
+ * are binary (1 GB = 2^30 bytes), as the API uses them.  The number is
+ * decimal (no hex, exponent, inf or nan); without a unit, or with "B"
+ * alone, it is a whole number of bytes.  Returns bytes, or -1 when s is not
+ * a size.
+ */
+long long mm_parse_size(const char *s);
+
+/*
+ * Bytes as the API spells them, binary units, three significant digits at
+ * most: "17.2GB", "850MB", "8.0MB", "12KB", "3B".  buf >= 32.  The one
+ * spelling of a size in mm's output: messages, progress, tables and the
+ * fileSize a scan writes.
+ */
+void mm_format_size(long long bytes, char *buf, size_t bufsz);
+
 #endif

@@ -17,7 +17,7 @@ cat > "$T/huge.json" <<EOF2
  {"name": "huge", "downloadUrl": "$FIX_URL/files/b.bin", "saveTo": "models/huge.bin", "fileSize": $HUGE}]}
 EOF2
 fetch 5 "too little space exits 5" "$T/huge.json"
-like "$(cat "$T/log")" "not enough disk space: need [0-9.]+ GB, [0-9.]+ [GM]B free on $MM_ROOT" \
+like "$(cat "$T/log")" "not enough disk space: need [0-9.]+[KMGT]?B, [0-9.]+[KMGT]?B free on $MM_ROOT" \
 	"the message says how much is needed and where"
 is "$(fix_count --method GET)" 0 "nothing is downloaded"
 check "not even the small file" test ! -e "$MM_ROOT/models/a.bin"

@@ -51,6 +51,6 @@ EOF2
 fix_reset
 small "$T/sized.json"
 is "$(cat "$T/rc")" 5 "a filesystem too small from the start: exit 5"
-like "$(cat "$T/log")" "need 2\\.9 MB, 1\\.0 MB free on $T/small" "the message names the filesystem"
+like "$(cat "$T/log")" "need 2\\.9MB, 1\\.0MB free on $T/small" "the message names the filesystem"
 is "$(fix_count --method GET)" 0 "nothing was downloaded"
 done_testing

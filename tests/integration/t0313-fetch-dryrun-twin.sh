@@ -38,6 +38,13 @@ fetch 0 "and so does the real run" "$T/ok.json"
 is "$(st 0) $(st 1)" "downloaded downloaded" "both downloaded"
 check "the twin holds the bytes" cmp "$MM_ROOT/models/two.bin" "$FIX_ROOT/files/a.bin"
 
+# Sizes in one run's output have one spelling (size.h): "97.7KB", never
+# "97.7 KB" beside "48.0MB".
+rm -rf "$MM_ROOT"
+fetch 0 "a plain-progress run" --progress plain "$T/ok.json"
+like "$(cat "$T/log")" 'downloaded 97\.7KB in' "the size of a download is spelled as the API spells it"
+unlike "$(cat "$T/log")" '[0-9] ?[KMGT]iB|[0-9] [KMGT]?B\b' "no other spelling appears"
+
 # An unauthorized source: the twin follows it.
 rm -rf "$MM_ROOT"
 fix_rule '{"path": "/files/a.bin", "status": 403}'

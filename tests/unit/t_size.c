@@ -107,8 +107,39 @@ static void test_merge(void)
 	mm_manifest_free(m2);
 }
 
+/* The one spelling of a size (mm_format_size), and the one parser reading it back. */
+static void test_spelling(void)
+{
+	static const struct { long long b; const char *s; } cases[] = {
+		{ 0, "0B" }, { 3, "3B" }, { 1023, "1023B" }, { 1024, "1.0KB" }, { 12288, "12.0KB" },
+		{ 100000, "97.7KB" }, { 8LL << 20, "8.0MB" }, { 850LL << 20, "850MB" },
+		{ 18468359372LL, "17.2GB" }, { 3LL << 40, "3.0TB" }, { 4000000000000000LL, "3638TB" },
+	};
+	char buf[32];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		long long back, b = cases[i].b;
+
+		mm_format_size(b, buf, sizeof(buf));
+		ok(strcmp(buf, cases[i].s) == 0, "%lld bytes are %s (got %s)", b, cases[i].s, buf);
+		/* Read back, a spelling of three digits is within 5% of the bytes. */
+		back = mm_parse_size(buf);
+		ok(back >= 0 && (double)llabs(back - b) <= 0.05 * (double)b, "%s reads back near %lld (%lld)", buf,
+		   b, back);
+	}
+	/* What --limit-rate and --segment-min take: the same parser. */
+	is_int(mm_parse_size("20M"), 20LL << 20, "20M");
+	is_int(mm_parse_size("500k"), 500LL << 10, "500k");
+	is_int(mm_parse_size("1.5g"), 3LL << 29, "1.5g");
+	is_int(mm_parse_size("20MiB"), 20LL << 20, "20MiB");
+	is_int(mm_parse_size("0x10M"), -1, "no hex");
+	is_int(mm_parse_size("1e3M"), -1, "no exponent");
+}
+
 int main(void)
 {
+	test_spelling();
 	test_edges();
 	test_tolerance();
 	test_merge();
