@@ -57,8 +57,12 @@ LUA_SRC := $(wildcard scripts/redis/*.lua)
 LIB_OBJ += $(B)/gen/redis_lua.o $(B)/gen/redis_jobmatching.o
 LIBMM := $(B)/lib/libmm.a
 
-CMD_SRC := $(sort $(wildcard cmd/*.c))
+CMD_SRC := $(sort $(wildcard cmd/mm-*.c))
 PROGRAMS := $(patsubst cmd/%.c,$(B)/bin/%,$(CMD_SRC))
+# What the commands share that is no library's business (the progress
+# display): cmd/*.c other than the mains, in an archive of their own.
+CMDLIB_SRC := $(filter-out $(CMD_SRC),$(sort $(wildcard cmd/*.c)))
+CMDLIB := $(B)/cmd/libcmd.a
 SCRIPTS := $(wildcard scripts/mm-*)
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
@@ -109,15 +113,20 @@ $(B)/cmd/%.o: cmd/%.c $(B)/.build-flags
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(B)/bin/%: $(B)/cmd/%.o $(LIBMM)
+$(CMDLIB): $(patsubst %.c,$(B)/%.o,$(CMDLIB_SRC))
 	@mkdir -p $(@D)
-	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBMM) $(LIBS)
+	@rm -f $@
+	$(Q)$(AR) rcs $@ $^
 
-$(B)/tests/unit/%: tests/unit/%.c tests/unit/tap.h tests/unit/render.h $(LIBMM) $(B)/.build-flags
+$(B)/bin/%: $(B)/cmd/%.o $(CMDLIB) $(LIBMM)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(LIBMM) $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(CMDLIB) $(LIBMM) $(LIBS)
+
+$(B)/tests/unit/%: tests/unit/%.c tests/unit/tap.h tests/unit/render.h $(CMDLIB) $(LIBMM) $(B)/.build-flags
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Icmd -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(CMDLIB) $(LIBMM) $(LIBS)
 
 tests: $(PROGRAMS) $(UNIT_BIN)
 
@@ -181,7 +190,7 @@ uninstall:
 	rm -f $(patsubst scripts/redis/%,$(DESTDIR)$(DATADIR)/mm/redis/%,$(LUA_SRC))
 
 clean:
-	rm -rf bin build gen tests/unit/*.d lib/*.o lib/*.d lib/libmm.a cmd/*.o cmd/*.d .build-flags \
+	rm -rf bin build gen tests/unit/*.d lib/*.o lib/*.d lib/libmm.a cmd/*.o cmd/*.d cmd/libcmd.a .build-flags \
 		$(patsubst %.c,%,$(UNIT_SRC)) tests/unit/*.o
 
 FORCE:

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "progress.h"
+#include "size.h"
 
 static volatile sig_atomic_t stop;
 
@@ -62,6 +63,89 @@ static int parse_rate(const char *s, long long *out)
 	return 0;
 }
 
+/* The display of a run: the library reports (fetch.h), this shows. */
+struct view {
+	struct mm_progress *prog;
+	int *bar;                       /* per model: its bar, or -1 */
+	struct mm_fetch_event end;      /* the totals, once the run is over */
+	int ended;
+};
+
+static void on_event(const struct mm_fetch_event *ev, void *arg)
+{
+	struct view *v = arg;
+	const char *name = ev->model ? ev->model->name : "";
+	int *bar = ev->model ? &v->bar[ev->index] : NULL;
+	char a[32];
+
+	switch (ev->kind) {
+	case MM_FETCH_EV_WAITING:
+		mm_progress_line(v->prog, "%s: waiting for another mm-fetch downloading '%s'", name,
+				 ev->model->save_to);
+		break;
+	case MM_FETCH_EV_STARTED:
+		*bar = mm_progress_add(v->prog, name, ev->total);
+		mm_progress_update(v->prog, *bar, ev->done, -1);
+		if (ev->done > 0) {
+			mm_format_size(ev->done, a, sizeof(a));
+			mm_progress_line(v->prog, "%s: resuming after %s", name, a);
+		} else {
+			mm_progress_line(v->prog, "%s: downloading", name);
+		}
+		break;
+	case MM_FETCH_EV_PROGRESS:
+		if (*bar >= 0)
+			mm_progress_update(v->prog, *bar, ev->done, ev->total);
+		break;
+	case MM_FETCH_EV_RETRY:
+		mm_progress_warn(v->prog, "%s: %s; retrying in %.1f s", name, ev->text, ev->delay);
+		break;
+	case MM_FETCH_EV_RESTART:
+		mm_progress_warn(v->prog, "%s: %s; starting over", name, ev->text);
+		break;
+	case MM_FETCH_EV_DOWNLOADED:
+		mm_progress_end(v->prog, *bar, 1);
+		*bar = -1;
+		mm_format_size(ev->done, a, sizeof(a));
+		mm_progress_line(v->prog, "%s: downloaded %s in %.1f s%s%s%s", name, a, ev->seconds,
+				 ev->text ? ", " : "", ev->text ? ev->text : "", ev->text ? " verified" : "");
+		break;
+	case MM_FETCH_EV_LINKED:
+		mm_progress_line(v->prog, "%s: same file as '%s', linked", name, ev->text);
+		break;
+	case MM_FETCH_EV_FAILED:
+		/* The library logs the error; the bar goes first. */
+		if (*bar >= 0) {
+			mm_progress_end(v->prog, *bar, 0);
+			mm_progress_clear(v->prog);
+			*bar = -1;
+		}
+		break;
+	case MM_FETCH_EV_TICK:
+		mm_progress_tick(v->prog, 0);
+		break;
+	case MM_FETCH_EV_END:
+		mm_progress_clear(v->prog);
+		v->end = *ev;
+		v->ended = 1;
+		break;
+	}
+}
+
+/* The run's summary line, after a run that downloaded (or tried to). */
+static void summary(const struct view *v)
+{
+	const struct mm_fetch_event *e = &v->end;
+	char a[32], b[32];
+
+	if (!v->ended || mm_progress_mode(v->prog) == MM_PROGRESS_NONE)
+		return;
+	mm_format_size(e->done, a, sizeof(a));
+	mm_format_size(e->seconds > 0 ? (long long)((double)e->done / e->seconds) : 0, b, sizeof(b));
+	mm_infof("%d downloaded, %d present, %d failed: %s in %.1f s (%s/s)", e->downloaded, e->present,
+		 e->failed, a, e->seconds, b);
+}
+
 static int num_opt(const char *flag, const char *s, long min, long max, long *out)
 {
 	if (mm_parse_long(s, min, max, out) == 0)
@@ -101,6 +185,8 @@ int main(int argc, char **argv)
 	struct mm_auth *auth = NULL;
 	struct mm_err err = {0};
 	struct sigaction sa;
+	struct view view = { 0 };
+	int progress = MM_PROGRESS_AUTO;
 	int c, rc, verbosity = MM_LOG_INFO;
 	long n, jobs = MM_FETCH_JOBS, attempts = MM_FETCH_ATTEMPTS, minutes = MM_FETCH_TIMEOUT_MIN;
 	int have_jobs = 0, have_attempts = 0, have_minutes = 0;
@@ -135,8 +221,8 @@ int main(int argc, char **argv)
 			break;
 		case OPT_NOWAIT: o.no_wait = 1; break;
 		case OPT_PROGRESS:
-			o.progress = mm_progress_mode_parse(optarg);
-			if (o.progress < 0) {
+			progress = mm_progress_mode_parse(optarg);
+			if (progress < 0) {
 				mm_errorf("--progress takes auto, bar, plain or none, not '%s'", optarg);
 				return MM_EUSAGE;
 			}
@@ -224,7 +310,17 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	o.stop = &stop;
 
+	view.prog = mm_progress_new(progress);
+	view.bar = mm_xcalloc(m->n + 1, sizeof(*view.bar));
+	for (size_t i = 0; i < m->n; i++)
+		view.bar[i] = -1;
+	o.on_event = on_event;
+	o.event_arg = &view;
 	rc = mm_fetch_run(m, &o, &err);
+	if (!o.dry_run && rc != MM_ENOSPACE && rc != MM_EUSAGE)
+		summary(&view);
+	mm_progress_free(view.prog);
+	free(view.bar);
 	if (rc == MM_EUSAGE) {
 		mm_errorf("%s", err.msg);
 		mm_manifest_free(m);

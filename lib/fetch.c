@@ -8,7 +8,6 @@
 #include "log.h"
 #include "partfile.h"
 #include "paths.h"
-#include "progress.h"
 #include "state.h"
 #include "size.h"
 #include "streamhash.h"
@@ -64,7 +63,7 @@ struct job {
 
 	char *dir, *base, *part, *sidecar, *sidecar_tmp;
 	int dirfd, fd, lockfd;
-	int progress_id;
+	int started;            /* STARTED was reported */
 	int lock_msg;
 	double next_lock_try;
 
@@ -120,7 +119,7 @@ struct run {
 	int nx;
 	struct mm_shpool pool;
 	struct mm_streamhash **shs;     /* each job's, for the pool */
-	struct mm_progress *prog;
+	unsigned seed;                  /* for the jitter of retries */
 	struct mm_vcache *vc;
 	double t0;
 	long long bytes;
@@ -129,9 +128,43 @@ struct run {
 
 /* ------------------------------------------------------------ helpers */
 
-static double jitter(void)
+static double jitter(struct run *r)
 {
-	return 0.5 + (double)rand() / RAND_MAX;
+	return 0.5 + (double)rand_r(&r->seed) / RAND_MAX;
+}
+
+/* Report kind for j (NULL: the run) to the caller, who fills in the rest through ev. */
+static void emit(struct run *r, struct job *j, enum mm_fetch_event_kind kind, struct mm_fetch_event *ev)
+{
+	struct mm_fetch_event none;
+
+	if (!r->o->on_event)
+		return;
+	if (!ev) {
+		memset(&none, 0, sizeof(none));
+		ev = &none;
+	}
+	ev->kind = kind;
+	ev->model = j ? j->model : NULL;
+	ev->index = j ? (size_t)(j - r->jobs) : 0;
+	r->o->on_event(ev, r->o->event_arg);
+}
+
+/* j stopped with j->error: tell the caller only. */
+static void emit_failed_quietly(struct run *r, struct job *j)
+{
+	struct mm_fetch_event ev = { .text = j->error };
+
+	emit(r, j, MM_FETCH_EV_FAILED, &ev);
+}
+
+/* j failed with j->error: tell the caller, and the log. */
+static void said_failed(struct run *r, struct job *j)
+{
+	struct mm_fetch_event ev = { .text = j->error };
+
+	emit(r, j, MM_FETCH_EV_FAILED, &ev);
+	mm_errorf("%s: %s", j->model->name, j->error);
 }
 
 static int size_ok(const struct job *j, long long have)
@@ -363,8 +396,11 @@ static void plan_pieces(struct run *r, struct job *j, struct xfer *x)
 	j->pieces[0].state = MM_PIECE_ACTIVE;
 	x->piece = 0;
 	x->end = j->pieces[0].end;
-	if (j->progress_id >= 0)
-		mm_progress_update(r->prog, j->progress_id, 0, j->size);
+	if (j->started) {
+		struct mm_fetch_event ev = { .done = 0, .total = j->size };
+
+		emit(r, j, MM_FETCH_EV_PROGRESS, &ev);
+	}
 	state_save(r, j);
 }
 
@@ -594,11 +630,7 @@ static void job_fail(struct run *r, struct job *j, int remove_part)
 	release(r, j);
 	j->state = J_FAILED;
 	j->t1 = mm_now();
-	if (j->progress_id >= 0) {
-		mm_progress_end(r->prog, j->progress_id, 0);
-		mm_progress_clear(r->prog);
-	}
-	mm_errorf("%s: %s", j->model->name, j->error);
+	said_failed(r, j);
 	link_followers(r, j);
 }
 
@@ -612,7 +644,11 @@ static void job_restart(struct run *r, struct job *j, const char *why)
 		job_fail(r, j, 1);
 		return;
 	}
-	mm_progress_warn(r->prog, "%s: %s; starting over", j->model->name, why);
+	{
+		struct mm_fetch_event ev = { .text = why };
+
+		emit(r, j, MM_FETCH_EV_RESTART, &ev);
+	}
 	if (ftruncate(j->fd, 0) < 0) {
 		set_error(j, "cannot truncate the part file: %s", strerror(errno));
 		job_fail(r, j, 1);
@@ -728,7 +764,7 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 
 		if (delay > 60)
 			delay = 60;
-		delay *= jitter();
+		delay *= jitter(r);
 		if (x->ans.retry_after >= 0 && (x->status == 429 || x->status == 503)) {
 			/*
 			 * Honour the server, but let no answer hold a machine's boot
@@ -749,7 +785,11 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 			p->not_before = mm_now() + delay;
 		else
 			j->not_before = mm_now() + delay;
-		mm_progress_warn(r->prog, "%s: %s; retrying in %.1f s", j->model->name, why, delay);
+		{
+			struct mm_fetch_event ev = { .text = why, .delay = delay, .attempt = j->attempts };
+
+			emit(r, j, MM_FETCH_EV_RETRY, &ev);
+		}
 	}
 out:
 	xfer_free(x);
@@ -877,11 +917,12 @@ static void finish(struct run *r, struct job *j)
 	r->ndownloaded++;
 	j->t1 = mm_now();
 	secs = j->t1 - j->t0;
-	mm_progress_end(r->prog, j->progress_id, 1);
-	mm_format_size(j->size, a, sizeof(a));
-	mm_progress_line(r->prog, "%s: downloaded %s in %.1f s%s%s%s", j->model->name, a, secs,
-			 j->has_hash ? ", " : "", j->has_hash ? mm_hash_algo_name(j->spec.algo) : "",
-			 j->has_hash ? " verified" : "");
+	{
+		struct mm_fetch_event ev = { .done = j->size, .seconds = secs,
+					     .text = j->has_hash ? mm_hash_algo_name(j->spec.algo) : NULL };
+
+		emit(r, j, MM_FETCH_EV_DOWNLOADED, &ev);
+	}
 	link_followers(r, j);
 }
 
@@ -959,10 +1000,13 @@ out:
 		close(dfd);
 	j->link_from = src;
 	j->state = rc == 0 ? J_DONE : J_FAILED;
-	if (rc == 0)
-		mm_progress_line(r->prog, "%s: same file as '%s', linked", j->model->name, src->model->save_to);
-	else
-		mm_errorf("%s: %s", j->model->name, j->error);
+	if (rc == 0) {
+		struct mm_fetch_event ev = { .text = src->model->save_to };
+
+		emit(r, j, MM_FETCH_EV_LINKED, &ev);
+	} else {
+		said_failed(r, j);
+	}
 }
 
 static void link_followers(struct run *r, struct job *src)
@@ -979,7 +1023,7 @@ static void link_followers(struct run *r, struct job *src)
 		} else {
 			set_error(j, "not downloaded: '%s' (the same file) failed", src->model->save_to);
 			j->state = J_FAILED;
-			mm_errorf("%s: %s", j->model->name, j->error);
+			said_failed(r, j);
 		}
 	}
 }
@@ -1026,19 +1070,17 @@ static void start_job(struct run *r, struct job *j)
 {
 	struct stat st;
 	long long psize = 0;
-	char a[32];
 
 	if (take_lock(r, j) < 0) {
 		if (r->o->no_wait) {
 			set_error(j, "another mm-fetch is downloading '%s' (--no-wait)", j->model->save_to);
 			release(r, j);
 			j->state = J_FAILED;
-			mm_errorf("%s: %s", j->model->name, j->error);
+			said_failed(r, j);
 			return;
 		}
 		if (!j->lock_msg++)
-			mm_progress_line(r->prog, "%s: waiting for another mm-fetch downloading '%s'",
-					 j->model->name, j->model->save_to);
+			emit(r, j, MM_FETCH_EV_WAITING, NULL);
 		j->state = J_LOCKWAIT;
 		j->next_lock_try = mm_now() + 0.5;
 		return;
@@ -1083,13 +1125,11 @@ static void start_job(struct run *r, struct job *j)
 	}
 	j->t0 = mm_now();
 	j->state = J_RUNNING;
-	j->progress_id = mm_progress_add(r->prog, j->model->name, j->size >= 0 ? j->size : j->hint);
-	mm_progress_update(r->prog, j->progress_id, j->resumed_from, -1);
-	if (j->resumed_from > 0) {
-		mm_format_size(j->resumed_from, a, sizeof(a));
-		mm_progress_line(r->prog, "%s: resuming after %s", j->model->name, a);
-	} else {
-		mm_progress_line(r->prog, "%s: downloading", j->model->name);
+	j->started = 1;
+	{
+		struct mm_fetch_event ev = { .done = j->resumed_from, .total = j->size >= 0 ? j->size : j->hint };
+
+		emit(r, j, MM_FETCH_EV_STARTED, &ev);
 	}
 	return;
 fail:
@@ -1235,7 +1275,6 @@ static void job_init(struct run *r, struct job *j, struct mm_model *m)
 	memset(j, 0, sizeof(*j));
 	j->model = m;
 	j->dirfd = j->fd = j->lockfd = j->sh.fd = -1;
-	j->progress_id = -1;
 	j->size = -1;
 	j->hint = m->size;
 	j->tol = m->size_tol;
@@ -1531,13 +1570,17 @@ static void run_loop(struct run *r)
 				finished = 1;
 				continue;
 			}
-			mm_progress_update(r->prog, j->progress_id, on_disk(j), j->size);
+			{
+				struct mm_fetch_event ev = { .done = on_disk(j), .total = j->size };
+
+				emit(r, j, MM_FETCH_EV_PROGRESS, &ev);
+			}
 			if (j->resumable && now - j->last_save >= STATE_EVERY)
 				state_save(r, j);
 		}
 		if (!busy)
 			break;
-		mm_progress_tick(r->prog, 0);
+		emit(r, NULL, MM_FETCH_EV_TICK, NULL);
 		/*
 		 * A file or transfer that just finished may have been the last,
 		 * or may free a slot for a queued one or the next piece: look
@@ -1559,7 +1602,7 @@ static void run_loop(struct run *r)
 					hash_forget(r, j, 1);
 					if (j->resumable)
 						state_save(r, j);
-					mm_progress_end(r->prog, j->progress_id, 0);
+					emit_failed_quietly(r, j);
 				}
 				release(r, j);
 				j->state = J_FAILED;
@@ -1569,7 +1612,6 @@ static void run_loop(struct run *r)
 	mm_shpool_stop(&r->pool);
 	free(r->shs);
 	r->shs = NULL;
-	mm_progress_clear(r->prog);
 }
 
 int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm_err *err)
@@ -1584,7 +1626,7 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 	r.o = o;
 	r.m = m;
 	r.t0 = mm_now();
-	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	r.seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 	mm_http_init();
 	if (!o->dry_run && mm_mkdir_p(o->root) < 0)
 		return mm_error(err, MM_EUSAGE, "cannot create MM_ROOT '%s': %s", o->root, strerror(errno));
@@ -1597,7 +1639,6 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 	}
 	r.n = m->n;
 	r.jobs = mm_xcalloc(r.n + 1, sizeof(*r.jobs));
-	r.prog = mm_progress_new(o->progress);
 	r.multi = curl_multi_init();
 	/*
 	 * One connection per transfer: CDNs cap the rate of each connection,
@@ -1697,15 +1738,11 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 	}
 	if (rc == 0 && o->stop && *o->stop)
 		rc = mm_error(err, *o->stop == SIGINT ? MM_EINT : MM_ETERM, "interrupted");
-	if (!o->dry_run && rc != MM_ENOSPACE) {
-		double secs = mm_now() - r.t0;
-		char a[32], b[32];
+	{
+		struct mm_fetch_event ev = { .done = r.bytes, .seconds = mm_now() - r.t0,
+					     .downloaded = r.ndownloaded, .present = present, .failed = failed };
 
-		mm_format_size(r.bytes, a, sizeof(a));
-		mm_format_size(secs > 0 ? (long long)((double)r.bytes / secs) : 0, b, sizeof(b));
-		if (mm_progress_mode(r.prog) != MM_PROGRESS_NONE)
-			mm_infof("%d downloaded, %d present, %d failed: %s in %.1f s (%s/s)", r.ndownloaded,
-				 present, failed, a, secs, b);
+		emit(&r, NULL, MM_FETCH_EV_END, &ev);
 	}
 	if (r.vc) {
 		struct mm_err e;
@@ -1723,7 +1760,6 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 	if (r.lockdirfd >= 0)
 		close(r.lockdirfd);
 	curl_multi_cleanup(r.multi);
-	mm_progress_free(r.prog);
 	if (r.rootfd >= 0)
 		close(r.rootfd);
 	return rc;

@@ -44,6 +44,37 @@
 #define MM_FETCH_SEGMENTS 4
 #define MM_FETCH_SEGMENT_MIN (64LL << 20)
 
+/*
+ * What happened to which model, as it happens: the library reports, the
+ * caller shows (mm-fetch draws its progress from these).  Errors are also
+ * logged (log.h).
+ */
+enum mm_fetch_event_kind {
+	MM_FETCH_EV_WAITING,    /* another run is downloading the same file */
+	MM_FETCH_EV_STARTED,    /* done: bytes kept from an earlier try; total: size, hint or -1 */
+	MM_FETCH_EV_PROGRESS,   /* done bytes on disk of total (-1: not known yet) */
+	MM_FETCH_EV_RETRY,      /* text: why; delay: seconds until try number attempt */
+	MM_FETCH_EV_RESTART,    /* text: why the download starts over from byte 0 */
+	MM_FETCH_EV_DOWNLOADED, /* done bytes in seconds; text: the hash that proved it, or NULL */
+	MM_FETCH_EV_LINKED,     /* text: the saveTo whose bytes it shares */
+	MM_FETCH_EV_FAILED,     /* text: the error */
+	MM_FETCH_EV_TICK,       /* the run's loop turned (no model): time to redraw */
+	MM_FETCH_EV_END,        /* the run is over (no model): the totals below */
+};
+
+struct mm_fetch_event {
+	enum mm_fetch_event_kind kind;
+	const struct mm_model *model;   /* NULL for TICK and END */
+	size_t index;                   /* model's place in the manifest */
+	long long done, total;          /* bytes */
+	int attempt;
+	double delay, seconds;
+	const char *text;               /* valid during the call only */
+	int downloaded, present, failed;        /* END */
+};
+
+typedef void mm_fetch_event_fn(const struct mm_fetch_event *ev, void *arg);
+
 struct mm_fetch_opts {
 	const char *root;               /* MM_ROOT */
 	const char *state_dir;          /* for locks; NULL: $root/.mm */
@@ -59,7 +90,8 @@ struct mm_fetch_opts {
 	int verify_present;             /* hash files already present */
 	int dry_run;                    /* probe, preflight, download nothing */
 	int no_wait;                    /* a file locked by another run fails at once */
-	int progress;                   /* enum mm_progress_mode */
+	mm_fetch_event_fn *on_event;    /* called on the calling thread; NULL: none */
+	void *event_arg;
 	volatile sig_atomic_t *stop;    /* set to a signal number to stop; may be NULL */
 	const struct mm_auth *auth;     /* where tokens may go (auth.h); NULL: built-in, https */
 };
