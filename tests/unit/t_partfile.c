@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,13 @@
 
 #include "partfile.h"
 #include "tap.h"
+
+static int rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	return type == FTW_DP ? rmdir(path) : unlink(path);
+}
 
 #define URL "https://example.com/model.safetensors"
 
@@ -230,6 +238,6 @@ int main(void)
 		is_int(bad, 0, "20000 mangled states: none accepted that is not sane");
 	}
 	close(dfd);
-	rmdir(dir);
+	nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 	return done_testing();
 }
