@@ -1614,96 +1614,127 @@ static void run_loop(struct run *r)
 	r->shs = NULL;
 }
 
-int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm_err *err)
+/* MM_ROOT (created unless a dry run), the locks, a job per model: 0 or MM_EUSAGE. */
+static int run_open(struct run *r, struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm_err *err)
 {
-	struct run r;
 	size_t i;
-	int rc = 0, failed = 0, present = 0;
-	long long *sizes = NULL;
 
-	memset(&r, 0, sizeof(r));
-	r.lockdirfd = -1;
-	r.o = o;
-	r.m = m;
-	r.t0 = mm_now();
-	r.seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+	memset(r, 0, sizeof(*r));
+	r->lockdirfd = -1;
+	r->o = o;
+	r->m = m;
+	r->t0 = mm_now();
+	r->seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 	mm_http_init();
 	if (!o->dry_run && mm_mkdir_p(o->root) < 0)
 		return mm_error(err, MM_EUSAGE, "cannot create MM_ROOT '%s': %s", o->root, strerror(errno));
-	r.rootfd = open(o->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (r.rootfd < 0 && !(o->dry_run && errno == ENOENT))
+	r->rootfd = open(o->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (r->rootfd < 0 && !(o->dry_run && errno == ENOENT))
 		return mm_error(err, MM_EUSAGE, "cannot open MM_ROOT '%s': %s", o->root, strerror(errno));
-	if (!o->dry_run && make_lockdir(&r, err) != 0) {
-		close(r.rootfd);
+	if (!o->dry_run && make_lockdir(r, err) != 0) {
+		close(r->rootfd);
 		return MM_EUSAGE;
 	}
-	r.n = m->n;
-	r.jobs = mm_xcalloc(r.n + 1, sizeof(*r.jobs));
-	r.multi = curl_multi_init();
+	r->n = m->n;
+	r->jobs = mm_xcalloc(r->n + 1, sizeof(*r->jobs));
+	r->multi = curl_multi_init();
 	/*
 	 * One connection per transfer: CDNs cap the rate of each connection,
 	 * so segments multiplexed over one HTTP/2 connection would gain nothing.
 	 */
-	curl_multi_setopt(r.multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
-	for (i = 0; i < r.n; i++) {
-		job_init(&r, &r.jobs[i], &m->models[i]);
-		check_job(&r, &r.jobs[i]);
-	}
-	classify(&r);
+	curl_multi_setopt(r->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+	for (i = 0; i < r->n; i++)
+		job_init(r, &r->jobs[i], &m->models[i]);
+	return 0;
+}
+
+/* What needs no request: refusals, files present, twins. */
+static void triage(struct run *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		check_job(r, &r->jobs[i]);
+	classify(r);
 	/* Refusals are said at once; a refused model already present is fine. */
-	for (i = 0; i < r.n; i++)
-		if (r.jobs[i].state == J_FAILED)
-			mm_errorf("%s: %s", r.jobs[i].model->name, r.jobs[i].error);
+	for (i = 0; i < r->n; i++)
+		if (r->jobs[i].state == J_FAILED)
+			mm_errorf("%s: %s", r->jobs[i].model->name, r->jobs[i].error);
+}
 
-	sizes = mm_xcalloc(r.n + 1, sizeof(*sizes));
-	if (o->dry_run) {
-		dry_run(&r, &failed);
-		for (i = 0; i < r.n; i++)
-			sizes[i] = r.jobs[i].size >= 0 ? r.jobs[i].size : r.jobs[i].hint;
-	} else {
-		/* Sizes the manifest does not give come from a HEAD. */
-		struct job **want = mm_xcalloc(r.n + 1, sizeof(*want));
-		long *st = mm_xcalloc(r.n + 1, sizeof(*st));
-		long long *sz = mm_xcalloc(r.n + 1, sizeof(*sz));
-		char (*errs)[400] = mm_xcalloc(r.n + 1, sizeof(*errs));
-		size_t n = 0;
+/*
+ * The bytes each job needs (sizes[i], -1 unknown): the manifest's, else a
+ * HEAD's.  A dry run probes every queued job and fails the unreachable.
+ */
+static void size_up(struct run *r, long long *sizes, int *failed)
+{
+	struct job **want;
+	long *st;
+	long long *sz;
+	char (*errs)[400];
+	size_t i, n = 0;
 
-		for (i = 0; i < r.n; i++) {
-			sizes[i] = r.jobs[i].hint;
-			if (r.jobs[i].state == J_QUEUED && r.jobs[i].hint < 0)
-				want[n++] = &r.jobs[i];
-		}
-		if (n)
-			probe_all(&r, want, n, st, sz, errs);
-		for (i = 0; i < n; i++)
-			if (sz[i] >= 0)
-				sizes[want[i] - r.jobs] = sz[i];
-		free(want);
-		free(st);
-		free(sz);
-		free(errs);
+	if (r->o->dry_run) {
+		dry_run(r, failed);
+		for (i = 0; i < r->n; i++)
+			sizes[i] = r->jobs[i].size >= 0 ? r->jobs[i].size : r->jobs[i].hint;
+		return;
 	}
-	rc = preflight(&r, sizes, err);
+	want = mm_xcalloc(r->n + 1, sizeof(*want));
+	st = mm_xcalloc(r->n + 1, sizeof(*st));
+	sz = mm_xcalloc(r->n + 1, sizeof(*sz));
+	errs = mm_xcalloc(r->n + 1, sizeof(*errs));
+	for (i = 0; i < r->n; i++) {
+		sizes[i] = r->jobs[i].hint;
+		if (r->jobs[i].state == J_QUEUED && r->jobs[i].hint < 0)
+			want[n++] = &r->jobs[i];
+	}
+	if (n)
+		probe_all(r, want, n, st, sz, errs);
+	for (i = 0; i < n; i++)
+		if (sz[i] >= 0)
+			sizes[want[i] - r->jobs] = sz[i];
+	free(want);
+	free(st);
+	free(sz);
+	free(errs);
+}
+
+/* Check the disk, then download (unless a dry run or stopped): 0 or MM_ENOSPACE. */
+static int download(struct run *r, const long long *sizes, struct mm_err *err)
+{
+	const struct mm_fetch_opts *o = r->o;
+	size_t i;
+	int rc = preflight(r, sizes, err);
+
 	if (rc == MM_ENOSPACE) {
-		for (i = 0; i < r.n; i++)
-			if (r.jobs[i].state == J_QUEUED || r.jobs[i].state == J_LINK) {
-				set_error(&r.jobs[i], "%s", err->msg);
-				r.jobs[i].state = o->dry_run ? r.jobs[i].state : J_FAILED;
+		for (i = 0; i < r->n; i++)
+			if (r->jobs[i].state == J_QUEUED || r->jobs[i].state == J_LINK) {
+				set_error(&r->jobs[i], "%s", err->msg);
+				r->jobs[i].state = o->dry_run ? r->jobs[i].state : J_FAILED;
 			}
 	} else if (!o->dry_run && !(o->stop && *o->stop)) {
 		/* Links to files already present need no download. */
-		for (i = 0; i < r.n; i++)
-			if (r.jobs[i].state == J_PRESENT)
-				link_followers(&r, &r.jobs[i]);
-		run_loop(&r);
+		for (i = 0; i < r->n; i++)
+			if (r->jobs[i].state == J_PRESENT)
+				link_followers(r, &r->jobs[i]);
+		run_loop(r);
 	}
+	return rc;
+}
 
-	for (i = 0; i < r.n; i++) {
-		struct job *j = &r.jobs[i];
+/* Each model's "fetch" object; counts what failed and what was present. */
+static void record(struct run *r, int *failed, int *present)
+{
+	const struct mm_fetch_opts *o = r->o;
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		struct job *j = &r->jobs[i];
 
 		switch (j->state) {
 		case J_PRESENT:
-			present++;
+			(*present)++;
 			fetch_obj(j, MM_FETCH_PRESENT);
 			break;
 		case J_DONE:
@@ -1730,12 +1761,50 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 			} else {
 				fetch_obj(j, MM_FETCH_FAILED);
 			}
-			failed++;
+			(*failed)++;
 			break;
 		default:
 			break;
 		}
 	}
+}
+
+static void run_close(struct run *r)
+{
+	size_t i;
+
+	if (r->vc) {
+		struct mm_err e;
+
+		if (mm_vcache_save(r->vc, &e) != 0)
+			mm_debugf("%s", e.msg);
+		mm_vcache_free(r->vc);
+	}
+	for (i = 0; i < r->n; i++)
+		job_free(&r->jobs[i]);
+	free(r->jobs);
+	if (r->lockdirfd >= 0)
+		close(r->lockdirfd);
+	curl_multi_cleanup(r->multi);
+	if (r->rootfd >= 0)
+		close(r->rootfd);
+}
+
+int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm_err *err)
+{
+	struct run r;
+	int rc, failed = 0, present = 0;
+	long long *sizes;
+
+	rc = run_open(&r, m, o, err);
+	if (rc)
+		return rc;
+	triage(&r);
+	sizes = mm_xcalloc(r.n + 1, sizeof(*sizes));
+	size_up(&r, sizes, &failed);
+	rc = download(&r, sizes, err);
+	free(sizes);
+	record(&r, &failed, &present);
 	if (rc == 0 && o->stop && *o->stop)
 		rc = mm_error(err, *o->stop == SIGINT ? MM_EINT : MM_ETERM, "interrupted");
 	{
@@ -1744,23 +1813,8 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 
 		emit(&r, NULL, MM_FETCH_EV_END, &ev);
 	}
-	if (r.vc) {
-		struct mm_err e;
-
-		if (mm_vcache_save(r.vc, &e) != 0)
-			mm_debugf("%s", e.msg);
-		mm_vcache_free(r.vc);
-	}
 	if (rc == 0 && failed)
 		rc = mm_error(err, MM_EFAIL, "%d of %zu model%s failed", failed, r.n, r.n == 1 ? "" : "s");
-	for (i = 0; i < r.n; i++)
-		job_free(&r.jobs[i]);
-	free(r.jobs);
-	free(sizes);
-	if (r.lockdirfd >= 0)
-		close(r.lockdirfd);
-	curl_multi_cleanup(r.multi);
-	if (r.rootfd >= 0)
-		close(r.rootfd);
+	run_close(&r);
 	return rc;
 }
