@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 unsigned long long mm_fnv64(const char *s)
@@ -146,14 +147,20 @@ int mm_partfile_load(int dirfd, const char *name, const char *url, long long par
 		     struct mm_partstate *st)
 {
 	char buf[MM_PARTFILE_MAX];
+	struct stat sb;
 	ssize_t n;
 	int fd;
 
 	memset(st, 0, sizeof(*st));
 	st->size = -1;
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* Not a FIFO someone planted (it would block the run), nor a device. */
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return -1;
+	}
 	n = read(fd, buf, sizeof(buf));
 	close(fd);
 	if (n <= 0)

@@ -60,7 +60,7 @@ struct mm_partstate {
 int mm_partfile_parse(const char *buf, size_t n, const char *url, long long part_size,
 		      struct mm_partstate *st);
 
-/* Read dirfd/name (never through a symlink) and parse it as above. */
+/* Read dirfd/name (a regular file, never through a symlink) and parse it as above. */
 int mm_partfile_load(int dirfd, const char *name, const char *url, long long part_size,
 		     struct mm_partstate *st);
 

@@ -116,6 +116,8 @@ int main(void)
 	is_int(mm_partfile_load(dfd, ".link.mm-state", URL, 150, &back), -1, "a symlink is not followed");
 	ok(mkdirat(dfd, ".dir.mm-state", 0755) == 0, "plant a directory");
 	is_int(mm_partfile_load(dfd, ".dir.mm-state", URL, 150, &back), -1, "a directory is no state");
+	ok(mkfifoat(dfd, ".fifo.mm-state", 0644) == 0, "plant a FIFO");
+	is_int(mm_partfile_load(dfd, ".fifo.mm-state", URL, 150, &back), -1, "a FIFO is no state, and does not block");
 	mm_partfile_drop(dfd, ".m.mm-state");
 	ok(faccessat(dfd, ".m.mm-state", F_OK, 0) != 0, "drop removes it");
 
