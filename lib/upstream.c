@@ -2,6 +2,7 @@
 #include "upstream.h"
 #include "http.h"
 #include "log.h"
+#include "manifest.h"
 #include "state.h"
 
 #include <ctype.h>
@@ -39,6 +40,30 @@ enum mm_hash_source mm_hash_source_from_name(const char *name)
 		if (strcmp(name, source_names[i]) == 0)
 			return (enum mm_hash_source)i;
 	return MM_SRC_NONE;
+}
+
+enum mm_hash_source mm_upstream_expected(const struct mm_model *m, struct mm_hash_spec *spec)
+{
+	const cJSON *f = cJSON_GetObjectItemCaseSensitive(m->obj, "fetch");
+	const cJSON *sha = cJSON_GetObjectItemCaseSensitive(f, "sha256");
+	enum mm_hash_source fsrc = mm_hash_source_from_name(
+		cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "hashSource")));
+	struct mm_hash_spec fs;
+	int have_m, have_f;
+
+	memset(spec, 0, sizeof(*spec));
+	have_m = m->hash && mm_hash_parse(m->hash, spec, NULL) == 0;
+	if (!have_m)
+		memset(spec, 0, sizeof(*spec));
+	have_f = cJSON_IsString(sha) && fsrc != MM_SRC_NONE && fsrc != MM_SRC_MANIFEST &&
+		 mm_hash_parse(sha->valuestring, &fs, NULL) == 0 && fs.algo == MM_HASH_SHA256;
+	if (have_m && spec->algo == MM_HASH_SHA256)
+		return MM_SRC_MANIFEST;
+	if (have_f && (fsrc != MM_SRC_COMPUTED || !have_m)) {
+		*spec = fs;
+		return fsrc;
+	}
+	return have_m ? MM_SRC_MANIFEST : MM_SRC_NONE;
 }
 
 /* The lowercased scheme, host and port of url as libcurl parses it, and its path. */

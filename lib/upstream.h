@@ -48,6 +48,16 @@ const char *mm_hash_source_name(enum mm_hash_source s);
 /* The inverse, exact; MM_SRC_NONE when unknown. */
 enum mm_hash_source mm_hash_source_from_name(const char *name);
 
+/*
+ * The digest a model is checked against, into spec, and where it came from:
+ * the manifest's sha256; else the sha256 its "fetch" object holds from the
+ * origin (huggingface, civitai); else the manifest's weaker hash; else the
+ * sha256 mm-fetch computed ("computed").  MM_SRC_NONE (spec algo NONE) when
+ * there is none.
+ */
+struct mm_model;
+enum mm_hash_source mm_upstream_expected(const struct mm_model *m, struct mm_hash_spec *spec);
+
 struct mm_upstream {
 	const char *hf_endpoint;        /* HF_ENDPOINT, or NULL */
 	const char *civitai_endpoint;   /* CIVITAI_ENDPOINT, or NULL: https://civitai.com */
