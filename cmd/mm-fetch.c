@@ -109,6 +109,8 @@ int main(int argc, char **argv)
 	struct mm_fetch_opts o;
 	struct mm_manifest *m = NULL;
 	struct mm_auth *auth = NULL;
+	struct mm_upstream up = { 0 };
+	char *up_state = NULL;
 	struct mm_err err = {0};
 	struct sigaction sa;
 	int c, rc, verbosity = MM_LOG_INFO;
@@ -209,6 +211,11 @@ int main(int argc, char **argv)
 		return MM_EUSAGE;
 	}
 	o.auth = auth;
+	up.hf_endpoint = mm_env("HF_ENDPOINT", NULL);
+	up.civitai_endpoint = mm_env("CIVITAI_ENDPOINT", NULL);
+	up.civitai_token = mm_env("CIVITAI_TOKEN", NULL);
+	up.auth = auth;
+	o.upstream = &up;
 	o.jobs = (int)jobs;
 	o.attempts = (int)attempts;
 	o.file_timeout = have_minutes ? timeout_s : minutes * 60;
@@ -217,12 +224,17 @@ int main(int argc, char **argv)
 		o.state_dir = mm_env("MM_STATE_DIR", NULL);
 	else
 		mm_manifest_set_state_dir(o.root, o.state_dir);
+	up_state = o.state_dir ? NULL : mm_config_state_dir(o.root);
+	up.state_dir = o.state_dir ? o.state_dir : up_state;
+	if (up.civitai_token)
+		mm_log_secret(up.civitai_token);
 
 	rc = mm_manifest_load(optind < argc ? argv[optind] : NULL, 0, &m, &err);
 	if (rc) {
 		mm_manifest_log_problems(m, &err);
 		mm_manifest_free(m);
 		mm_auth_free(auth);
+		free(up_state);
 		return rc;
 	}
 
@@ -239,6 +251,7 @@ int main(int argc, char **argv)
 		mm_errorf("%s", err.msg);
 		mm_manifest_free(m);
 		mm_auth_free(auth);
+		free(up_state);
 		return rc;
 	}
 	if (rc == MM_ENOSPACE || rc == MM_EINT || rc == MM_ETERM)
@@ -251,5 +264,6 @@ int main(int argc, char **argv)
 	}
 	mm_manifest_free(m);
 	mm_auth_free(auth);
+	free(up_state);
 	return rc;
 }

@@ -33,6 +33,7 @@
 #include <signal.h>
 
 #include "auth.h"
+#include "upstream.h"
 #include "manifest.h"
 #include "mm.h"
 
@@ -62,6 +63,7 @@ struct mm_fetch_opts {
 	int progress;                   /* enum mm_progress_mode */
 	volatile sig_atomic_t *stop;    /* set to a signal number to stop; may be NULL */
 	const struct mm_auth *auth;     /* where tokens may go (auth.h); NULL: built-in, https */
+	const struct mm_upstream *upstream;  /* the origins' sha256 (upstream.h); NULL: none */
 };
 
 /* Fill o with the defaults above (root and state_dir NULL). */
