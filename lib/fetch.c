@@ -1788,9 +1788,9 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 		mm_progress_bytes(r.bytes, a, sizeof(a));
 		mm_progress_bytes(secs > 0 ? (long long)((double)r.bytes / secs) : 0, b, sizeof(b));
 		if (mm_progress_mode(r.prog) != MM_PROGRESS_NONE)
-			mm_infof("%d downloaded (proved by the manifest %d, by the origin %d, by computed "
-				 "digest only %d), %d present, %d failed: %s in %.1f s (%s/s)", r.ndownloaded,
-				 proved[0], proved[1], proved[2], present, failed, a, secs, b);
+			mm_infof("%d downloaded, %d present, %d failed: %s in %.1f s (%s/s); proved by "
+				 "the manifest %d, by the origin %d, by computed digest only %d", r.ndownloaded,
+				 present, failed, a, secs, b, proved[0], proved[1], proved[2]);
 	}
 	if (r.vc) {
 		struct mm_err e;
