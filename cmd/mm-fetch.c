@@ -142,8 +142,9 @@ static void summary(const struct view *v)
 		return;
 	mm_format_size(e->done, a, sizeof(a));
 	mm_format_size(e->seconds > 0 ? (long long)((double)e->done / e->seconds) : 0, b, sizeof(b));
-	mm_infof("%d downloaded, %d present, %d failed: %s in %.1f s (%s/s)", e->downloaded, e->present,
-		 e->failed, a, e->seconds, b);
+	mm_infof("%d downloaded, %d present, %d failed: %s in %.1f s (%s/s); proved by the manifest %d, "
+		 "by the origin %d, by computed digest only %d", e->downloaded, e->present, e->failed, a,
+		 e->seconds, b, e->proved[0], e->proved[1], e->proved[2]);
 }
 
 static int num_opt(const char *flag, const char *s, long min, long max, long *out)
@@ -183,6 +184,8 @@ int main(int argc, char **argv)
 	struct mm_fetch_opts o;
 	struct mm_manifest *m = NULL;
 	struct mm_auth *auth = NULL;
+	struct mm_upstream up = { 0 };
+	char *up_state = NULL;
 	struct mm_err err = {0};
 	struct sigaction sa;
 	struct view view = { 0 };
@@ -285,6 +288,11 @@ int main(int argc, char **argv)
 		return MM_EUSAGE;
 	}
 	o.auth = auth;
+	up.hf_endpoint = mm_env("HF_ENDPOINT", NULL);
+	up.civitai_endpoint = mm_env("CIVITAI_ENDPOINT", NULL);
+	up.civitai_token = mm_env("CIVITAI_TOKEN", NULL);
+	up.auth = auth;
+	o.upstream = &up;
 	o.jobs = (int)jobs;
 	o.attempts = (int)attempts;
 	o.file_timeout = have_minutes ? timeout_s : minutes * 60;
@@ -293,12 +301,17 @@ int main(int argc, char **argv)
 		o.state_dir = mm_env("MM_STATE_DIR", NULL);
 	else
 		mm_manifest_set_state_dir(o.root, o.state_dir);
+	up_state = o.state_dir ? NULL : mm_config_state_dir(o.root);
+	up.state_dir = o.state_dir ? o.state_dir : up_state;
+	if (up.civitai_token)
+		mm_log_secret(up.civitai_token);
 
 	rc = mm_manifest_load(optind < argc ? argv[optind] : NULL, 0, &m, &err);
 	if (rc) {
 		mm_manifest_log_problems(m, &err);
 		mm_manifest_free(m);
 		mm_auth_free(auth);
+		free(up_state);
 		return rc;
 	}
 
@@ -325,6 +338,7 @@ int main(int argc, char **argv)
 		mm_errorf("%s", err.msg);
 		mm_manifest_free(m);
 		mm_auth_free(auth);
+		free(up_state);
 		return rc;
 	}
 	if (rc == MM_ENOSPACE || rc == MM_EINT || rc == MM_ETERM)
@@ -337,5 +351,6 @@ int main(int argc, char **argv)
 	}
 	mm_manifest_free(m);
 	mm_auth_free(auth);
+	free(up_state);
 	return rc;
 }

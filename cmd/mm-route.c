@@ -1,4 +1,5 @@
 /* mm-route — ask Redis which machine holds which model and which job goes where. */
+#include "audit.h"
 #include "log.h"
 #include "mm.h"
 #include "redis.h"
@@ -19,6 +20,7 @@ static void usage(FILE *f)
 		"       mm-route [-qv] [--stale-after S] [--table] explain JOB_ID\n"
 		"       mm-route [-qv] [--stale-after S] [--table] [--claim] [--max-scan N]\n"
 		"                match MACHINE_ID WORKER_ID SERVICE\n"
+		"       mm-route [-qv] [--stale-after S] [--table] audit\n"
 		"       mm-route -h | --help | --version\n");
 }
 
@@ -174,6 +176,8 @@ static int print_answer(const char *cmd, cJSON *o, int table)
 			table_machine(o);
 		else if (strcmp(cmd, "explain") == 0)
 			table_explain(o);
+		else if (strcmp(cmd, "audit") == 0)
+			mm_audit_table(o, stdout);
 		else
 			table_match(o);
 	}
@@ -251,13 +255,13 @@ int main(int argc, char **argv)
 	if ((strcmp(cmd, "where") == 0 && nargs < 1) ||
 	    (strcmp(cmd, "machine") == 0 && nargs != 1) ||
 	    (strcmp(cmd, "explain") == 0 && nargs != 1) ||
-	    (strcmp(cmd, "match") == 0 && nargs != 3)) {
+	    (strcmp(cmd, "match") == 0 && nargs != 3) || (strcmp(cmd, "audit") == 0 && nargs)) {
 		mm_errorf("%s: wrong number of arguments", cmd);
 		usage(stderr);
 		return MM_EUSAGE;
 	}
 	if (strcmp(cmd, "where") && strcmp(cmd, "machine") && strcmp(cmd, "explain") &&
-	    strcmp(cmd, "match")) {
+	    strcmp(cmd, "match") && strcmp(cmd, "audit")) {
 		mm_errorf("unknown command '%s'", cmd);
 		usage(stderr);
 		return MM_EUSAGE;
@@ -278,6 +282,8 @@ int main(int argc, char **argv)
 			rc = mm_route_machine(r, argv[optind], stale, &answer, &err);
 		else if (strcmp(cmd, "explain") == 0)
 			rc = mm_route_explain(r, argv[optind], stale, &answer, &err);
+		else if (strcmp(cmd, "audit") == 0)
+			rc = mm_route_audit(r, stale, &answer, &err);
 		else
 			rc = mm_route_match(r, argv[optind], argv[optind + 1], argv[optind + 2], claim,
 					    max_scan, stale, &answer, &err);
@@ -289,6 +295,8 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	rc = print_answer(cmd, answer, table);
+	if (strcmp(cmd, "audit") == 0)
+		rc = !mm_audit_clean(answer);  /* 1: a disagreement or an unproved file */
 	cJSON_Delete(answer);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		mm_errorf("cannot write to stdout");

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "text.h"
+#include "upstream.h"
 #include "verify.h"
 
 static volatile sig_atomic_t stop;
@@ -59,7 +60,7 @@ static void print_table(const struct mm_manifest *m, int scan)
 	if (scan)
 		printf("%-10s %-64s %s\n", "SIZE", "HASH", "SAVETO");
 	else
-		printf("%-10s %-10s %-6s %s\n", "STATUS", "SIZE", "CACHED", "SAVETO");
+		printf("%-10s %-10s %-6s %-11s %s\n", "STATUS", "SIZE", "CACHED", "SOURCE", "SAVETO");
 	for (size_t i = 0; i < m->n; i++) {
 		const struct mm_model *mo = &m->models[i];
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(mo->obj, "verify");
@@ -75,8 +76,10 @@ static void print_table(const struct mm_manifest *m, int scan)
 		} else {
 			if (cJSON_IsNumber(size))
 				mm_format_size((long long)size->valuedouble, sz, sizeof(sz));
-			printf("%-10s %-10s %-6s %s\n", status, sz,
-			       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "cached")) ? "yes" : "-", save_to);
+			printf("%-10s %-10s %-6s %-11s %s\n", status, sz,
+			       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "cached")) ? "yes" : "-",
+			       str(v, "hashSource") ? mm_hash_source_name(mm_hash_source_from_name(
+				       str(v, "hashSource"))) : "-", save_to);
 		}
 		free(save_to);
 		free(hash);

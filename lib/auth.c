@@ -277,6 +277,28 @@ int mm_auth_new(const char *spec, const char *hf_endpoint, int allow_http, struc
 	return 0;
 }
 
+int mm_auth_bind_url(struct mm_auth *a, const char *var, const char *url, const char *what,
+		     struct mm_err *err)
+{
+	struct binding *b;
+	char *scheme, *host;
+
+	if (!url || !*url)
+		return 0;
+	if (!url_parts(url, &scheme, &host) ||
+	    (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0)) {
+		free(scheme);
+		free(host);
+		return mm_error(err, MM_EUSAGE, "%s is not an http or https URL with a host", what);
+	}
+	b = get(a, var);
+	if (!b->from_spec)
+		mm_list_push(&b->hosts, host);
+	free(scheme);
+	free(host);
+	return 0;
+}
+
 void mm_auth_free(struct mm_auth *a)
 {
 	size_t i;

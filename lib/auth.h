@@ -39,6 +39,15 @@ int mm_auth_new(const char *spec, const char *hf_endpoint, int allow_http, struc
 		struct mm_err *err);
 void mm_auth_free(struct mm_auth *a);
 
+/*
+ * Bind var also to the host of url (CIVITAI_ENDPOINT for CIVITAI_TOKEN),
+ * unless MM_AUTH_HOSTS named var (its hosts then are the only ones).
+ * MM_EUSAGE naming what (the variable url came from) when url is not an
+ * http(s) URL with a host; url is never shown.  NULL or empty: nothing.
+ */
+int mm_auth_bind_url(struct mm_auth *a, const char *var, const char *url, const char *what,
+		     struct mm_err *err);
+
 enum mm_auth_verdict {
 	MM_AUTH_OK,         /* the token may go to this URL */
 	MM_AUTH_BADURL,     /* the URL has no host libcurl can parse */

@@ -59,8 +59,15 @@ char *mm_config_state_dir(const char *root)
 
 int mm_config_auth(struct mm_auth **out, struct mm_err *err)
 {
-	return mm_auth_new(mm_env("MM_AUTH_HOSTS", NULL), mm_env("HF_ENDPOINT", NULL),
-			   mm_env_bool("MM_ALLOW_HTTP_AUTH"), out, err);
+	int rc = mm_auth_new(mm_env("MM_AUTH_HOSTS", NULL), mm_env("HF_ENDPOINT", NULL),
+			     mm_env_bool("MM_ALLOW_HTTP_AUTH"), out, err);
+
+	if (rc == 0 && (rc = mm_auth_bind_url(*out, "CIVITAI_TOKEN", mm_env("CIVITAI_ENDPOINT", NULL),
+					      "CIVITAI_ENDPOINT", err)) != 0) {
+		mm_auth_free(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 int mm_list_has(const struct mm_list *l, const char *s)

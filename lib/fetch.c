@@ -11,6 +11,7 @@
 #include "state.h"
 #include "size.h"
 #include "streamhash.h"
+#include "upstream.h"
 #include "vcache.h"
 
 #include <curl/curl.h>
@@ -55,6 +56,10 @@ struct job {
 	enum mm_fetch_status status;    /* what its "fetch" object says, once it has one */
 	int has_hash;
 	struct mm_hash_spec spec;
+	char origin[MM_HASH_HEXMAX + 1];        /* the sha256 the origin publishes, or empty */
+	enum mm_hash_source origin_src;
+	char sha256[MM_HASH_HEXMAX + 1];        /* the file's, once downloaded and proved */
+	enum mm_hash_source src;                /* what proved it */
 	const char *token;
 	int unauth;             /* the token may not go to this URL (auth.h) */
 	long long hint;         /* manifest size or -1 */
@@ -487,6 +492,26 @@ static void set_rates(struct run *r)
 	}
 }
 
+/* The answer's headers, and the sha256 a Hugging Face hop publishes (upstream.h). */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nmemb;
+	static const char name[] = "x-linked-etag:";
+	char value[128], *url = NULL;
+
+	if (x->j && !x->j->origin[0] && n > sizeof(name) - 1 && n - (sizeof(name) - 1) < sizeof(value) &&
+	    strncasecmp(data, name, sizeof(name) - 1) == 0) {
+		memcpy(value, data + sizeof(name) - 1, n - (sizeof(name) - 1));
+		value[n - (sizeof(name) - 1)] = '\0';
+		/* Only this hop's URL says whether the header is the hub's (not the CDN's). */
+		curl_easy_getinfo(x->h, CURLINFO_EFFECTIVE_URL, &url);
+		if (mm_upstream_hf_digest(x->r->o->upstream, url, value, x->j->origin))
+			x->j->origin_src = MM_SRC_HUGGINGFACE;
+	}
+	return mm_http_on_header(data, size, nmemb, &x->ans);
+}
+
 static struct xfer *xfer_new(struct run *r, struct job *j)
 {
 	struct xfer *x = mm_xcalloc(1, sizeof(*x));
@@ -502,8 +527,8 @@ static struct xfer *xfer_new(struct run *r, struct job *j)
 	mm_http_answer_reset(&x->ans);
 	x->h = curl_easy_init();
 	mm_http_setup(x->h, j->model->url, &pol, x->errbuf, NULL);
-	curl_easy_setopt(x->h, CURLOPT_HEADERFUNCTION, mm_http_on_header);
-	curl_easy_setopt(x->h, CURLOPT_HEADERDATA, &x->ans);
+	curl_easy_setopt(x->h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(x->h, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(x->h, CURLOPT_PRIVATE, x);
@@ -825,6 +850,10 @@ static void fetch_obj(struct job *j, enum mm_fetch_status status)
 {
 	cJSON *f = stage(j, status);
 
+	if (j->sha256[0]) {
+		cJSON_AddStringToObject(f, "sha256", j->sha256);
+		cJSON_AddStringToObject(f, "hashSource", mm_hash_source_name(j->src));
+	}
 	cJSON_AddNumberToObject(f, "bytes", (double)j->bytes_run);
 	if (j->t0 > 0 && j->t1 == 0)
 		j->t1 = mm_now();
@@ -864,6 +893,30 @@ static void record_vcache(struct run *r, struct job *j, int fd)
 		mm_debugf("%s: %s", j->model->name, e.msg);
 }
 
+/* The sha256 the download computed, when it computed one. */
+static const char *sha256_of(const struct job *j)
+{
+	return (!j->has_hash || mm_hash_algo_computed(j->spec.algo) == MM_HASH_SHA256) &&
+	       strlen(j->sh.digest) == 64 ? j->sh.digest : NULL;
+}
+
+/* The origin's sha256, when there is one and a sha256 was computed, matches. */
+static int origin_ok(const struct job *j)
+{
+	const char *d = sha256_of(j);
+
+	return !j->origin[0] || !d || strcmp(d, j->origin) == 0;
+}
+
+/* What proved the file: the origin's sha256, the manifest's hash, or nothing but its own. */
+static void proved_by(struct job *j)
+{
+	const char *d = sha256_of(j);
+
+	j->src = j->origin[0] && d ? j->origin_src : j->has_hash ? MM_SRC_MANIFEST : MM_SRC_COMPUTED;
+	snprintf(j->sha256, sizeof(j->sha256), "%s", d ? d : "");
+}
+
 static void finish(struct run *r, struct job *j)
 {
 	struct stat st;
@@ -889,12 +942,20 @@ static void finish(struct run *r, struct job *j)
 		job_fail(r, j, 1);
 		return;
 	}
-	if (j->has_hash && !mm_hash_matches(&j->spec, j->sh.digest) && j->resumed_from > 0) {
+	if (((j->has_hash && !mm_hash_matches(&j->spec, j->sh.digest)) || !origin_ok(j)) &&
+	    j->resumed_from > 0) {
 		/* The part file may be what was wrong (a power loss zeroes blocks): once, from byte 0. */
 		mm_format_size(j->resumed_from, a, sizeof(a));
 		snprintf(why, sizeof(why), "hash mismatch after resuming from %s", a);
 		job_restart(r, j, why);
 		j->restarts--;
+		return;
+	}
+	if (j->has_hash && mm_hash_matches(&j->spec, j->sh.digest) && !origin_ok(j)) {
+		set_error(j, "the hash sources disagree: the manifest says %s %s, %s says sha256 %s; "
+			  "the file's sha256 is %s", mm_hash_algo_name(j->spec.algo), j->spec.hex,
+			  mm_hash_source_name(j->origin_src), j->origin, j->sh.digest);
+		job_fail(r, j, 1);
 		return;
 	}
 	if (j->has_hash && !mm_hash_matches(&j->spec, j->sh.digest)) {
@@ -903,6 +964,13 @@ static void finish(struct run *r, struct job *j)
 		job_fail(r, j, 1);
 		return;
 	}
+	if (!origin_ok(j)) {
+		set_error(j, "hash mismatch: %s says sha256 %s, got %s", mm_hash_source_name(j->origin_src),
+			  j->origin, j->sh.digest);
+		job_fail(r, j, 1);
+		return;
+	}
+	proved_by(j);
 	if (renameat(j->dirfd, j->part, j->dirfd, j->base) < 0) {
 		set_error(j, "cannot rename the part file into place: %s", strerror(errno));
 		job_fail(r, j, 0);
@@ -1114,10 +1182,12 @@ static void start_job(struct run *r, struct job *j)
 			goto fail;
 		}
 	}
-	if (j->has_hash) {
+	{
 		struct mm_err e;
 
-		j->sh.hasher = mm_hasher_new(mm_hash_algo_computed(j->spec.algo), &e);
+		/* Without a hash, the sha256 is computed: the origin's is checked, or it is recorded. */
+		j->sh.hasher = mm_hasher_new(j->has_hash ? mm_hash_algo_computed(j->spec.algo) :
+					     MM_HASH_SHA256, &e);
 		if (!j->sh.hasher) {
 			set_error(j, "%s", e.msg);
 			goto fail;
@@ -1448,6 +1518,49 @@ static int make_lockdir(struct run *r, struct mm_err *err)
 	return 0;
 }
 
+/*
+ * The sha256 Civitai publishes for the models about to be downloaded: one
+ * request per version.  One that disagrees with the manifest's hash fails the
+ * model before a byte is fetched.
+ */
+static void civitai_digests(struct run *r)
+{
+	struct mm_upstream_q *q;
+	size_t i, n = 0;
+	struct job **js;
+
+	if (!r->o->upstream)
+		return;
+	q = mm_xcalloc(r->n + 1, sizeof(*q));
+	js = mm_xcalloc(r->n + 1, sizeof(*js));
+	for (i = 0; i < r->n; i++)
+		if (r->jobs[i].state == J_QUEUED &&
+		    (!r->jobs[i].has_hash || mm_hash_algo_computed(r->jobs[i].spec.algo) == MM_HASH_SHA256)) {
+			js[n] = &r->jobs[i];
+			q[n++].url = r->jobs[i].model->url;
+		}
+	if (n)
+		mm_upstream_civitai(r->o->upstream, q, n);
+	for (i = 0; i < n; i++) {
+		struct job *j = js[i];
+
+		if (q[i].error[0])
+			mm_warnf("%s: %s; its sha256 will be computed", j->model->name, q[i].error);
+		if (!q[i].sha256[0])
+			continue;
+		memcpy(j->origin, q[i].sha256, sizeof(j->origin));
+		j->origin_src = MM_SRC_CIVITAI;
+		if (j->has_hash && !mm_hash_matches(&j->spec, j->origin)) {
+			set_error(j, "the hash sources disagree: the manifest says %s %s, civitai says sha256 %s",
+				  mm_hash_algo_name(j->spec.algo), j->spec.hex, j->origin);
+			mm_errorf("%s: %s", j->model->name, j->error);
+			j->state = J_FAILED;
+		}
+	}
+	free(q);
+	free(js);
+}
+
 static void dry_run(struct run *r, int *failed)
 {
 	struct job **want = mm_xcalloc(r->n + 1, sizeof(*want));
@@ -1724,7 +1837,7 @@ static int download(struct run *r, const long long *sizes, struct mm_err *err)
 }
 
 /* Each model's "fetch" object; counts what failed and what was present. */
-static void record(struct run *r, int *failed, int *present)
+static void record(struct run *r, int *failed, int *present, int proved[3])
 {
 	const struct mm_fetch_opts *o = r->o;
 	size_t i;
@@ -1739,6 +1852,7 @@ static void record(struct run *r, int *failed, int *present)
 			break;
 		case J_DONE:
 			fetch_obj(j, MM_FETCH_DOWNLOADED);
+			proved[j->src == MM_SRC_MANIFEST ? 0 : j->src == MM_SRC_COMPUTED ? 2 : 1]++;
 			break;
 		case J_QUEUED:
 		case J_LINK:
@@ -1747,6 +1861,13 @@ static void record(struct run *r, int *failed, int *present)
 
 				if (j->size >= 0)
 					cJSON_AddNumberToObject(f, "bytes", (double)j->size);
+				/* The digest the download would be checked against, and whose it is. */
+				if (j->origin[0] || j->has_hash) {
+					cJSON_AddStringToObject(f, "expected", j->origin[0] ? j->origin :
+								j->spec.hex);
+					cJSON_AddStringToObject(f, "hashSource", mm_hash_source_name(
+						j->origin[0] ? j->origin_src : MM_SRC_MANIFEST));
+				}
 				break;
 			}
 			/* fall through */
@@ -1793,23 +1914,25 @@ static void run_close(struct run *r)
 int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm_err *err)
 {
 	struct run r;
-	int rc, failed = 0, present = 0;
+	int rc, failed = 0, present = 0, proved[3] = { 0, 0, 0 };
 	long long *sizes;
 
 	rc = run_open(&r, m, o, err);
 	if (rc)
 		return rc;
 	triage(&r);
+	civitai_digests(&r);
 	sizes = mm_xcalloc(r.n + 1, sizeof(*sizes));
 	size_up(&r, sizes, &failed);
 	rc = download(&r, sizes, err);
 	free(sizes);
-	record(&r, &failed, &present);
+	record(&r, &failed, &present, proved);
 	if (rc == 0 && o->stop && *o->stop)
 		rc = mm_error(err, *o->stop == SIGINT ? MM_EINT : MM_ETERM, "interrupted");
 	{
 		struct mm_fetch_event ev = { .done = r.bytes, .seconds = mm_now() - r.t0,
-					     .downloaded = r.ndownloaded, .present = present, .failed = failed };
+					     .downloaded = r.ndownloaded, .present = present, .failed = failed,
+					     .proved = { proved[0], proved[1], proved[2] } };
 
 		emit(&r, NULL, MM_FETCH_EV_END, &ev);
 	}

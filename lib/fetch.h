@@ -33,6 +33,7 @@
 #include <signal.h>
 
 #include "auth.h"
+#include "upstream.h"
 #include "manifest.h"
 #include "mm.h"
 
@@ -71,6 +72,7 @@ struct mm_fetch_event {
 	double delay, seconds;
 	const char *text;               /* valid during the call only */
 	int downloaded, present, failed;        /* END */
+	int proved[3];                  /* END: downloads proved by the manifest, the origin, a computed digest only */
 };
 
 typedef void mm_fetch_event_fn(const struct mm_fetch_event *ev, void *arg);
@@ -94,6 +96,7 @@ struct mm_fetch_opts {
 	void *event_arg;
 	volatile sig_atomic_t *stop;    /* set to a signal number to stop; may be NULL */
 	const struct mm_auth *auth;     /* where tokens may go (auth.h); NULL: built-in, https */
+	const struct mm_upstream *upstream;  /* the origins' sha256 (upstream.h); NULL: none */
 };
 
 /* A model's "fetch" status (DESIGN.md), and its one spelling. */

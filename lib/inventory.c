@@ -280,6 +280,12 @@ static void snapshot_order(struct snapshot *s)
 		mm_buf_put(&in, save_to, strlen(save_to) + 1);
 		mm_buf_put(&in, sz, strlen(sz) + 1);
 		mm_buf_put(&in, hash, strlen(hash) + 1);
+		if (m->sha256) {
+			const char *src = m->hash_source ? m->hash_source : "";
+
+			mm_buf_put(&in, m->sha256, strlen(m->sha256) + 1);
+			mm_buf_put(&in, src, strlen(src) + 1);
+		}
 		if (in.len >= 65536) {
 			EVP_DigestUpdate(ctx, in.p, in.len);
 			in.len = 0;
@@ -322,6 +328,14 @@ static char *models_json(struct snapshot *s, size_t *len)
 		if (m->hash && *m->hash) {
 			mm_buf_put(&b, ",\"hash\":", 8);
 			json_string(&b, m->hash);
+		}
+		if (m->sha256) {
+			mm_buf_put(&b, ",\"sha256\":", 10);
+			json_string(&b, m->sha256);
+			if (m->hash_source) {
+				mm_buf_put(&b, ",\"hashSource\":", 14);
+				json_string(&b, m->hash_source);
+			}
 		}
 		mm_buf_put(&b, "}", 1);
 	}
@@ -769,6 +783,34 @@ static int cmp_model_save_to(const void *a, const void *b)
 	return strcmp(x->save_to, y->save_to);
 }
 
+/* The sha256 mm proved for a model, and its source: verify's, else fetch's. */
+static void proved_sha256(const struct mm_model *mod, const char **sha, const char **source)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(mod->obj, "verify");
+	const cJSON *alg = cJSON_GetObjectItemCaseSensitive(v, "algorithm");
+	const cJSON *dig = cJSON_GetObjectItemCaseSensitive(v, "digest");
+	const cJSON *src = cJSON_GetObjectItemCaseSensitive(v, "hashSource");
+	const char *st = mm_model_stage_status(mod, "verify");
+
+	*sha = *source = NULL;
+	if (st && strcmp(st, "ok") == 0 && cJSON_IsString(alg) && cJSON_IsString(dig) &&
+	    (strcmp(alg->valuestring, "sha256") == 0 || strcmp(alg->valuestring, "autov2") == 0) &&
+	    strlen(dig->valuestring) == 64) {
+		*sha = dig->valuestring;
+		*source = cJSON_IsString(src) ? src->valuestring : "manifest";
+		return;
+	}
+	if (st && strcmp(st, "ok") != 0 && strcmp(st, "unverified") != 0)
+		return;
+	v = cJSON_GetObjectItemCaseSensitive(mod->obj, "fetch");
+	dig = cJSON_GetObjectItemCaseSensitive(v, "sha256");
+	src = cJSON_GetObjectItemCaseSensitive(v, "hashSource");
+	if (cJSON_IsString(dig) && strlen(dig->valuestring) == 64) {
+		*sha = dig->valuestring;
+		*source = cJSON_IsString(src) ? src->valuestring : NULL;
+	}
+}
+
 void mm_inv_from_disk(const struct mm_scan *scan, const struct mm_manifest *m,
 		      struct mm_inv_model **out, size_t *n, size_t *left_out)
 {
@@ -809,6 +851,8 @@ void mm_inv_from_disk(const struct mm_scan *scan, const struct mm_manifest *m,
 		v[k].save_to = e->save_to;
 		v[k].size = (long long)e->st.st_size;
 		v[k].hash = mod ? mod->hash : NULL;
+		if (mod)
+			proved_sha256(mod, &v[k].sha256, &v[k].hash_source);
 		k++;
 	}
 	free(byp);

@@ -5,7 +5,8 @@
  *
  * Keys, for machine <id>:
  *   machine:<id>:models        hash: machine_id, models (JSON array of
- *                              {name, saveTo, size, hash?}), last_updated,
+ *                              {name, saveTo, size, hash?, sha256?,
+ *                              hashSource?}), last_updated,
  *                              total_models, total_size_gb (GiB), and
  *                              models_sha256 (a digest of the records, so
  *                              the next report can tell what changed)
@@ -33,6 +34,8 @@ struct mm_inv_model {
 	const char *save_to;
 	long long size;      /* bytes */
 	const char *hash;    /* as the manifest gives it, or NULL */
+	const char *sha256;  /* the file's sha256 as verified or fetched, or NULL */
+	const char *hash_source;  /* where the digest came from (upstream.h), or NULL */
 };
 
 struct mm_scan;
@@ -42,7 +45,8 @@ struct mm_manifest;
  * The records to report from a scan of the disk (the truth) and, when given,
  * the manifest that came down the pipe: a file whose saveTo the manifest
  * lists with verify.status "mismatch", "missing" or "unreadable" is left out; one it lists
- * otherwise takes the manifest's name and hash.  *out (caller frees with
+ * otherwise takes the manifest's name and hash, and the sha256 and
+ * hashSource its verify object (else its fetch) proved.  *out (caller frees with
  * free(); the strings are borrowed from scan and manifest) gets one record
  * per scanned file kept; *left_out (may be NULL) the number left out.
  */

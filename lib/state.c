@@ -16,7 +16,8 @@
 #define MAX_LINKS 8
 
 /* What already in the state directory must not be a symlink (or a lax folder). */
-static const char *const known_dirs[] = { MM_STATE_API, MM_STATE_LOCKS, MM_STATE_QUARANTINE };
+static const char *const known_dirs[] = { MM_STATE_API, MM_STATE_LOCKS, MM_STATE_QUARANTINE,
+				       MM_STATE_CIVITAI };
 static const char *const known_files[] = {
 	MM_STATE_VERIFIED, MM_STATE_VERIFIED ".lock", MM_STATE_READY,
 };

@@ -5,6 +5,7 @@
  * What lives there (names relative to the state directory):
  *   api/<path>.json   cached EmProps API answers (mm-discover)
  *   locks/<n>.lock    one flock per saveTo while it downloads (mm-fetch)
+ *   civitai/<id>.json Civitai's model-versions answers (mm-fetch, upstream.h)
  *   verified          the verified-result cache (vcache.h), with verified.lock
  *   quarantine/<saveTo>, quarantine/<saveTo>.why
  *                     files that failed verification (mm-verify --quarantine)
@@ -41,6 +42,7 @@
 
 #define MM_STATE_API "api"
 #define MM_STATE_LOCKS "locks"
+#define MM_STATE_CIVITAI "civitai"
 #define MM_STATE_VERIFIED "verified"
 #define MM_STATE_QUARANTINE "quarantine"
 #define MM_STATE_READY "ready"

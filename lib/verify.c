@@ -20,6 +20,7 @@
 #include "scan.h"
 #include "state.h"
 #include "size.h"
+#include "upstream.h"
 #include "vcache.h"
 
 enum status { ST_OK, ST_MISMATCH, ST_MISSING, ST_UNVERIFIED, ST_UNREADABLE };
@@ -35,6 +36,7 @@ struct task {
 	const char *path;            /* set for scan entries: open this path as is */
 	const struct stat *listed;   /* for scan entries: the file the scan saw */
 	struct mm_hash_spec spec;    /* expected digest, or algo NONE */
+	enum mm_hash_source source;  /* where spec came from (upstream.h) */
 	enum mm_hash_algo algo;      /* what to compute; NONE: no hashing */
 	long long want_size;         /* -1: unknown */
 	long long size_tol;          /* 0: exact (size.h) */
@@ -514,8 +516,10 @@ static void set_verify(struct mm_model *model, const struct task *t)
 	cJSON *v = mm_model_stage(model, "verify");
 
 	cJSON_AddStringToObject(v, "status", status_name[t->status]);
-	if (t->spec.algo != MM_HASH_NONE)
+	if (t->spec.algo != MM_HASH_NONE) {
 		cJSON_AddStringToObject(v, "algorithm", mm_hash_algo_name(t->spec.algo));
+		cJSON_AddStringToObject(v, "hashSource", mm_hash_source_name(t->source));
+	}
 	if (t->digest[0]) {
 		cJSON_AddStringToObject(v, "digest", t->digest);
 		if (t->status == ST_MISMATCH)
@@ -597,8 +601,8 @@ int mm_verify(struct mm_manifest *m, const struct mm_verify_opts *o,
 		t->size = -1;
 		t->want_size = model->size;
 		t->size_tol = model->size_tol;
-		if (model->hash && mm_hash_parse(model->hash, &t->spec, NULL) == 0)
-			t->algo = t->spec.algo;
+		t->source = mm_upstream_expected(model, &t->spec);
+		t->algo = t->spec.algo;
 		/* Largest first keeps every thread busy to the end; the size hint is enough. */
 		t->order = model->size;
 		order[i] = t;

@@ -472,6 +472,30 @@ with open(path, "wb") as f:
         size -= n' "$FIX_ROOT/$1" "$2" "${3:-$1}"
 }
 
+# hf_file REPO FILE SIZE: a file of the Hugging Face stand-in, served at
+# $FIX_URL/REPO/resolve/main/FILE (REPO is "org/name"); LFS from 10 KiB on.
+# hf_gate REPO TOKEN: the repository answers 401 without that bearer token.
+hf_file() {
+	make_file "_hf/$1/$2" "$3"
+}
+
+hf_gate() {
+	mkdir -p "$FIX_ROOT/_hf/$1"
+	printf '%s\n' "$2" > "$FIX_ROOT/_hf/$1/.gated"
+}
+
+# civitai_file ID FILE SIZE: a file of model version ID of the Civitai
+# stand-in ($FIX_URL/api/download/models/ID, $FIX_URL/api/v1/model-versions/ID).
+# civitai_gate ID TOKEN: its download answers 401 without that bearer token.
+civitai_file() {
+	make_file "_civitai/$1/$2" "$3"
+}
+
+civitai_gate() {
+	mkdir -p "$FIX_ROOT/_civitai/$1"
+	printf '%s\n' "$2" > "$FIX_ROOT/_civitai/$1/.gated"
+}
+
 # sha256_of FILE / md5_of FILE: the hex digest.
 sha256_of() {
 	sha256sum < "$1" | cut -d ' ' -f 1

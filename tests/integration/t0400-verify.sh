@@ -189,7 +189,7 @@ like "$(cat "$T/out")" "^mm-verify [0-9]" "and prints the version"
 
 # --table is for people.
 exit_is 1 "--table" mm mm-verify --table "$T/bad.json"
-like "$(cat "$T/out")" "^mismatch +3B +(yes|-) +models/checkpoints/abc.safetensors" "a row per model"
+like "$(cat "$T/out")" "^mismatch +3B +(yes|-) +manifest +models/checkpoints/abc.safetensors" "a row per model"
 
 # A full stdout is an error, not a truncated manifest with exit 0.
 if [ -w /dev/full ]; then

@@ -57,16 +57,16 @@ int main(void)
 {
 	/* In saveTo order, as a report sorts them. */
 	static const struct mm_inv_model v[] = {
-		{"a \"quoted\" \\ name.safetensors", "models/a/1.safetensors", 0, NULL},
-		{"ctl \b\f\n\r\t\x01\x1f\x7f end.pt", "models/a/2.pt", 1, ""},
+		{"a \"quoted\" \\ name.safetensors", "models/a/1.safetensors", 0, NULL, NULL, NULL},
+		{"ctl \b\f\n\r\t\x01\x1f\x7f end.pt", "models/a/2.pt", 1, "", NULL, NULL},
 		{"caf\xc3\xa9 \xe2\x98\x83.ckpt", "models/b/3.ckpt", 2147483647LL,
-		 "sha256:7fac5935ad7b22c0e9147b26ae3f890b7fac5935ad7b22c0e9147b26ae3f890b"},
-		{"big.gguf", "models/c/4.gguf", 2147483648LL, "7fac5935ad"},
-		{"huge.gguf", "models/c/5.gguf", 999999999999999LL, NULL},
-		{"huger.gguf", "models/c/6.gguf", 1000000000000000LL, NULL},
-		{"hugest.gguf", "models/c/7.gguf", 123456789012345678LL, "x\"y"},
-		{"negative.bin", "models/d/8.bin", -5, NULL},
-		{"no-save-to.bin", NULL, 7, NULL},
+		 "sha256:7fac5935ad7b22c0e9147b26ae3f890b7fac5935ad7b22c0e9147b26ae3f890b", NULL, NULL},
+		{"big.gguf", "models/c/4.gguf", 2147483648LL, "7fac5935ad", NULL, NULL},
+		{"huge.gguf", "models/c/5.gguf", 999999999999999LL, NULL, NULL, NULL},
+		{"huger.gguf", "models/c/6.gguf", 1000000000000000LL, NULL, NULL, NULL},
+		{"hugest.gguf", "models/c/7.gguf", 123456789012345678LL, "x\"y", NULL, NULL},
+		{"negative.bin", "models/d/8.bin", -5, NULL, NULL, NULL},
+		{"no-save-to.bin", NULL, 7, NULL, NULL, NULL},
 	};
 	size_t n = sizeof(v) / sizeof(v[0]);
 	char *want;
