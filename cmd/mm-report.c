@@ -5,6 +5,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "mm.h"
+#include "prologue.h"
 #include "redis.h"
 #include "route.h"
 #include "scan.h"
@@ -38,7 +39,7 @@ static void usage(FILE *f)
 		"       mm-report [-qv] --install-functions\n"
 		"       mm-report [-qv] --install-job-matching | --restore-job-matching\n"
 		"       mm-report [-qv] --deregister [--machine-id ID]\n"
-		"       mm-report -h | --help | --version\n");
+		"       mm-report -h | --help | -V | --version\n");
 }
 
 struct opts {
@@ -377,7 +378,7 @@ int main(int argc, char **argv)
 {
 	enum {
 		OPT_DEREGISTER = 256, OPT_DRY_RUN, OPT_FULL, OPT_INSTALL, OPT_INTERVAL,
-		OPT_KEEP, OPT_MACHINE, OPT_PRUNE, OPT_VERSION, OPT_WATCH, OPT_JM_INSTALL, OPT_JM_RESTORE,
+		OPT_KEEP, OPT_MACHINE, OPT_PRUNE, OPT_WATCH, OPT_JM_INSTALL, OPT_JM_RESTORE,
 	};
 	static const struct option longopts[] = {
 		{"deregister", no_argument, NULL, OPT_DEREGISTER},
@@ -393,7 +394,7 @@ int main(int argc, char **argv)
 		{"quiet", no_argument, NULL, 'q'},
 		{"restore-job-matching", no_argument, NULL, OPT_JM_RESTORE},
 		{"verbose", no_argument, NULL, 'v'},
-		{"version", no_argument, NULL, OPT_VERSION},
+		{"version", no_argument, NULL, 'V'},
 		{"watch", no_argument, NULL, OPT_WATCH},
 		{NULL, 0, NULL, 0},
 	};
@@ -405,10 +406,11 @@ int main(int argc, char **argv)
 	char *host_id = NULL;
 	int c, rc = 0;
 
-	mm_log_init(argv[0]);
-	signal(SIGPIPE, SIG_IGN);
+	mm_prologue_init(argv[0]);
 	o.interval = 30;
-	while ((c = getopt_long(argc, argv, "hqv", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hqVv", longopts, NULL)) != -1) {
+		if (mm_prologue_option(c, usage, &rc))
+			return rc;
 		switch (c) {
 		case OPT_DEREGISTER:
 			o.deregister = 1;
@@ -419,9 +421,6 @@ int main(int argc, char **argv)
 		case OPT_FULL:
 			o.full = 1;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		case OPT_INSTALL:
 			o.install = 1;
 			break;
@@ -450,21 +449,9 @@ int main(int argc, char **argv)
 				return MM_EUSAGE;
 			}
 			break;
-		case 'q':
-			mm_log_set_level(MM_LOG_QUIET);
-			break;
-		case 'v':
-			mm_log_set_level(mm_log_get_level() + 1);
-			break;
-		case OPT_VERSION:
-			printf("mm-report %s\n", MM_VERSION);
-			return 0;
 		case OPT_WATCH:
 			o.watch = 1;
 			break;
-		default:
-			usage(stderr);
-			return MM_EUSAGE;
 		}
 	}
 	if (argc - optind > 1) {
