@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "hash.h"
 #include "log.h"
 #include "manifest.h"
 #include "prologue.h"
@@ -174,6 +175,8 @@ int main(int argc, char **argv)
 		mm_manifest_set_state_dir(o.root, opt_state);
 	o.allow_dirs = allow;
 	o.stop = mm_prologue_signals();
+	if (mm_hash_catch_sigbus() < 0)
+		mm_debugf("no SIGBUS handler: files are read, not mapped");
 
 	if (scan) {
 		rc = mm_verify_scan(arg, algo, &o, &m, &stats, &err);

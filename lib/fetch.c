@@ -2019,7 +2019,6 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 	r.o = o;
 	r.m = m;
 	r.t0 = mm_now();
-	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	mm_http_init();
 	if (!o->dry_run && mkdir_p(o->root) < 0)
 		return mm_error(err, MM_EUSAGE, "cannot create MM_ROOT '%s': %s", o->root, strerror(errno));

@@ -3,7 +3,10 @@
 #include "log.h"
 #include "mm.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t stop;
 
@@ -17,6 +20,8 @@ void mm_prologue_init(const char *argv0)
 	mm_log_init(argv0);
 	mm_log_set_sink(mm_log_stderr, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* The jitter of retry delays (fetch.c), different in every process. */
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 }
 
 int mm_prologue_option(int c, void (*usage)(FILE *), int *rc)

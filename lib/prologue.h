@@ -25,7 +25,7 @@
  * The program name and MM_LOG_FORMAT / MM_LOG_LEVEL for the log; library
  * messages go to stderr (log.h's mm_log_stderr); SIGPIPE is ignored, so a
  * closed pipe is a write error the command reports rather than a silent
- * death.
+ * death; rand() is seeded (the jitter of retry delays).
  */
 void mm_prologue_init(const char *argv0);
 
