@@ -330,15 +330,6 @@ static char *models_json(struct snapshot *s, size_t *len)
 	return b.p;
 }
 
-static void iso_of(long long secs, char buf[32])
-{
-	time_t t = (time_t)secs;
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* HSET of the models hash: every field, or only the freshness fields. */
 static void add_hset(struct mm_rcmds *q, const char *key, const char *id,
 		     struct snapshot *s, long long now, int all_fields)
@@ -346,7 +337,7 @@ static void add_hset(struct mm_rcmds *q, const char *key, const char *id,
 	char iso[32], *json;
 	size_t len;
 
-	iso_of(now, iso);
+	mm_iso8601(now, iso);
 	mm_rcmds_begin(q);
 	mm_rcmds_arg(q, "HSET");
 	mm_rcmds_arg(q, key);
