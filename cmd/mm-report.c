@@ -233,7 +233,7 @@ static int watch(const struct opts *o, const struct input *in, const struct mm_r
 			changed = 1;  /* new folder: look at it now */
 		if (now >= next || changed) {
 			if (!r) {
-				rc = mm_redis_connect(getenv("REDIS_URL"), &quick, &r, err);
+				rc = mm_redis_connect(mm_config_redis_url(), &quick, &r, err);
 				if (rc == MM_EUSAGE)
 					break;
 			}
@@ -302,7 +302,7 @@ static int watch(const struct opts *o, const struct input *in, const struct mm_r
 	}
 	if (got_signal && !o->keep_on_exit) {
 		if (!r)
-			mm_redis_connect(getenv("REDIS_URL"), &quick, &r, err);
+			mm_redis_connect(mm_config_redis_url(), &quick, &r, err);
 		if (r && mm_inv_deregister(r, o->machine_id, err) == 0)
 			mm_infof("deregistered %s", o->machine_id);
 		else
@@ -481,7 +481,7 @@ int main(int argc, char **argv)
 	if (rc)
 		goto out;
 	if (o.jm_install || o.jm_restore) {
-		rc = mm_redis_connect(getenv("REDIS_URL"), &ropts, &r, &err);
+		rc = mm_redis_connect(mm_config_redis_url(), &ropts, &r, &err);
 		if (!rc)
 			rc = job_matching(&o, r, &err);
 		goto out;
@@ -491,7 +491,7 @@ int main(int argc, char **argv)
 		cJSON *res;
 		char *s;
 
-		rc = mm_redis_connect(getenv("REDIS_URL"), &ropts, &r, &err);
+		rc = mm_redis_connect(mm_config_redis_url(), &ropts, &r, &err);
 		if (!rc && o.install) {
 			rc = mm_route_install_functions(r, &err);
 			if (!rc)
@@ -539,7 +539,7 @@ int main(int argc, char **argv)
 			goto flush;
 		goto out;
 	}
-	rc = mm_redis_connect(getenv("REDIS_URL"), &ropts, &r, &err);
+	rc = mm_redis_connect(mm_config_redis_url(), &ropts, &r, &err);
 	if (!rc) {
 		struct mm_reporter *rep = mm_reporter_new(o.machine_id);
 		int tries;

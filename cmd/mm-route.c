@@ -1,4 +1,5 @@
 /* mm-route — ask Redis which machine holds which model and which job goes where. */
+#include "config.h"
 #include "log.h"
 #include "mm.h"
 #include "prologue.h"
@@ -255,7 +256,7 @@ int main(int argc, char **argv)
 
 	rc = mm_redis_opts_from_env(&ropts, &err);
 	if (!rc)
-		rc = mm_redis_connect(getenv("REDIS_URL"), &ropts, &r, &err);
+		rc = mm_redis_connect(mm_config_redis_url(), &ropts, &r, &err);
 	if (!rc) {
 		if (strcmp(cmd, "where") == 0)
 			rc = mm_route_where(r, (const char *const *)argv + optind, (size_t)nargs, stale,
