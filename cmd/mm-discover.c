@@ -11,6 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "manifest.h"
+#include "prologue.h"
 
 static void usage(FILE *f)
 {
@@ -138,15 +139,16 @@ int main(int argc, char **argv)
 	struct mm_manifest *m = NULL;
 	struct mm_err err = {0};
 	char *state_dir = NULL;
-	int c, rc, do_validate = 0, verbosity = MM_LOG_INFO;
+	int c, rc, do_validate = 0;
 	long n;
 
-	mm_log_init(argv[0]);
+	mm_prologue_init(argv[0]);
 	api.base = mm_env("EMPROPS_API_BASE_URL", "EMPROPS_API_URL");
 	while ((c = getopt_long(argc, argv, "c:hj:qVvw:", opts, NULL)) != -1) {
+		if (mm_prologue_option(c, usage, &rc))
+			return rc;
 		switch (c) {
 		case 'c': opt_coll = optarg; break;
-		case 'h': usage(stdout); return mm_finish_stdout();
 		case 'j':
 			if (mm_parse_long(optarg, 1, 64, &n) < 0) {
 				mm_errorf("-j takes a number from 1 to 64, not '%s'", optarg);
@@ -154,9 +156,6 @@ int main(int argc, char **argv)
 			}
 			api.parallel = (int)n;
 			break;
-		case 'q': verbosity = MM_LOG_QUIET; break;
-		case 'V': printf("mm-discover %s\n", MM_VERSION); return mm_finish_stdout();
-		case 'v': verbosity = MM_LOG_DEBUG; break;
 		case 'w': opt_wf = optarg; break;
 		case OPT_API: api.base = optarg; break;
 		case OPT_COMPONENTS: opt_comp = optarg; break;
@@ -170,10 +169,8 @@ int main(int argc, char **argv)
 			api.timeout = n;
 			break;
 		case OPT_VALIDATE: do_validate = 1; break;
-		default: usage(stderr); return MM_EUSAGE;
 		}
 	}
-	mm_log_set_level(verbosity);
 	if (opt_state)
 		mm_manifest_set_state_dir(mm_config_root(), opt_state);
 	if (do_validate) {

@@ -3,7 +3,6 @@
  * print the manifest with a "fetch" object per model.
  */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,14 +12,8 @@
 #include "log.h"
 #include "manifest.h"
 #include "progress.h"
+#include "prologue.h"
 #include "size.h"
-
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	stop = sig;
-}
 
 static void usage(FILE *f)
 {
@@ -187,30 +180,27 @@ int main(int argc, char **argv)
 	struct mm_upstream up = { 0 };
 	char *up_state = NULL;
 	struct mm_err err = {0};
-	struct sigaction sa;
 	struct view view = { 0 };
 	int progress = MM_PROGRESS_AUTO;
-	int c, rc, verbosity = MM_LOG_INFO;
+	int c, rc;
 	long n, jobs = MM_FETCH_JOBS, attempts = MM_FETCH_ATTEMPTS, minutes = MM_FETCH_TIMEOUT_MIN;
 	int have_jobs = 0, have_attempts = 0, have_minutes = 0;
 	long timeout_s = 0;
 	double d;
 	long long ll;
 
-	mm_log_init(argv[0]);
+	mm_prologue_init(argv[0]);
 	mm_fetch_opts_init(&o);
 	while ((c = getopt_long(argc, argv, "hj:nqVv", opts, NULL)) != -1) {
+		if (mm_prologue_option(c, usage, &rc))
+			return rc;
 		switch (c) {
-		case 'h': usage(stdout); return mm_finish_stdout();
 		case 'j':
 			if (num_opt("-j", optarg, 1, 256, &jobs) < 0)
 				return MM_EUSAGE;
 			have_jobs = 1;
 			break;
 		case 'n': o.dry_run = 1; break;
-		case 'q': verbosity = MM_LOG_QUIET; break;
-		case 'V': printf("mm-fetch %s\n", MM_VERSION); return mm_finish_stdout();
-		case 'v': verbosity = MM_LOG_DEBUG; break;
 		case OPT_ATTEMPTS:
 			if (num_opt("--attempts", optarg, 1, 100, &attempts) < 0)
 				return MM_EUSAGE;
@@ -267,10 +257,8 @@ int main(int argc, char **argv)
 			have_minutes = 1;
 			break;
 		case OPT_VERIFY: o.verify_present = 1; break;
-		default: usage(stderr); return MM_EUSAGE;
 		}
 	}
-	mm_log_set_level(verbosity);
 	if (argc - optind > 1) {
 		mm_errorf("unexpected argument '%s'", argv[optind + 1]);
 		usage(stderr);
@@ -288,7 +276,7 @@ int main(int argc, char **argv)
 		return MM_EUSAGE;
 	}
 	o.auth = auth;
-	up.hf_endpoint = mm_env("HF_ENDPOINT", NULL);
+	up.hf_endpoint = mm_config_hf_endpoint();
 	up.civitai_endpoint = mm_env("CIVITAI_ENDPOINT", NULL);
 	up.civitai_token = mm_env("CIVITAI_TOKEN", NULL);
 	up.auth = auth;
@@ -315,13 +303,7 @@ int main(int argc, char **argv)
 		return rc;
 	}
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	o.stop = &stop;
+	o.stop = mm_prologue_signals();
 
 	view.prog = mm_progress_new(progress);
 	view.bar = mm_xcalloc(m->n + 1, sizeof(*view.bar));

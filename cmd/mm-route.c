@@ -1,13 +1,14 @@
 /* mm-route — ask Redis which machine holds which model and which job goes where. */
 #include "audit.h"
+#include "config.h"
 #include "log.h"
 #include "mm.h"
+#include "prologue.h"
 #include "redis.h"
 #include "route.h"
 #include "text.h"
 
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@ static void usage(FILE *f)
 		"       mm-route [-qv] [--stale-after S] [--table] [--claim] [--max-scan N]\n"
 		"                match MACHINE_ID WORKER_ID SERVICE\n"
 		"       mm-route [-qv] [--stale-after S] [--table] audit\n"
-		"       mm-route -h | --help | --version\n");
+		"       mm-route -h | --help | -V | --version\n");
 }
 
 /*
@@ -186,7 +187,7 @@ static int print_answer(const char *cmd, cJSON *o, int table)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_CLAIM = 256, OPT_MAX_SCAN, OPT_STALE, OPT_TABLE, OPT_VERSION };
+	enum { OPT_CLAIM = 256, OPT_MAX_SCAN, OPT_STALE, OPT_TABLE };
 	static const struct option longopts[] = {
 		{"claim", no_argument, NULL, OPT_CLAIM},
 		{"help", no_argument, NULL, 'h'},
@@ -195,7 +196,7 @@ int main(int argc, char **argv)
 		{"stale-after", required_argument, NULL, OPT_STALE},
 		{"table", no_argument, NULL, OPT_TABLE},
 		{"verbose", no_argument, NULL, 'v'},
-		{"version", no_argument, NULL, OPT_VERSION},
+		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	struct mm_redis_opts ropts;
@@ -207,24 +208,19 @@ int main(int argc, char **argv)
 	const char *cmd;
 	cJSON *answer = NULL;
 
-	mm_log_init(argv[0]);
-	signal(SIGPIPE, SIG_IGN);
-	while ((c = getopt_long(argc, argv, "hqv", longopts, NULL)) != -1) {
+	mm_prologue_init(argv[0]);
+	while ((c = getopt_long(argc, argv, "hqVv", longopts, NULL)) != -1) {
+		if (mm_prologue_option(c, usage, &rc))
+			return rc;
 		switch (c) {
 		case OPT_CLAIM:
 			claim = 1;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		case OPT_MAX_SCAN:
 			if (mm_parse_long(optarg, 1, 1000, &max_scan) < 0) {
 				mm_errorf("--max-scan: want a whole number from 1 to 1000, not '%s'", optarg);
 				return MM_EUSAGE;
 			}
-			break;
-		case 'q':
-			mm_log_set_level(MM_LOG_QUIET);
 			break;
 		case OPT_STALE:
 			if (mm_parse_double(optarg, 0.001, 1e9, &stale) < 0) {
@@ -235,15 +231,6 @@ int main(int argc, char **argv)
 		case OPT_TABLE:
 			table = 1;
 			break;
-		case 'v':
-			mm_log_set_level(mm_log_get_level() + 1);
-			break;
-		case OPT_VERSION:
-			printf("mm-route %s\n", MM_VERSION);
-			return 0;
-		default:
-			usage(stderr);
-			return MM_EUSAGE;
 		}
 	}
 	if (optind >= argc) {
@@ -273,7 +260,7 @@ int main(int argc, char **argv)
 
 	rc = mm_redis_opts_from_env(&ropts, &err);
 	if (!rc)
-		rc = mm_redis_connect(getenv("REDIS_URL"), &ropts, &r, &err);
+		rc = mm_redis_connect(mm_config_redis_url(), &ropts, &r, &err);
 	if (!rc) {
 		if (strcmp(cmd, "where") == 0)
 			rc = mm_route_where(r, (const char *const *)argv + optind, (size_t)nargs, stale,

@@ -3,24 +3,18 @@
  * never twice; or, with --scan, list what the disk really holds.
  */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "hash.h"
 #include "log.h"
 #include "manifest.h"
+#include "prologue.h"
 #include "text.h"
 #include "upstream.h"
 #include "verify.h"
-
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	stop = sig;
-}
 
 static void usage(FILE *f)
 {
@@ -123,20 +117,20 @@ int main(int argc, char **argv)
 	};
 	struct mm_verify_opts o = { 0 };
 	struct mm_verify_stats stats;
-	struct sigaction sa;
 	struct mm_manifest *m = NULL;
 	struct mm_err err = { 0 };
 	const char **allow = NULL, *opt_state = NULL, *arg;
 	enum mm_hash_algo algo = MM_HASH_NONE;
 	char *state_dir = NULL;
-	int c, rc, scan = 0, table = 0, verbosity = MM_LOG_INFO;
+	int c, rc = 0, scan = 0, table = 0;
 	long n;
 
-	mm_log_init(argv[0]);
+	mm_prologue_init(argv[0]);
 	allow = mm_xcalloc((size_t)argc, sizeof(*allow));
 	while ((c = getopt_long(argc, argv, "hj:qVv", opts, NULL)) != -1) {
+		if (mm_prologue_option(c, usage, &rc))
+			goto out;
 		switch (c) {
-		case 'h': usage(stdout); free(allow); return mm_finish_stdout();
 		case 'j':
 			if (mm_parse_long(optarg, 1, 256, &n) < 0) {
 				mm_errorf("-j takes a number from 1 to 256, not '%s'", optarg);
@@ -145,9 +139,6 @@ int main(int argc, char **argv)
 			}
 			o.jobs = (int)n;
 			break;
-		case 'q': verbosity = MM_LOG_QUIET; break;
-		case 'V': printf("mm-verify %s\n", MM_VERSION); free(allow); return mm_finish_stdout();
-		case 'v': verbosity = MM_LOG_DEBUG; break;
 		case OPT_ALLOW: allow[o.nallow++] = optarg; break;
 		case OPT_HASH:
 			algo = optarg ? mm_hash_algo_from_name(optarg) : MM_HASH_SHA256;
@@ -165,10 +156,8 @@ int main(int argc, char **argv)
 		case OPT_SCAN: scan = 1; break;
 		case OPT_STATE: opt_state = optarg; break;
 		case OPT_TABLE: table = 1; break;
-		default: usage(stderr); rc = MM_EUSAGE; goto out;
 		}
 	}
-	mm_log_set_level(verbosity);
 	if (argc - optind > 1) {
 		mm_errorf("unexpected argument '%s'", argv[optind + 1]);
 		usage(stderr);
@@ -188,12 +177,9 @@ int main(int argc, char **argv)
 	if (opt_state)
 		mm_manifest_set_state_dir(o.root, opt_state);
 	o.allow_dirs = allow;
-	o.stop = &stop;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	o.stop = mm_prologue_signals();
+	if (mm_hash_catch_sigbus() < 0)
+		mm_debugf("no SIGBUS handler: files are read, not mapped");
 
 	if (scan) {
 		rc = mm_verify_scan(arg, algo, &o, &m, &stats, &err);

@@ -180,10 +180,8 @@ static void from_cache(struct mm_api *api, struct areq *r, const char *reason)
 	body[len] = '\0';
 	if (parse_envelope(r, body, len) == 0) {
 		char when[32];
-		struct tm tm;
 
-		gmtime_r(&st.st_mtime, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		mm_iso8601((long long)st.st_mtime, when);
 		api->from_cache++;
 		if (!api->offline)
 			mm_warnf("the API is unreachable for %s (%s); using the answer cached at %s",

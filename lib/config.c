@@ -33,6 +33,17 @@ int mm_env_long(const char *name, long min, long max, long *out, struct mm_err *
 	return 0;
 }
 
+int mm_env_seconds(const char *name, double min, double max, double *out, struct mm_err *err)
+{
+	const char *v = mm_env(name, NULL);
+
+	if (!v)
+		return 0;
+	if (mm_parse_double(v, min, max, out) < 0)
+		return mm_error(err, MM_EUSAGE, "%s: not a number of seconds: '%s'", name, v);
+	return 0;
+}
+
 int mm_env_bool(const char *name)
 {
 	const char *v = mm_env(name, NULL);
@@ -57,9 +68,29 @@ char *mm_config_state_dir(const char *root)
 	return mm_xasprintf("%s/.mm", root);
 }
 
+const char *mm_config_redis_url(void)
+{
+	return mm_env("REDIS_URL", NULL);
+}
+
+const char *mm_config_redis_ca(void)
+{
+	return mm_env("REDIS_CA_CERT", NULL);
+}
+
+const char *mm_config_ca_bundle(void)
+{
+	return mm_env("CURL_CA_BUNDLE", "SSL_CERT_FILE");
+}
+
+const char *mm_config_hf_endpoint(void)
+{
+	return mm_env("HF_ENDPOINT", NULL);
+}
+
 int mm_config_auth(struct mm_auth **out, struct mm_err *err)
 {
-	int rc = mm_auth_new(mm_env("MM_AUTH_HOSTS", NULL), mm_env("HF_ENDPOINT", NULL),
+	int rc = mm_auth_new(mm_env("MM_AUTH_HOSTS", NULL), mm_config_hf_endpoint(),
 			     mm_env_bool("MM_ALLOW_HTTP_AUTH"), out, err);
 
 	if (rc == 0 && (rc = mm_auth_bind_url(*out, "CIVITAI_TOKEN", mm_env("CIVITAI_ENDPOINT", NULL),

@@ -1,6 +1,9 @@
 /*
  * config.h — settings from the environment, with the aliases of DESIGN.md.
  *
+ * config.c is the only reader of the environment: every other file asks
+ * here, so a variable's name, its alias and its default are written once.
+ *
  * Precedence is flags over environment over defaults; the commands apply
  * their flags after calling these.  There is no global configuration struct:
  * each command keeps its own options and asks for what it needs.
@@ -31,6 +34,27 @@ const char *mm_config_root(void);
 
 /* MM_STATE_DIR, default $root/.mm.  Caller frees. */
 char *mm_config_state_dir(const char *root);
+
+/* REDIS_URL, or NULL (redis.h's default address).  Borrowed. */
+const char *mm_config_redis_url(void);
+
+/* REDIS_CA_CERT: the CA file for rediss://, or NULL (the system's).  Borrowed. */
+const char *mm_config_redis_ca(void);
+
+/*
+ * The CA bundle for HTTPS: CURL_CA_BUNDLE, else SSL_CERT_FILE (as the curl
+ * tool reads them; Debian's libcurl ignores SSL_CERT_FILE), or NULL.
+ */
+const char *mm_config_ca_bundle(void);
+
+/* HF_ENDPOINT: the Hugging Face hub's address, or NULL (huggingface.co). */
+const char *mm_config_hf_endpoint(void);
+
+/*
+ * Seconds from the environment, fractions allowed: *out keeps its default
+ * when the variable is unset; a value not in [min, max] is MM_EUSAGE.
+ */
+int mm_env_seconds(const char *name, double min, double max, double *out, struct mm_err *err);
 
 /*
  * The token bindings of auth.h from MM_AUTH_HOSTS, HF_ENDPOINT and

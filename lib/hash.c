@@ -309,6 +309,12 @@ static void bus_install(void)
 	bus_ready = sigaction(SIGBUS, &sa, &bus_old) == 0;
 }
 
+int mm_hash_catch_sigbus(void)
+{
+	pthread_once(&bus_once, bus_install);
+	return bus_ready ? 0 : -1;
+}
+
 /*
  * Hash the first size bytes of fd through mapped windows.  Returns 0 with
  * *done set to the bytes hashed (less than size when a window could not be
@@ -376,8 +382,6 @@ static int hash_fd(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
 		return err ? err->code : MM_EFAIL;
 	/* Doubles the read-ahead window: the hash, not the disk, should be the limit. */
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	if (mapped)
-		pthread_once(&bus_once, bus_install);
 	if (mapped && bus_ready && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
 		rc = hash_mapped(fd, h, st.st_size, &done, progress, arg, err);
 		if (rc == 0 && lseek(fd, done, SEEK_SET) != done)

@@ -135,13 +135,21 @@ int mm_hash_fd_progress(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
  * be mapped, is read the same way.  fd is hashed from offset 0.
  *
  * A mapped page that cannot be read (the file shrank under the window, or an
- * I/O error) raises SIGBUS; the first call installs a process-wide SIGBUS
- * handler that turns one raised while this thread reads a window into
- * MM_EFAIL, and hands any other SIGBUS to the disposition it replaced.
+ * I/O error) raises SIGBUS, so mapping needs a process-wide SIGBUS handler,
+ * which only the caller may ask for: until it calls mm_hash_catch_sigbus(),
+ * mm_hash_fd_mapped() reads with read() as mm_hash_fd_progress() does.
  */
 int mm_hash_fd_mapped(int fd, enum mm_hash_algo algo, void *buf, size_t bufsz,
 	char hex[MM_HASH_HEXMAX + 1], uint64_t *bytes, mm_hash_progress_fn *progress,
 	void *arg, struct mm_err *err);
+
+/*
+ * Install, once, the SIGBUS handler that turns a fault raised while a thread
+ * reads a mapped window into MM_EFAIL, and hands any other SIGBUS to the
+ * disposition it replaced.  0, or -1 when it could not be installed (the
+ * files are then read).
+ */
+int mm_hash_catch_sigbus(void);
 
 /* Convenience: bytes in memory (tests, small inputs). */
 int mm_hash_buf(enum mm_hash_algo algo, const void *data, size_t n,

@@ -1,5 +1,6 @@
 /* http.c — libcurl under mm's rules. */
 #include "http.h"
+#include "config.h"
 #include "log.h"
 
 #include <limits.h>
@@ -89,10 +90,8 @@ int mm_http_setup(CURL *h, const char *url, const struct mm_http_policy *p, char
 		curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	}
 	/* Debian's libcurl ignores SSL_CERT_FILE by itself; the curl tool reads both. */
-	ca = getenv("CURL_CA_BUNDLE");
-	if (!ca || !*ca)
-		ca = getenv("SSL_CERT_FILE");
-	if (ca && *ca)
+	ca = mm_config_ca_bundle();
+	if (ca)
 		curl_easy_setopt(h, CURLOPT_CAINFO, ca);
 	return 0;
 }

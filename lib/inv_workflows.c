@@ -6,6 +6,7 @@
 #include "inventory.h"
 #include "config.h"
 #include "manifest.h"
+#include "rkeys.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -24,7 +25,7 @@ static void add_workflows(struct mm_rcmds *q, const char *key, const char *id,
 
 	mm_rcmds_add(q, "DEL", key, (char *)NULL);
 	for (i = 0; i < wf->n; i++) {
-		char *ik = mm_xasprintf("workflows:index:%s", wf->v[i]);
+		char *ik = mm_xasprintf(MM_RKEY_WORKFLOW_INDEX, wf->v[i]);
 
 		mm_rcmds_add(q, "SADD", key, wf->v[i], (char *)NULL);
 		mm_rcmds_add(q, "SADD", ik, id, (char *)NULL);
@@ -106,7 +107,7 @@ done:
 int mm_inv_report_workflows(struct mm_redis *r, const char *id, const struct mm_list *wf,
 			    struct mm_err *err)
 {
-	char *key = mm_xasprintf("machine:%s:workflows", id);
+	char *key = mm_xasprintf(MM_RKEY_MACHINE_WORKFLOWS, id);
 	struct mm_rcmds *q = NULL;
 	redisReply **reps = NULL, *old, *x = NULL;
 	size_t i, j;
@@ -141,7 +142,7 @@ int mm_inv_report_workflows(struct mm_redis *r, const char *id, const struct mm_
 		for (j = 0; j < wf->n && !kept; j++)
 			kept = strcmp(old->element[i]->str, wf->v[j]) == 0;
 		if (!kept) {
-			char *ik = mm_xasprintf("workflows:index:%s", old->element[i]->str);
+			char *ik = mm_xasprintf(MM_RKEY_WORKFLOW_INDEX, old->element[i]->str);
 
 			mm_rcmds_add(q, "SREM", ik, id, (char *)NULL);
 			free(ik);
@@ -165,7 +166,7 @@ out:
 struct mm_rcmds *mm_inv_workflow_commands(const char *id, const struct mm_list *wf)
 {
 	struct mm_rcmds *q = mm_rcmds_new();
-	char *key = mm_xasprintf("machine:%s:workflows", id);
+	char *key = mm_xasprintf(MM_RKEY_MACHINE_WORKFLOWS, id);
 
 	mm_rcmds_add(q, "MULTI", (char *)NULL);
 	add_workflows(q, key, id, wf);

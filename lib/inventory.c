@@ -2,6 +2,7 @@
 #include "inventory.h"
 #include "log.h"
 #include "manifest.h"
+#include "rkeys.h"
 #include "scan.h"
 
 #include <cjson/cJSON.h>
@@ -13,7 +14,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#define HEARTBEAT_KEY "machines:models:heartbeat"
 #define MAX_ATTEMPTS 5
 
 /*
@@ -344,15 +344,6 @@ static char *models_json(struct snapshot *s, size_t *len)
 	return b.p;
 }
 
-static void iso_of(long long secs, char buf[32])
-{
-	time_t t = (time_t)secs;
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* HSET of the models hash: every field, or only the freshness fields. */
 static void add_hset(struct mm_rcmds *q, const char *key, const char *id,
 		     struct snapshot *s, long long now, int all_fields)
@@ -360,7 +351,7 @@ static void add_hset(struct mm_rcmds *q, const char *key, const char *id,
 	char iso[32], *json;
 	size_t len;
 
-	iso_of(now, iso);
+	mm_iso8601(now, iso);
 	mm_rcmds_begin(q);
 	mm_rcmds_arg(q, "HSET");
 	mm_rcmds_arg(q, key);
@@ -400,7 +391,7 @@ static void add_members(struct mm_rcmds *q, const char *cmd, const char *key,
 static void add_index(struct mm_rcmds *q, const char *cmd, const char *id,
 		      const char *const *v, size_t n)
 {
-	static const char prefix[] = "models:index:";
+	static const char prefix[] = MM_RKEY_MODEL_INDEX_PREFIX;
 	struct mm_buf key = {0};
 	size_t i;
 
@@ -420,7 +411,7 @@ static void add_heartbeat(struct mm_rcmds *q, const char *id, long long now)
 {
 	mm_rcmds_begin(q);
 	mm_rcmds_arg(q, "ZADD");
-	mm_rcmds_arg(q, HEARTBEAT_KEY);
+	mm_rcmds_arg(q, MM_RKEY_HEARTBEAT);
 	mm_rcmds_argf(q, "%lld", now);
 	mm_rcmds_arg(q, id);
 }
@@ -430,8 +421,8 @@ struct mm_rcmds *mm_inv_full_commands(const char *id, const struct mm_inv_model 
 {
 	struct mm_rcmds *q = mm_rcmds_new();
 	struct snapshot s;
-	char *k_models = mm_xasprintf("machine:%s:models", id);
-	char *k_names = mm_xasprintf("machine:%s:model_names", id);
+	char *k_models = mm_xasprintf(MM_RKEY_MACHINE_MODELS, id);
+	char *k_names = mm_xasprintf(MM_RKEY_MACHINE_NAMES, id);
 
 	snapshot_make(&s, models, n);
 	mm_rcmds_add(q, "MULTI", (char *)NULL);
@@ -459,8 +450,8 @@ struct mm_reporter *mm_reporter_new(const char *machine_id)
 	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
 
 	rep->id = mm_xstrdup(machine_id);
-	rep->k_models = mm_xasprintf("machine:%s:models", machine_id);
-	rep->k_names = mm_xasprintf("machine:%s:model_names", machine_id);
+	rep->k_models = mm_xasprintf(MM_RKEY_MACHINE_MODELS, machine_id);
+	rep->k_names = mm_xasprintf(MM_RKEY_MACHINE_NAMES, machine_id);
 	return rep;
 }
 
@@ -655,9 +646,9 @@ next:
 static int remove_machine(struct mm_redis *r, const char *id, long long cutoff, int *done,
 			  struct mm_err *err)
 {
-	char *k_models = mm_xasprintf("machine:%s:models", id);
-	char *k_names = mm_xasprintf("machine:%s:model_names", id);
-	char *k_wf = mm_xasprintf("machine:%s:workflows", id);
+	char *k_models = mm_xasprintf(MM_RKEY_MACHINE_MODELS, id);
+	char *k_names = mm_xasprintf(MM_RKEY_MACHINE_NAMES, id);
+	char *k_wf = mm_xasprintf(MM_RKEY_MACHINE_WORKFLOWS, id);
 	struct mm_rcmds *q = mm_rcmds_new();
 	redisReply **reps = NULL, *xrep = NULL;
 	struct names old = {0};
@@ -666,7 +657,7 @@ static int remove_machine(struct mm_redis *r, const char *id, long long cutoff, 
 
 	*done = 0;
 	mm_rcmds_add(q, "WATCH", k_models, k_names, k_wf, (char *)NULL);
-	mm_rcmds_add(q, "ZSCORE", HEARTBEAT_KEY, id, (char *)NULL);
+	mm_rcmds_add(q, "ZSCORE", MM_RKEY_HEARTBEAT, id, (char *)NULL);
 	mm_rcmds_add(q, "SMEMBERS", k_names, (char *)NULL);
 	mm_rcmds_add(q, "SMEMBERS", k_wf, (char *)NULL);
 	rc = mm_redis_pipeline(r, q, &reps, err);
@@ -693,13 +684,13 @@ static int remove_machine(struct mm_redis *r, const char *id, long long cutoff, 
 	mm_rcmds_add(q, "MULTI", (char *)NULL);
 	add_index(q, "SREM", id, old.v, old.n);
 	for (i = 0; i < reps[3]->elements; i++) {
-		char *ik = mm_xasprintf("workflows:index:%s", reps[3]->element[i]->str);
+		char *ik = mm_xasprintf(MM_RKEY_WORKFLOW_INDEX, reps[3]->element[i]->str);
 
 		mm_rcmds_add(q, "SREM", ik, id, (char *)NULL);
 		free(ik);
 	}
 	mm_rcmds_add(q, "DEL", k_models, k_names, k_wf, (char *)NULL);
-	mm_rcmds_add(q, "ZREM", HEARTBEAT_KEY, id, (char *)NULL);
+	mm_rcmds_add(q, "ZREM", MM_RKEY_HEARTBEAT, id, (char *)NULL);
 	mm_rcmds_add(q, "EXEC", (char *)NULL);
 	rc = mm_redis_pipeline_last(r, q, &xrep, err);
 	if (rc)
@@ -750,7 +741,7 @@ int mm_inv_prune_stale(struct mm_redis *r, double older_than, size_t *pruned, st
 	cutoff = reply_time(t) - (long long)ceil(older_than);
 	freeReplyObject(t);
 	snprintf(cut, sizeof(cut), "(%lld", cutoff);
-	rc = mm_redis_cmd(r, &ids, err, "ZRANGEBYSCORE", HEARTBEAT_KEY, "-inf", cut, (char *)NULL);
+	rc = mm_redis_cmd(r, &ids, err, "ZRANGEBYSCORE", MM_RKEY_HEARTBEAT, "-inf", cut, (char *)NULL);
 	if (rc)
 		return rc;
 	for (i = 0; i < ids->elements && !rc; i++) {

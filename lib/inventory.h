@@ -3,7 +3,7 @@
  * layout"): writing it in one MULTI/EXEC, deregistering, pruning stale
  * machines.
  *
- * Keys, for machine <id>:
+ * Keys, for machine <id> (named in rkeys.h):
  *   machine:<id>:models        hash: machine_id, models (JSON array of
  *                              {name, saveTo, size, hash?, sha256?,
  *                              hashSource?}), last_updated,

@@ -1,6 +1,7 @@
 /* jobmatch.c — install mm's jobMatching library, and put the replaced one back. */
 #include "jobmatch.h"
 #include "log.h"
+#include "state.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -150,59 +151,37 @@ static int current_library(struct mm_redis *r, redisReply **rep, struct lib *out
 	return rc;
 }
 
-static int mkdirs(const char *dir)
-{
-	char *p = mm_xstrdup(dir), *s;
-	int rc = 0;
-
-	for (s = p + 1; *s && !rc; s++)
-		if (*s == '/') {
-			*s = '\0';
-			if (mkdir(p, 0755) < 0 && errno != EEXIST)
-				rc = -1;
-			*s = '/';
-		}
-	if (!rc && mkdir(p, 0755) < 0 && errno != EEXIST)
-		rc = -1;
-	free(p);
-	return rc;
-}
-
-/* Write dir/name whole or not at all (a temporary file renamed into place), mode 0600. */
+/*
+ * Write name in the state directory whole or not at all (state.c: created
+ * 0700, held to its rule, a temporary file renamed into place, 0600).
+ */
 static int write_file(const char *dir, const char *name, const char *data, size_t len,
 		      struct mm_err *err)
 {
-	char *path = mm_xasprintf("%s/%s", dir, name);
-	char *tmp = mm_xasprintf("%s/.%s.tmp", dir, name);
-	int fd, rc = 0;
+	struct mm_state st;
+	int rc = mm_state_open(&st, dir, 1, err);
 
-	if (mkdirs(dir) < 0) {
-		rc = mm_error(err, MM_EFAIL, "cannot create '%s': %s", dir, strerror(errno));
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, data, len) != (ssize_t)len || fsync(fd) < 0 || close(fd) < 0 ||
-	    rename(tmp, path) < 0) {
-		rc = mm_error(err, MM_EFAIL, "cannot write '%s': %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		unlink(tmp);
-	}
-out:
-	free(path);
-	free(tmp);
+	if (!rc)
+		rc = mm_state_write(st.fd, name, data, len, err);
+	mm_state_close(&st);
 	return rc;
 }
 
+/* name in the state directory, or NULL when it is not there or may not be read. */
 static char *read_file(const char *dir, const char *name, size_t *len)
 {
-	char *path = mm_xasprintf("%s/%s", dir, name);
-	FILE *f = fopen(path, "rb");
+	struct mm_state st;
 	char *buf = NULL;
 	size_t cap = 0;
+	FILE *f = NULL;
+	int fd = -1;
 
-	free(path);
 	*len = 0;
+	if (mm_state_open(&st, dir, 0, NULL) == 0)
+		fd = mm_state_openat(st.fd, name, O_RDONLY | O_CLOEXEC, 0);
+	mm_state_close(&st);
+	if (fd >= 0 && !(f = fdopen(fd, "rb")))
+		close(fd);
 	if (!f)
 		return NULL;
 	for (;;) {
@@ -454,13 +433,13 @@ static int read_saved(struct mm_redis *r, const char *state_dir, struct saved *s
 
 static void forget_files(const char *state_dir)
 {
-	char *a = mm_xasprintf("%s/%s", state_dir, MM_JOBMATCH_DUMP_FILE);
-	char *b = mm_xasprintf("%s/%s", state_dir, MM_JOBMATCH_META_FILE);
+	struct mm_state st;
 
-	unlink(a);
-	unlink(b);
-	free(a);
-	free(b);
+	if (mm_state_open(&st, state_dir, 0, NULL) == 0) {
+		unlinkat(st.fd, MM_JOBMATCH_DUMP_FILE, 0);
+		unlinkat(st.fd, MM_JOBMATCH_META_FILE, 0);
+	}
+	mm_state_close(&st);
 }
 
 int mm_jobmatch_restore(struct mm_redis *r, const char *state_dir, int *outcome,

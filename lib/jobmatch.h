@@ -19,12 +19,13 @@
 
 #include "mm.h"
 #include "redis.h"
+#include "rkeys.h"
 
 extern const char mm_redis_jobmatching_lua[];
 extern const size_t mm_redis_jobmatching_lua_len;
 
 #define MM_JOBMATCH_LIBRARY "jobMatching"
-#define MM_JOBMATCH_SAVED_KEY "mm:jobmatching:saved"
+#define MM_JOBMATCH_SAVED_KEY MM_RKEY_JOBMATCH_SAVED
 #define MM_JOBMATCH_DUMP_FILE "jobmatching.dump"
 #define MM_JOBMATCH_META_FILE "jobmatching.json"
 /* A line of the library's header that tells mm's library from another. */

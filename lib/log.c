@@ -1,5 +1,6 @@
-/* log.c — stderr diagnostics with secrets masked. */
+/* log.c — diagnostics with secrets masked, handed to the caller's sink. */
 #include "log.h"
+#include "config.h"
 #include "mm.h"
 #include "text.h"
 
@@ -16,6 +17,8 @@
 static const char *prog = "mm";
 static int level = MM_LOG_INFO;
 static int json;
+static mm_log_sink *sink;
+static void *sink_data;
 
 static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
 static char **secrets;
@@ -29,9 +32,9 @@ void mm_log_init(const char *progname)
 		slash = strrchr(progname, '/');
 		prog = slash ? slash + 1 : progname;
 	}
-	f = getenv("MM_LOG_FORMAT");
+	f = mm_env("MM_LOG_FORMAT", NULL);
 	json = f && strcasecmp(f, "json") == 0;
-	l = getenv("MM_LOG_LEVEL");
+	l = mm_env("MM_LOG_LEVEL", NULL);
 	if (l) {
 		if (!strcasecmp(l, "error") || !strcasecmp(l, "quiet"))
 			level = MM_LOG_ERROR;
@@ -42,6 +45,23 @@ void mm_log_init(const char *progname)
 		else if (!strcasecmp(l, "debug"))
 			level = MM_LOG_DEBUG;
 	}
+}
+
+void mm_log_set_sink(mm_log_sink *fn, void *data)
+{
+	sink = fn;
+	sink_data = data;
+}
+
+void mm_log_stderr(int l, const char *line, void *data)
+{
+	fputs(line, stderr);
+}
+
+static void deliver(int l, const char *line)
+{
+	if (sink)
+		sink(l, line, sink_data);
 }
 
 const char *mm_progname(void)
@@ -203,7 +223,7 @@ void mm_log_raw(const char *text)
 	}
 	mm_visible_put(&b, line, strlen(line));
 	if (b.p)
-		fputs(b.p, stderr);
+		deliver(MM_LOG_ERROR, b.p);
 	free(b.p);
 	free(r);
 }
@@ -220,7 +240,7 @@ static const char *level_name(int l)
 
 void mm_vlog(int l, const char *fmt, va_list ap)
 {
-	char msg[4096], *r;
+	char msg[4096], *r, *out = NULL;
 
 	if (l > level && !(l == MM_LOG_ERROR))
 		return;
@@ -251,16 +271,19 @@ void mm_vlog(int l, const char *fmt, va_list ap)
 		cJSON_AddStringToObject(o, "msg", r);
 		line = cJSON_PrintUnformatted(o);
 		if (line)
-			fprintf(stderr, "%s\n", line);
+			out = mm_xasprintf("%s\n", line);
 		free(line);
 		cJSON_Delete(o);
 	} else if (l == MM_LOG_WARN) {
-		fprintf(stderr, "%s: warning: %s\n", prog, r);
+		out = mm_xasprintf("%s: warning: %s\n", prog, r);
 	} else if (l == MM_LOG_DEBUG) {
-		fprintf(stderr, "%s: debug: %s\n", prog, r);
+		out = mm_xasprintf("%s: debug: %s\n", prog, r);
 	} else {
-		fprintf(stderr, "%s: %s\n", prog, r);
+		out = mm_xasprintf("%s: %s\n", prog, r);
 	}
+	if (out)
+		deliver(l, out);
+	free(out);
 	free(r);
 }
 

@@ -1,5 +1,10 @@
 /*
- * log.h — diagnostics on stderr.
+ * log.h — diagnostics, delivered through a sink the caller installs.
+ *
+ * The library never prints (mm.h): it formats each message and hands the
+ * line to the sink installed with mm_log_set_sink(), as libcurl hands its
+ * debug output to CURLOPT_DEBUGFUNCTION.  Without a sink a message goes
+ * nowhere.  The commands install mm_log_stderr (prologue.h).
  *
  * Text lines look like git's and curl's: "mm-fetch: cannot open 'x': reason",
  * "mm-fetch: warning: ...".  With MM_LOG_FORMAT=json each message is one JSON
@@ -26,8 +31,20 @@ enum mm_log_level {
 	MM_LOG_DEBUG,
 };
 
-/* Set the program name and read MM_LOG_FORMAT / MM_LOG_LEVEL. */
+/* Set the program name and read MM_LOG_FORMAT / MM_LOG_LEVEL (config.h). */
 void mm_log_init(const char *progname);
+
+/*
+ * A sink receives each message that passes the level, finished: redacted,
+ * prefixed ("mm-fetch: warning: ...") or a JSON object, ending in a
+ * newline.  mm_log_raw's text arrives as it is, with level MM_LOG_ERROR.
+ * It may be called from any thread; data is the pointer given here.
+ */
+typedef void mm_log_sink(int level, const char *line, void *data);
+void mm_log_set_sink(mm_log_sink *fn, void *data);
+
+/* The sink that writes each line to stderr. */
+void mm_log_stderr(int level, const char *line, void *data);
 const char *mm_progname(void);
 
 /* -q lowers, -v raises; default MM_LOG_INFO. */
@@ -61,7 +78,7 @@ char *mm_redact(const char *s);
 int mm_finish_stdout(void);
 
 /*
- * Write the whole of text to stderr, redacted, with no prefix; its newlines
+ * Hand the whole of text to the sink, redacted, with no prefix; its newlines
  * stay, other control characters are escaped.
  */
 void mm_log_raw(const char *text);

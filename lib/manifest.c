@@ -737,15 +737,16 @@ int mm_manifest_parse(const char *text, size_t len, const char *origin, int flag
 	return rc;
 }
 
-int mm_manifest_load(const char *path, int flags, struct mm_manifest **out, struct mm_err *err)
+int mm_manifest_read(const char *path, char **text, size_t *len, struct mm_err *err)
 {
 	FILE *f;
 	char *buf = NULL;
-	size_t len = 0, cap = 0, r;
+	size_t n = 0, cap = 0, r;
 	const char *origin;
-	int rc;
+	int rc = 0;
 
-	*out = NULL;
+	*text = NULL;
+	*len = 0;
 	if (!path || strcmp(path, "-") == 0) {
 		f = stdin;
 		origin = "<stdin>";
@@ -757,13 +758,13 @@ int mm_manifest_load(const char *path, int flags, struct mm_manifest **out, stru
 					"cannot open '%s': %s", path, strerror(errno));
 	}
 	for (;;) {
-		if (cap - len < 65536) {
+		if (cap - n < 65536) {
 			cap = cap ? cap * 2 : 1 << 16;
 			buf = mm_xrealloc(buf, cap + 1);
 		}
-		r = fread(buf + len, 1, cap - len, f);
-		len += r;
-		if (len > (size_t)MM_MANIFEST_MAX) {
+		r = fread(buf + n, 1, cap - n, f);
+		n += r;
+		if (n > (size_t)MM_MANIFEST_MAX) {
 			rc = mm_error(err, MM_EINPUT, "%s: larger than %ld MiB", origin,
 				      MM_MANIFEST_MAX >> 20);
 			goto out;
@@ -775,15 +776,34 @@ int mm_manifest_load(const char *path, int flags, struct mm_manifest **out, stru
 		rc = mm_error(err, MM_EINPUT, "cannot read %s: %s", origin, strerror(errno));
 		goto out;
 	}
-	buf[len] = '\0';
-	if (len == 0) {
-		rc = mm_error(err, MM_EINPUT, "%s: empty input, expected a manifest", origin);
-		goto out;
-	}
-	rc = mm_manifest_parse(buf, len, origin, flags, out, err);
+	buf[n] = '\0';
 out:
 	if (f != stdin)
 		fclose(f);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	*text = buf;
+	*len = n;
+	return 0;
+}
+
+int mm_manifest_load(const char *path, int flags, struct mm_manifest **out, struct mm_err *err)
+{
+	const char *origin = !path || strcmp(path, "-") == 0 ? "<stdin>" : path;
+	char *buf;
+	size_t len;
+	int rc;
+
+	*out = NULL;
+	rc = mm_manifest_read(path, &buf, &len, err);
+	if (rc)
+		return rc;
+	if (len == 0)
+		rc = mm_error(err, MM_EINPUT, "%s: empty input, expected a manifest", origin);
+	else
+		rc = mm_manifest_parse(buf, len, origin, flags, out, err);
 	free(buf);
 	return rc;
 }

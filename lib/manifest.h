@@ -65,7 +65,15 @@ int mm_manifest_parse(const char *text, size_t len, const char *origin, int flag
 int mm_manifest_from_json(cJSON *root, int flags, struct mm_manifest **out,
 			  struct mm_err *err);
 
-/* Read all of path ("-" or NULL: stdin) and parse it. */
+/*
+ * Read all of path ("-" or NULL: stdin) into *text (NUL-terminated, the
+ * caller's to free; *len bytes, 0 for an empty input).  A file that is not
+ * there is MM_EUSAGE ("cannot open 'x'"); one that cannot be read, or is
+ * larger than MM_MANIFEST_MAX, MM_EINPUT.
+ */
+int mm_manifest_read(const char *path, char **text, size_t *len, struct mm_err *err);
+
+/* mm_manifest_read, then parse it; an empty input is MM_EINPUT. */
 int mm_manifest_load(const char *path, int flags, struct mm_manifest **out,
 		     struct mm_err *err);
 

@@ -149,13 +149,18 @@ int mm_parse_double(const char *s, double min, double max, double *out)
 	return 0;
 }
 
-void mm_iso8601_now(char buf[32])
+void mm_iso8601(long long secs, char buf[32])
 {
-	time_t t = time(NULL);
+	time_t t = (time_t)secs;
 	struct tm tm;
 
-	gmtime_r(&t, &tm);
-	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (!gmtime_r(&t, &tm) || !strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, 32, "%lld", secs);
+}
+
+void mm_iso8601_now(char buf[32])
+{
+	mm_iso8601((long long)time(NULL), buf);
 }
 
 double mm_now(void)

@@ -77,7 +77,9 @@ void mm_buf_put(struct mm_buf *b, const char *s, size_t n);
 int mm_parse_long(const char *s, long min, long max, long *out);
 int mm_parse_double(const char *s, double min, double max, double *out);
 
-/* Current time as ISO 8601 UTC with seconds ("2026-01-12T10:30:00Z"). */
+/* secs since the epoch as ISO 8601 UTC with seconds ("2026-01-12T10:30:00Z"). */
+void mm_iso8601(long long secs, char buf[32]);
+/* mm_iso8601 of the current time. */
 void mm_iso8601_now(char buf[32]);
 
 /* Monotonic seconds, for durations. */

@@ -1,5 +1,6 @@
 /* modeltype.c — deployed model spellings, ComfyUI model folders, name guesses. */
 #include "modeltype.h"
+#include "config.h"
 #include "manifest.h"
 #include "mm.h"
 
@@ -317,7 +318,7 @@ static void derive(cJSON *o, struct rep *r)
 	if (!name)
 		return;
 	if (!get_str(o, "downloadUrl") && repo) {
-		char *u = mm_hf_url(getenv("HF_ENDPOINT"), repo, name);
+		char *u = mm_hf_url(mm_config_hf_endpoint(), repo, name);
 
 		put(o, "downloadUrl", cJSON_CreateString(u));
 		free(u);

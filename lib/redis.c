@@ -1,5 +1,6 @@
 /* redis.c — REDIS_URL, connections with retries, commands and pipelines. */
 #include "redis.h"
+#include "config.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -305,13 +306,7 @@ char *mm_redis_url_display(const struct mm_redis_url *u)
 
 static int env_seconds(const char *name, double *out, struct mm_err *err)
 {
-	const char *v = getenv(name);
-
-	if (!v || !*v)
-		return 0;
-	if (mm_parse_double(v, 0, 86400, out) < 0)
-		return mm_error(err, MM_EUSAGE, "%s: not a number of seconds: '%s'", name, v);
-	return 0;
+	return mm_env_seconds(name, 0, 86400, out, err);
 }
 
 int mm_redis_opts_from_env(struct mm_redis_opts *o, struct mm_err *err)
@@ -407,7 +402,7 @@ static int connect_once(struct mm_redis *r, struct mm_err *err)
 		if (!r->ssl) {
 			redisSSLContextError e = 0;
 
-			r->ssl = redisCreateSSLContext(getenv("REDIS_CA_CERT"), NULL, NULL, NULL,
+			r->ssl = redisCreateSSLContext(mm_config_redis_ca(), NULL, NULL, NULL,
 						       r->url.host, &e);
 			if (!r->ssl) {
 				drop_context(r);

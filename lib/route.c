@@ -1,6 +1,7 @@
 /* route.c — the `mm` function library and the operator's routing queries. */
 #include "route.h"
 #include "log.h"
+#include "rkeys.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -117,8 +118,8 @@ int mm_route_machine(struct mm_redis *r, const char *id, double stale_after,
 		     cJSON **out, struct mm_err *err)
 {
 	struct mm_rcmds *q = mm_rcmds_new();
-	char *k_models = mm_xasprintf("machine:%s:models", id);
-	char *k_names = mm_xasprintf("machine:%s:model_names", id);
+	char *k_models = mm_xasprintf(MM_RKEY_MACHINE_MODELS, id);
+	char *k_names = mm_xasprintf(MM_RKEY_MACHINE_NAMES, id);
 	redisReply **reps = NULL;
 	const char *s;
 	cJSON *o, *models = NULL;
@@ -128,7 +129,7 @@ int mm_route_machine(struct mm_redis *r, const char *id, double stale_after,
 	*out = NULL;
 	mm_rcmds_add(q, "TIME", (char *)NULL);
 	mm_rcmds_add(q, "HGETALL", k_models, (char *)NULL);
-	mm_rcmds_add(q, "ZSCORE", "machines:models:heartbeat", id, (char *)NULL);
+	mm_rcmds_add(q, "ZSCORE", MM_RKEY_HEARTBEAT, id, (char *)NULL);
 	mm_rcmds_add(q, "SMEMBERS", k_names, (char *)NULL);
 	rc = mm_redis_pipeline(r, q, &reps, err);
 	mm_rcmds_free(q);

@@ -10,6 +10,8 @@
  *   quarantine/<saveTo>, quarantine/<saveTo>.why
  *                     files that failed verification (mm-verify --quarantine)
  *   ready             written by mm-entrypoint once the models are in place
+ *   jobmatching.dump, jobmatching.json
+ *                     the jobMatching library mm replaced (jobmatch.h)
  *
  * The rule.  The state directory usually sits inside MM_ROOT ($MM_ROOT/.mm),
  * which ComfyUI and its custom nodes, often another uid, can write.  So:

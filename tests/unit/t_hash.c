@@ -209,6 +209,25 @@ static void test_mapped(void)
 	close(fd);
 	ok(write_file(path, data, n) == 0, "wrote %zu bytes: windows and a ragged tail", n);
 
+	{
+		/* No process-wide handler until the caller asks: the file is read instead. */
+		struct sigaction cur, before;
+
+		/* A sanitizer runtime may have a handler of its own: it must stay. */
+		sigaction(SIGBUS, NULL, &before);
+		mm_hash_buf(MM_HASH_SHA256, data, n, want, NULL);
+		fd = open(path, O_RDONLY);
+		ok(mm_hash_fd_mapped(fd, MM_HASH_SHA256, NULL, 0, hex, &bytes, NULL, NULL, &err) == 0 &&
+			bytes == n && strcmp(hex, want) == 0, "before mm_hash_catch_sigbus, the digest is right");
+		close(fd);
+		ok(sigaction(SIGBUS, NULL, &cur) == 0 && cur.sa_flags == before.sa_flags &&
+			cur.sa_handler == before.sa_handler,
+			"and SIGBUS keeps its disposition: the library installed nothing");
+		ok(mm_hash_catch_sigbus() == 0, "the caller asks for the handler");
+		ok(sigaction(SIGBUS, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+			cur.sa_sigaction != before.sa_sigaction, "which is then installed");
+	}
+
 	for (enum mm_hash_algo a = MM_HASH_MD5; a <= MM_HASH_SHA256; a++) {
 		mm_hash_buf(a, data, n, want, NULL);
 		fd = open(path, O_RDONLY);

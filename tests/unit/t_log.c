@@ -7,6 +7,33 @@
 #include "log.h"
 #include "tap.h"
 
+/* The stderr a block of code writes, in buf. */
+#define CAPTURE_STDERR(buf, code) do { \
+	FILE *tmp_ = tmpfile(); \
+	int saved_ = dup(2); \
+	size_t n_; \
+	fflush(stderr); \
+	dup2(fileno(tmp_), 2); \
+	code; \
+	fflush(stderr); \
+	dup2(saved_, 2); \
+	close(saved_); \
+	rewind(tmp_); \
+	n_ = fread(buf, 1, sizeof(buf) - 1, tmp_); \
+	buf[n_] = '\0'; \
+	fclose(tmp_); \
+} while (0)
+
+static char got[1024];
+static int got_level = -2;
+
+static void collect(int level, const char *line, void *data)
+{
+	strncat(got, line, sizeof(got) - strlen(got) - 1);
+	got_level = level;
+	*(int *)data += 1;
+}
+
 static void redacts(const char *in, const char *secret, const char *desc)
 {
 	char *out = mm_redact(in);
@@ -34,6 +61,26 @@ int main(void)
 	out = mm_redact("token=abc&keep=1");
 	is_str(out, "token=***&keep=1", "a leading token= is masked and other parameters stay");
 	free(out);
+
+	{
+		/* The library never prints: with no sink, a message goes nowhere. */
+		char buf[256] = "x";
+		int calls = 0;
+
+		mm_log_init("t_log");
+		CAPTURE_STDERR(buf, (mm_errorf("no sink: %s", "lost"), mm_log_raw("raw\n")));
+		is_str(buf, "", "with no sink installed, the library writes nothing on stderr");
+
+		mm_log_set_sink(collect, &calls);
+		CAPTURE_STDERR(buf, (mm_warnf("disk %s", "low"), mm_debugf("not at info level"),
+				     mm_log_raw("raw token=abc\n")));
+		is_str(buf, "", "with a sink of its own, still nothing on stderr");
+		is_str(got, "t_log: warning: disk low\nraw token=***\n",
+		       "the sink gets the finished lines, redacted, the level filter applied");
+		ok(calls == 2, "one call per message (%d)", calls);
+		ok(got_level == MM_LOG_ERROR, "raw text arrives as an error-level line");
+		mm_log_set_sink(mm_log_stderr, NULL);
+	}
 
 	{
 		/* What a log line and mm_log_raw really write to stderr. */

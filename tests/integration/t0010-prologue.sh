@@ -1,0 +1,34 @@
+#!/bin/sh
+# What every binary does before its own work (cmd/prologue): -V and
+# --version print "NAME VERSION", -h and --help the usage, all four exit 0,
+# and a write error on stdout (a full disk) makes them exit non-zero; an
+# unknown option is a usage error (2).
+. tests/lib.sh
+
+version=$(sed -n 's/^VERSION = //p' "$MM_TOP/Makefile")
+full=/dev/full
+[ -w "$full" ] || full=''
+for b in mm-discover mm-fetch mm-verify mm-report mm-route; do
+	for v in -V --version; do
+		exit_is 0 "$b $v exits 0" mm "$b" "$v"
+		is "$(cat "$T/out")" "$b $version" "$b $v prints its name and version"
+	done
+	for h in -h --help; do
+		exit_is 0 "$b $h exits 0" mm "$b" "$h"
+		like "$(cat "$T/out")" "^usage: $b " "$b $h prints the usage on stdout"
+	done
+	exit_is 2 "$b with an unknown option is a usage error" mm "$b" --no-such-option
+	like "$(cat "$T/err")" "usage: $b " "$b: the usage on stderr"
+	if [ -n "$full" ]; then
+		for a in --help -h --version -V; do
+			mm "$b" "$a" > "$full" 2> "$T/err"
+			rc=$?
+			isnt "$rc" 0 "$b $a > /dev/full exits non-zero"
+			like "$(cat "$T/err")" "$b: cannot write to standard output" \
+				"$b $a > /dev/full says why"
+		done
+	else
+		skip "$b > /dev/full" "no writable /dev/full"
+	fi
+done
+done_testing
