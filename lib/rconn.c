@@ -121,9 +121,10 @@ int mm_rtls_new(const struct mm_rtls_files *f, struct mm_rtls **out, struct mm_e
 		if (SSL_CTX_use_certificate_chain_file(t->ctx, f->cert_file) != 1)
 			rc = mm_error(err, MM_EUSAGE, "REDIS_CLIENT_CERT: no usable certificate in %s: %s",
 				      f->cert_file, ssl_reason("not PEM"));
-		else if (SSL_CTX_use_PrivateKey_file(t->ctx, f->key_file, SSL_FILETYPE_PEM) != 1)
+		else if (SSL_CTX_use_PrivateKey_file(t->ctx, f->key_file, SSL_FILETYPE_PEM) != 1 &&
+			 ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH)
 			rc = mm_error(err, MM_EUSAGE,
-				      "REDIS_CLIENT_KEY: no usable private key in %s (an encrypted key is not supported): %s",
+				      "REDIS_CLIENT_KEY: no usable private key in %s (PEM, not encrypted): %s",
 				      f->key_file, ssl_reason("not PEM"));
 		else if (SSL_CTX_check_private_key(t->ctx) != 1)
 			rc = mm_error(err, MM_EUSAGE, "REDIS_CLIENT_KEY %s is not the key of REDIS_CLIENT_CERT %s",
