@@ -35,6 +35,7 @@ struct mm_rconn {
 	int failed;
 	int client_cert;  /* a client certificate was offered */
 	int refused;      /* the server sent a fatal TLS alert */
+	int answered;     /* something was read since the handshake */
 	char desc[32];
 	char errstr[256];
 	char buf[16384];
@@ -304,8 +305,18 @@ static int tls_fail(struct mm_rconn *c, int ret, const char *what)
 		ERR_clear_error();
 		return fail(c, "server closed the connection%s", what);
 	}
-	if (e == SSL_ERROR_SYSCALL && !q)
+	if (e == SSL_ERROR_SYSCALL && !q) {
+		/*
+		 * With TLS 1.3 a server that refuses the client certificate
+		 * closes after the handshake, and the reset can overtake its
+		 * alert.
+		 */
+		if (!c->answered && !*what && (errno == ECONNRESET || errno == EPIPE))
+			return fail(c, "%s right after the TLS handshake: %s", strerror(errno),
+				    c->client_cert ? "the server may have refused the client certificate (REDIS_CLIENT_CERT)"
+						   : "the server may require a client certificate (REDIS_CLIENT_CERT, REDIS_CLIENT_KEY)");
 		return fail(c, "%s%s", strerror(errno), what);
+	}
 	if (q && ERR_GET_LIB(q) == ERR_LIB_SSL && ERR_GET_REASON(q) >= SSL_AD_REASON_OFFSET)
 		c->refused = 1;
 	if (q && ERR_GET_REASON(q) == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED && !c->client_cert) {
@@ -484,6 +495,7 @@ static int fill(struct mm_rconn *c)
 				return tls_fail(c, ret, "");
 			}
 			got = ret;
+			c->answered = 1;
 		} else {
 			got = recv(c->fd, c->buf, sizeof(c->buf), 0);
 			if (got == 0)

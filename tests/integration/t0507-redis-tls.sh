@@ -113,7 +113,7 @@ rcli config set tls-auth-clients yes > /dev/null
 exit_is 4 "a server that requires a client certificate, none given: exit 4" \
 	run REDIS_CA_CERT="$c/ca.pem" REDIS_URL="$url" MM_REDIS_RETRY_SECONDS=20 mm-report
 keep
-like "$(cat "$T/err")" "requires a client certificate: set REDIS_CLIENT_CERT and REDIS_CLIENT_KEY" \
+like "$(cat "$T/err")" "(requires|may require) a client certificate.*REDIS_CLIENT_CERT.*REDIS_CLIENT_KEY" \
 	"the message says what to set"
 unlike "$(cat "$T/err")" "gave up after" "no retries"
 rcli flushall > /dev/null
@@ -130,7 +130,9 @@ exit_is 4 "a client certificate from a CA the server does not trust: exit 4" \
 	run REDIS_CA_CERT="$c/ca.pem" REDIS_CLIENT_CERT="$c/rogue.pem" REDIS_CLIENT_KEY="$c/rogue.key" \
 	REDIS_URL="$url" mm-report
 keep
-like "$(cat "$T/err")" "TLS: .*alert" "the message carries the server's TLS alert"
+# The server's alert, or (TLS 1.3) the reset that overtook it.
+like "$(cat "$T/err")" "TLS: .*alert|may have refused the client certificate" \
+	"the message says the server refused the client certificate"
 
 # ---------------------------------------------------------------- ACL user over TLS
 pw='Tls-s3cret/pass@word'
