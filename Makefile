@@ -16,7 +16,7 @@ DATADIR ?= $(PREFIX)/share
 PKG_CONFIG ?= pkg-config
 CC ?= cc
 
-PKGS = libcurl hiredis libcjson libcrypto
+PKGS = libcurl hiredis libcjson libcrypto libssl
 
 CFLAGS ?= -O2 -g
 WARNINGS = -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
@@ -37,10 +37,6 @@ endif
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
-ifeq ($(shell $(PKG_CONFIG) --exists hiredis_ssl 2>/dev/null && echo y),y)
-PKG_CFLAGS += -DMM_HAVE_HIREDIS_SSL $(shell $(PKG_CONFIG) --cflags hiredis_ssl)
-PKG_LIBS += $(shell $(PKG_CONFIG) --libs hiredis_ssl libssl)
-endif
 
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DMM_VERSION='"$(VERSION)"' -Ilib -I$(B)/gen \
 	$(WARNINGS) $(SANFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP

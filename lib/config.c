@@ -21,6 +21,11 @@ const char *mm_env(const char *name, const char *alias)
 	return NULL;
 }
 
+const char *mm_env_raw(const char *name)
+{
+	return getenv(name);
+}
+
 int mm_env_long(const char *name, long min, long max, long *out, struct mm_err *err)
 {
 	const char *v = mm_env(name, NULL);
@@ -71,11 +76,6 @@ char *mm_config_state_dir(const char *root)
 const char *mm_config_redis_url(void)
 {
 	return mm_env("REDIS_URL", NULL);
-}
-
-const char *mm_config_redis_ca(void)
-{
-	return mm_env("REDIS_CA_CERT", NULL);
 }
 
 const char *mm_config_ca_bundle(void)

@@ -18,6 +18,8 @@
  * non-empty, or NULL.  Borrowed from the environment.
  */
 const char *mm_env(const char *name, const char *alias);
+/* NAME as set, an empty value included (the caller refuses it); NULL when unset. */
+const char *mm_env_raw(const char *name);
 
 /*
  * A whole number from the environment: *out keeps its default when the
@@ -38,8 +40,6 @@ char *mm_config_state_dir(const char *root);
 /* REDIS_URL, or NULL (redis.h's default address).  Borrowed. */
 const char *mm_config_redis_url(void);
 
-/* REDIS_CA_CERT: the CA file for rediss://, or NULL (the system's).  Borrowed. */
-const char *mm_config_redis_ca(void);
 
 /*
  * The CA bundle for HTTPS: CURL_CA_BUNDLE, else SSL_CERT_FILE (as the curl

@@ -2,6 +2,7 @@
 #include "redis.h"
 #include "config.h"
 #include "log.h"
+#include "rconn.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -10,16 +11,11 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <strings.h>
 #include <sys/time.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
-
-#ifdef MM_HAVE_HIREDIS_SSL
-#include <hiredis/hiredis_ssl.h>
-#endif
 
 static void wipe_free(char *s)
 {
@@ -266,20 +262,15 @@ int mm_redis_url_parse(const char *url, struct mm_redis_url *u, struct mm_err *e
 	if (strncasecmp(url, "redis://", 8) == 0) {
 		rc = parse_tcp(url + 8, u, err);
 	} else if (strncasecmp(url, "rediss://", 9) == 0) {
-#ifdef MM_HAVE_HIREDIS_SSL
 		u->tls = 1;
 		rc = parse_tcp(url + 9, u, err);
-#else
-		rc = mm_error(err, MM_EUSAGE,
-			      "REDIS_URL: rediss:// (TLS) is not supported: built without hiredis_ssl");
-#endif
 	} else if (strncasecmp(url, "unix://", 7) == 0) {
 		rc = parse_unix(url + 7, u, err);
 	} else {
 		const char *colon = strstr(url, "://");
 
 		if (colon)
-			rc = mm_error(err, MM_EUSAGE, "REDIS_URL: unknown scheme '%.*s', want redis:// or unix://",
+			rc = mm_error(err, MM_EUSAGE, "REDIS_URL: unknown scheme '%.*s', want redis://, rediss:// or unix://",
 				      (int)(colon - url), url);
 		else
 			rc = mm_error(err, MM_EUSAGE, "REDIS_URL: not a URL, want redis://host:port/db or unix:///path");
@@ -304,6 +295,12 @@ char *mm_redis_url_display(const struct mm_redis_url *u)
 			    u->host, u->port, u->db);
 }
 
+/* A file name from the environment: NULL when unset (an empty value is kept, and refused later). */
+static const char *env_file(const char *name)
+{
+	return mm_env_raw(name);
+}
+
 static int env_seconds(const char *name, double *out, struct mm_err *err)
 {
 	return mm_env_seconds(name, 0, 86400, out, err);
@@ -322,6 +319,9 @@ int mm_redis_opts_from_env(struct mm_redis_opts *o, struct mm_err *err)
 		o->connect_timeout = 5;
 	if (o->command_timeout <= 0)
 		o->command_timeout = 30;
+	o->ca_cert = env_file("REDIS_CA_CERT");
+	o->client_cert = env_file("REDIS_CLIENT_CERT");
+	o->client_key = env_file("REDIS_CLIENT_KEY");
 	return 0;
 }
 
@@ -329,44 +329,32 @@ int mm_redis_opts_from_env(struct mm_redis_opts *o, struct mm_err *err)
 #define SEND_BUFFER (1 << 20)
 
 struct mm_redis {
-	redisContext *c;
+	struct mm_rconn *c;
+	struct mm_rtls *tls;   /* rediss://: made once, shared by reconnects */
 	struct mm_redis_url url;
 	struct mm_redis_opts opts;
 	char *addr;
 	size_t unread;  /* replies to mm_redis_send() not read yet */
-#ifdef MM_HAVE_HIREDIS_SSL
-	redisSSLContext *ssl;
-#endif
+	int refused;    /* the TLS peer refused us or we it: no retry helps */
 };
-
-static struct timeval tv_of(double s)
-{
-	struct timeval tv;
-
-	tv.tv_sec = (time_t)s;
-	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
-	if (tv.tv_sec == 0 && tv.tv_usec == 0)
-		tv.tv_usec = 1000;
-	return tv;
-}
 
 static void drop_context(struct mm_redis *r)
 {
 	if (r->c) {
-		redisFree(r->c);
+		mm_rconn_close(r->c);
 		r->c = NULL;
 	}
 	r->unread = 0;
 }
 
-/* After an I/O error the context is useless: record the error, drop it. */
+/* After an I/O error the connection is useless: record the error, drop it. */
 static int io_error(struct mm_redis *r, struct mm_err *err)
 {
-	const char *why = r->c && r->c->errstr[0] ? r->c->errstr : "connection lost";
+	const char *why = r->c && mm_rconn_error(r->c)[0] ? mm_rconn_error(r->c) : "connection lost";
 
-	if (r->c && r->c->err == REDIS_ERR_EOF)
-		why = "server closed the connection";
 	mm_error(err, MM_EUNAVAIL, "redis %s: %s", r->addr, why);
+	if (r->c && mm_rconn_refused(r->c))
+		r->refused = 1;
 	drop_context(r);
 	return MM_EUNAVAIL;
 }
@@ -384,38 +372,27 @@ static int transient_reply(const char *s)
  */
 static int connect_once(struct mm_redis *r, struct mm_err *err)
 {
-	struct timeval ctv = tv_of(r->opts.connect_timeout);
 	redisReply *rep = NULL;
 	int rc;
 
 	drop_context(r);
-	if (r->url.is_unix)
-		r->c = redisConnectUnixWithTimeout(r->url.path, ctv);
-	else
-		r->c = redisConnectWithTimeout(r->url.host, r->url.port, ctv);
-	if (!r->c)
-		return mm_error(err, MM_EUNAVAIL, "redis %s: cannot allocate a connection", r->addr);
-	if (r->c->err)
-		return io_error(r, err);
-#ifdef MM_HAVE_HIREDIS_SSL
-	if (r->url.tls) {
-		if (!r->ssl) {
-			redisSSLContextError e = 0;
+	if (r->url.tls && !r->tls) {
+		struct mm_rtls_files f = { r->opts.ca_cert, r->opts.client_cert, r->opts.client_key };
 
-			r->ssl = redisCreateSSLContext(mm_config_redis_ca(), NULL, NULL, NULL,
-						       r->url.host, &e);
-			if (!r->ssl) {
-				drop_context(r);
-				return mm_error(err, MM_EUSAGE, "redis %s: TLS setup failed: %s", r->addr,
-						redisSSLContextGetError(e));
-			}
+		rc = mm_rtls_new(&f, &r->tls, err);
+		if (rc) {
+			mm_error_prefix(err, "redis %s", r->addr);
+			return rc;
 		}
-		if (redisInitiateSSLWithContext(r->c, r->ssl) != REDIS_OK)
-			return io_error(r, err);
 	}
-#endif
-	if (redisSetTimeout(r->c, tv_of(r->opts.command_timeout)) != REDIS_OK)
-		return io_error(r, err);
+	rc = mm_rconn_open(r->url.is_unix ? NULL : r->url.host, r->url.port,
+			   r->url.is_unix ? r->url.path : NULL, r->url.tls ? r->tls : NULL,
+			   r->opts.connect_timeout, r->opts.command_timeout, &r->c, &r->refused, err);
+	if (rc) {
+		mm_error_prefix(err, "redis %s", r->addr);
+		return rc;
+	}
+	mm_debugf("redis %s: connected (%s)", r->addr, mm_rconn_describe(r->c));
 	if (r->url.is_unix) {
 		/*
 		 * Room for a large pipeline in the socket: its first part is
@@ -424,9 +401,7 @@ static int connect_once(struct mm_redis *r, struct mm_err *err)
 		 * this at net.core.wmem_max; a smaller buffer only costs time.
 		 * TCP sizes its own buffer, and setting one would stop that.
 		 */
-		int sndbuf = SEND_BUFFER;
-
-		(void)setsockopt(r->c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+		mm_rconn_sndbuf(r->c, SEND_BUFFER);
 	}
 	if (r->url.password) {
 		if (r->url.user)
@@ -466,6 +441,18 @@ static int connect_once(struct mm_redis *r, struct mm_err *err)
 			return rc;
 		freeReplyObject(rep);
 	}
+	if (r->url.tls && !r->url.password && !r->url.db) {
+		/*
+		 * With TLS 1.3 a server that wants a client certificate says so
+		 * only after the handshake: ask something, so that shows here.
+		 */
+		rc = mm_redis_cmd(r, &rep, err, "PING", (char *)NULL);
+		if (rc == MM_EFAIL)
+			rc = MM_EUNAVAIL;
+		if (rc)
+			return rc;
+		freeReplyObject(rep);
+	}
 	return 0;
 }
 
@@ -487,9 +474,10 @@ int mm_redis_reconnect(struct mm_redis *r, struct mm_err *err)
 	for (;;) {
 		double left;
 
+		r->refused = 0;
 		rc = connect_once(r, err);
 		tries++;
-		if (rc != MM_EUNAVAIL)
+		if (rc != MM_EUNAVAIL || r->refused)
 			return rc;
 		left = deadline - mm_now();
 		if (left <= 0)
@@ -535,7 +523,7 @@ int mm_redis_connect(const char *url, const struct mm_redis_opts *o,
 
 int mm_redis_connected(const struct mm_redis *r)
 {
-	return r && r->c && !r->c->err;
+	return r && r->c && mm_rconn_ok(r->c);
 }
 
 const char *mm_redis_address(const struct mm_redis *r)
@@ -548,10 +536,7 @@ void mm_redis_close(struct mm_redis *r)
 	if (!r)
 		return;
 	drop_context(r);
-#ifdef MM_HAVE_HIREDIS_SSL
-	if (r->ssl)
-		redisFreeSSLContext(r->ssl);
-#endif
+	mm_rtls_free(r->tls);
 	mm_redis_url_free(&r->url);
 	free(r->addr);
 	free(r);
@@ -599,12 +584,8 @@ int mm_redis_cmdv(struct mm_redis *r, int argc, const char **argv,
 		if (rc)
 			return rc;
 	}
-	rep = redisCommandArgv(r->c, argc, argv, lens);
-	if (!rep || r->c->err) {
-		if (rep)
-			freeReplyObject(rep);
+	if (mm_rconn_command(r->c, argc, argv, lens) < 0 || mm_rconn_read(r->c, &rep) < 0)
 		return io_error(r, err);
-	}
 	if (rep->type == REDIS_REPLY_ERROR) {
 		int rc = reply_error(rep->str, err);
 
@@ -862,105 +843,71 @@ void mm_redis_replies_free(redisReply **replies, size_t n)
 }
 
 /*
- * The commands go out through a buffer of SEND_CHUNK bytes, formatted here
- * rather than by one redisAppendCommandArgv per command: that would cost
- * thousands of small allocations, and building the whole pipeline in one
- * buffer first costs a copy of it in fresh memory.  A chunk at a time, the
- * server starts reading the first commands while later ones are formatted.
+ * The commands go out through a buffer of SEND_CHUNK bytes, each formatted
+ * by hiredis on its own: building the whole pipeline in one buffer first
+ * would cost a copy of it in fresh memory.  A chunk at a time, the server
+ * starts reading the first commands while later ones are formatted.
  */
 #define SEND_CHUNK 65536
 
 struct sender {
-	redisContext *c;
+	struct mm_rconn *c;
 	char *buf;
 	size_t len;
 };
 
 static int send_flush(struct sender *s)
 {
-	int done = 0;
-
 	if (!s->len)
 		return 0;
-	if (redisAppendFormattedCommand(s->c, s->buf, s->len) != REDIS_OK)
+	if (mm_rconn_write(s->c, s->buf, s->len) < 0)
 		return -1;
 	s->len = 0;
-	while (!done)
-		if (redisBufferWrite(s->c, &done) != REDIS_OK)
-			return -1;
 	return 0;
 }
 
+/* One formatted command: into the buffer, or straight out when it is large. */
 static int send_put(struct sender *s, const char *p, size_t n)
 {
-	while (n) {
-		size_t k = SEND_CHUNK - s->len < n ? SEND_CHUNK - s->len : n;
-
-		memcpy(s->buf + s->len, p, k);
-		s->len += k;
-		p += k;
-		n -= k;
-		if (s->len == SEND_CHUNK && send_flush(s) < 0)
-			return -1;
-	}
+	if (s->len + n > SEND_CHUNK && send_flush(s) < 0)
+		return -1;
+	if (n > SEND_CHUNK)
+		return mm_rconn_write(s->c, p, n);
+	memcpy(s->buf + s->len, p, n);
+	s->len += n;
 	return 0;
 }
 
-/* "<c><n>\r\n", a RESP header, written backwards to end; returns where it starts. */
-static char *resp_head(char *end, char c, size_t n)
-{
-	char *p = end;
-
-	*--p = '\n';
-	*--p = '\r';
-	do {
-		*--p = (char)('0' + n % 10);
-		n /= 10;
-	} while (n);
-	*--p = c;
-	return p;
-}
-
-static int send_head(struct sender *s, char c, size_t n)
-{
-	char head[32], *p = resp_head(head + sizeof(head), c, n);
-
-	return send_put(s, p, (size_t)(head + sizeof(head) - p));
-}
-
-/* One argument: its header, its bytes and CRLF, in place when they fit. */
-static int send_arg(struct sender *s, const char *arg, size_t n)
-{
-	char head[32], *p;
-	size_t hl;
-
-	if (s->len + n + sizeof(head) + 2 > SEND_CHUNK)
-		return send_head(s, '$', n) || send_put(s, arg, n) || send_put(s, "\r\n", 2);
-	p = resp_head(head + sizeof(head), '$', n);
-	hl = (size_t)(head + sizeof(head) - p);
-	memcpy(s->buf + s->len, p, hl);
-	memcpy(s->buf + s->len + hl, arg, n);
-	memcpy(s->buf + s->len + hl + n, "\r\n", 2);
-	s->len += hl + n + 2;
-	return 0;
-}
-
-/* Every command of q, in the Redis protocol. */
+/* Every command of q, formatted by hiredis. */
 static int send_cmds(struct mm_redis *r, const struct mm_rcmds *q)
 {
 	struct sender s = { r->c, mm_xmalloc(SEND_CHUNK), 0 };
-	size_t i, j;
+	const char **argv = NULL;
+	size_t i, j, cap = 0;
 	int rc = 0;
 
 	for (i = 0; i < q->ncmds && !rc; i++) {
 		size_t first = q->cmdfirst[i], n = cmd_argc(q, i);
+		char *cmd = NULL;
+		long long len;
 
-		rc = send_head(&s, '*', n);
-		for (j = first; j < first + n && !rc; j++)
-			rc = send_arg(&s, arg_bytes(q, j), q->arglen[j]);
+		if (n > cap) {
+			cap = n * 2;
+			argv = mm_xrealloc(argv, cap * sizeof(*argv));
+		}
+		for (j = 0; j < n; j++)
+			argv[j] = arg_bytes(q, first + j);
+		len = redisFormatCommandArgv(&cmd, (int)n, argv, q->arglen + first);
+		if (len < 0 || !cmd) {
+			fprintf(stderr, "mm: out of memory\n");
+			abort();
+		}
+		rc = send_put(&s, cmd, (size_t)len);
+		redisFreeCommand(cmd);
 	}
 	if (!rc)
 		rc = send_flush(&s);
+	free(argv);
 	free(s.buf);
 	return rc;
 }
@@ -987,11 +934,9 @@ static int pipeline(struct mm_redis *r, const struct mm_rcmds *q, redisReply ***
 	if (all)
 		reps = mm_xcalloc(q->ncmds ? q->ncmds : 1, sizeof(*reps));
 	for (i = 0; i < total; i++) {
-		void *p = NULL;
+		redisReply *p = NULL;
 
-		if (redisGetReply(r->c, &p) != REDIS_OK || !p) {
-			if (p)
-				freeReplyObject(p);
+		if (mm_rconn_read(r->c, &p) < 0) {
 			mm_redis_replies_free(reps, i > skip ? i - skip : 0);
 			return io_error(r, err);
 		}

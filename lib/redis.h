@@ -1,6 +1,7 @@
 /*
- * redis.h — REDIS_URL parsing, connecting with timeouts, AUTH and SELECT,
- * single commands and pipelines, on the hiredis API common to 0.14 and 1.x.
+ * redis.h — REDIS_URL parsing, connecting with timeouts, TLS, AUTH and
+ * SELECT, single commands and pipelines.  The connection is mm's own (see
+ * rconn.h): hiredis, 0.14 or 1.x, only formats commands and parses replies.
  *
  * Ownership: every `struct mm_redis_url`, `struct mm_redis` and
  * `struct mm_rcmds` belongs to the caller, who releases it with the matching
@@ -14,8 +15,8 @@
  * about rights (NOPERM, NOAUTH, WRONGPASS), MM_EFAIL for any other error
  * reply (the message is then the server's own, e.g. "WRONGTYPE ...").
  *
- * hiredis writes to sockets with write(2): a program using this should
- * ignore SIGPIPE, or a server that goes away kills it.
+ * OpenSSL writes to sockets with write(2): a program using this should
+ * ignore SIGPIPE, or a TLS server that goes away kills it.
  *
  * The password is registered with mm_log_secret() as soon as it is parsed,
  * is never part of a message, and is wiped before it is freed.
@@ -46,7 +47,7 @@ struct mm_redis_url {
 /*
  * Parse url (NULL or "" means MM_REDIS_DEFAULT_URL) into *u:
  *   redis://[[user]:password@]host[:port][/db][?db=N]
- *   rediss://…   (only when built with hiredis_ssl)
+ *   rediss://…   (TLS; see mm_redis_opts for the certificates)
  *   unix://[[user]:password@]/path[?db=N]
  * IPv6 hosts go in brackets; user and password are percent-decoded.  The
  * userinfo ends at the last '@' (unix://: the last '@', which a '/' must
@@ -64,11 +65,17 @@ struct mm_redis_opts {
 	double connect_timeout;  /* seconds per connect attempt */
 	double command_timeout;  /* seconds a reply may take */
 	double retry_for;        /* total seconds of connect retries; 0 = one try */
+	/* rediss:// only; borrowed.  NULL: not set. */
+	const char *ca_cert;      /* PEM CA file; NULL: the system's CA store */
+	const char *client_cert;  /* PEM client certificate, with client_key */
+	const char *client_key;
 };
 
 /*
  * Defaults (5 s, 30 s, 10 s), overridden by MM_REDIS_CONNECT_TIMEOUT,
  * MM_REDIS_TIMEOUT and MM_REDIS_RETRY_SECONDS; a malformed value is MM_EUSAGE.
+ * The TLS files come from REDIS_CA_CERT, REDIS_CLIENT_CERT and
+ * REDIS_CLIENT_KEY (checked when a rediss:// connection is first made).
  */
 int mm_redis_opts_from_env(struct mm_redis_opts *o, struct mm_err *err);
 
@@ -77,8 +84,12 @@ struct mm_redis;
 /*
  * Parse url and connect, AUTH and SELECT.  Connection failures are retried
  * with exponential backoff (0.1 s doubling to 2 s) for o->retry_for seconds,
- * then MM_EUNAVAIL naming the address.  Refused credentials are MM_EUSAGE at
- * once.  On success *out is a connection; on failure *out is NULL.
+ * then MM_EUNAVAIL naming the address.  Refused credentials, and TLS files
+ * that cannot be used, are MM_EUSAGE at once.  A server certificate that
+ * fails verification (unknown issuer, expired, not for the host) or a TLS
+ * alert from the server (a client certificate wanted or refused) is
+ * MM_EUNAVAIL at once, without retries, saying which.  On success *out is
+ * a connection; on failure *out is NULL.
  */
 int mm_redis_connect(const char *url, const struct mm_redis_opts *o,
 		     struct mm_redis **out, struct mm_err *err);

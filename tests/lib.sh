@@ -507,24 +507,26 @@ md5_of() {
 
 # ---------------------------------------------------------------- redis
 
-# start_redis [PORT]: a redis-server without persistence on $T/redis.sock
-# and on PORT (default: a free one) on 127.0.0.1.  Sets REDIS_SOCK,
-# REDIS_PORT, REDIS_URL; rcli runs redis-cli against it.
+# start_redis [PORT [REDIS-ARGS…]]: a redis-server without persistence on
+# $T/redis.sock and on PORT (default: a free one) on 127.0.0.1.  Sets
+# REDIS_SOCK, REDIS_PORT, REDIS_URL; rcli runs redis-cli against it.
 start_redis() {
 	need redis-server redis-cli
+	_redis_want=${1:-}
+	[ $# -gt 0 ] && shift
 	REDIS_SOCK=$T/redis.sock
 	REDIS_URL=unix://$REDIS_SOCK
 	# A port below the kernel's ephemeral range, picked at random; when it
 	# is taken, redis exits at once and another is tried.
 	for _try in 1 2 3 4 5; do
-		REDIS_PORT=${1:-$((10000 + $(od -An -N2 -tu2 /dev/urandom) % 20000))}
+		REDIS_PORT=${_redis_want:-$((10000 + $(od -An -N2 -tu2 /dev/urandom) % 20000))}
 		# Not a child of the test either (see start_fixture), and stopped
 		# by a watcher if the test dies without cleaning up.
 		(
-			redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
+			redis-server --bind 127.0.0.1 "${_redis_port_opt:---port}" "$REDIS_PORT" \
 				--unixsocket "$REDIS_SOCK" --unixsocketperm 700 \
 				--save '' --appendonly no --dir "$T" --logfile "$T/redis.log" \
-				--enable-debug-command local > /dev/null &
+				--enable-debug-command local "$@" > /dev/null &
 			echo $! > "$T/redis.pid"
 			_lib_watch $$ $! &
 			echo $! > "$T/redis.watch"
@@ -536,10 +538,51 @@ start_redis() {
 			export REDIS_SOCK REDIS_PORT REDIS_URL
 			return 0
 		fi
-		[ -n "${1:-}" ] && break
+		[ -n "$_redis_want" ] && break
 	done
 	echo "Bail out! redis-server did not start: $(tail -n 2 "$T/redis.log" 2>/dev/null)"
 	exit 1
+}
+
+# start_redis_tls CERT KEY CA [REDIS-ARGS…]: the same, but the TCP port
+# (REDIS_PORT) speaks only TLS, with the server certificate CERT and its KEY;
+# client certificates are checked against CA, and not asked for unless
+# REDIS-ARGS say --tls-auth-clients yes.  The unix socket stays plain, so
+# rcli works as before.
+start_redis_tls() {
+	_redis_tls_c=$1 _redis_tls_k=$2 _redis_tls_ca=$3
+	shift 3
+	_redis_port_opt=--tls-port
+	start_redis "" --port 0 --tls-cert-file "$_redis_tls_c" --tls-key-file "$_redis_tls_k" \
+		--tls-ca-cert-file "$_redis_tls_ca" --tls-auth-clients no "$@"
+	_redis_port_opt=
+}
+
+# make_ca DIR NAME: a private CA made now with the openssl CLI, in
+# DIR/NAME.pem and DIR/NAME.key.
+make_ca() {
+	need openssl
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$1/$2.key" -out "$1/$2.pem" -days 2 -subj "/CN=mm test $2" \
+		-addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign" 2> /dev/null ||
+		{ echo "Bail out! openssl could not make the CA $2"; exit 1; }
+}
+
+# make_cert DIR CA NAME SAN DAYS [USAGE]: DIR/NAME.pem and DIR/NAME.key, a
+# certificate signed by the CA DIR/CA.pem for the subjectAltName SAN (e.g.
+# IP:127.0.0.1,DNS:localhost), valid from now for DAYS days (-1: it expired
+# a day ago), for USAGE (default serverAuth; clientAuth for a client).
+make_cert() {
+	need openssl
+	printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=%s\nsubjectAltName=%s\n' \
+		"${6:-serverAuth}" "$4" > "$1/$3.ext"
+	{ openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$1/$3.key" -out "$1/$3.csr" -subj "/CN=$3" &&
+		openssl x509 -req -in "$1/$3.csr" -CA "$1/$2.pem" -CAkey "$1/$2.key" \
+			-CAcreateserial -CAserial "$1/$2.srl" -days "$5" -sha256 \
+			-extfile "$1/$3.ext" -out "$1/$3.pem"; } 2> /dev/null ||
+		{ echo "Bail out! openssl could not make the certificate $3"; exit 1; }
 }
 
 # _redis_wait: until it answers PING (10 s), or has exited.

@@ -48,11 +48,7 @@ is "$(rcli dbsize)" 0 "nothing was written"
 exit_is 2 "a malformed REDIS_URL is a usage error" env REDIS_URL="redis://h:99999" "$MM_BIN/mm-report"
 like "$(cat "$T/err")" "bad port" "the message names the port"
 exit_is 2 "an unknown scheme is a usage error" env REDIS_URL="http://h:1" "$MM_BIN/mm-route" where x
-if pkg-config --exists hiredis_ssl 2>/dev/null; then
-	skip "rediss:// without TLS support" "built with hiredis_ssl"
-else
-	exit_is 2 "rediss:// refused when built without TLS" env REDIS_URL="rediss://h:6380" "$MM_BIN/mm-report"
-fi
+# rediss:// is always built in; t0510-redis-tls.sh tests it.
 
 # Unreachable: retries for MM_REDIS_RETRY_SECONDS, then exit 4 naming the address.
 stop_redis

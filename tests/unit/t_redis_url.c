@@ -256,13 +256,12 @@ int main(void)
 	is_int(parse("unix://"), MM_EUSAGE, "unix:// without a path refused");
 	is_int(parse("unix://host/path"), MM_EUSAGE, "unix:// with a host refused");
 	is_int(parse("redis://user:@h"), MM_EUSAGE, "user with an empty password refused");
-#ifdef MM_HAVE_HIREDIS_SSL
-	is_int(parse("rediss://h:6380"), 0, "rediss:// accepted with TLS support");
+	is_int(parse("rediss://h:6380"), 0, "rediss:// accepted");
 	ok(u.tls, "tls set");
-#else
-	is_int(parse("rediss://h:6380"), MM_EUSAGE, "rediss:// refused without TLS support");
-	ok(strstr(err.msg, "TLS") != NULL, "message says TLS is missing: %s", err.msg);
-#endif
+	is_int(u.port, 6380, "with its port");
+	is_int(parse("rediss://u:pw@h"), 0, "rediss:// with user and password");
+	ok(u.tls && u.port == 6379, "tls set, the default port");
+	display_is("rediss://u:pw@h", "rediss://u@h:6379/0");
 
 	/* The userinfo ends at the last '@': a password holds any character. */
 	for (pw = passwords; *pw; pw++)
