@@ -4,6 +4,7 @@
 #include "jobmatch.h"
 #include "log.h"
 #include "manifest.h"
+#include "metrics.h"
 #include "mm.h"
 #include "redis.h"
 #include "route.h"
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t got_signal;
+static struct mm_metrics *metrics;     /* NULL without MM_METRICS_DIR */
 
 static void on_signal(int sig)
 {
@@ -31,9 +33,9 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: mm-report [-qv] [--dry-run] [--full] [--machine-id ID] [FILE]\n"
+		"usage: mm-report [-qv] [--dry-run] [--full] [--machine-id ID] [--metrics-dir DIR] [FILE]\n"
 		"       mm-report [-qv] --watch [--interval S] [--keep-on-exit] [--full]\n"
-		"                 [--machine-id ID] [FILE]\n"
+		"                 [--machine-id ID] [--metrics-dir DIR] [FILE]\n"
 		"       mm-report [-qv] --prune-stale SECONDS\n"
 		"       mm-report [-qv] --install-functions\n"
 		"       mm-report [-qv] --install-job-matching | --restore-job-matching\n"
@@ -133,6 +135,22 @@ static int collect(const struct opts *o, const struct input *in, struct mm_scan 
 	return 0;
 }
 
+/* Count a report (sent or not); --watch rewrites the file each time, and says once when it cannot. */
+static void metrics_note(const struct opts *o, const struct mm_inv_model *recs, size_t n,
+			 const struct mm_manifest *m, const struct mm_inv_stats *st, int rc)
+{
+	static int warned;
+	struct mm_err e;
+
+	mm_metrics_report(metrics, recs, n, m, st, rc);
+	if (!o->watch || !metrics)
+		return;
+	if (mm_metrics_write(metrics, &e) == 0)
+		warned = 0;
+	else if (!warned++)
+		mm_warnf("%s", e.msg);
+}
+
 static int report_once(const struct opts *o, const struct input *in, struct mm_reporter *rep,
 		       struct mm_redis *r, struct mm_err *err)
 {
@@ -152,6 +170,7 @@ static int report_once(const struct opts *o, const struct input *in, struct mm_r
 		rc = mm_inv_report_workflows(r, o->machine_id, &wf, err);
 		mm_list_free(&wf);
 	}
+	metrics_note(o, recs, n, in->m, &st, rc);
 	if (!rc)
 		mm_debugf("reported %zu models for %s: +%zu -%zu, %zu commands, %zu round trips%s",
 			  n, o->machine_id, st.added, st.removed, st.commands, st.round_trips,
@@ -235,6 +254,8 @@ static int watch(const struct opts *o, const struct input *in, const struct mm_r
 				rc = mm_redis_connect(getenv("REDIS_URL"), &quick, &r, err);
 				if (rc == MM_EUSAGE)
 					break;
+				if (rc)
+					metrics_note(o, NULL, 0, NULL, NULL, rc);
 			}
 			if (r) {
 				rc = report_once(o, in, rep, r, err);
@@ -378,6 +399,7 @@ int main(int argc, char **argv)
 	enum {
 		OPT_DEREGISTER = 256, OPT_DRY_RUN, OPT_FULL, OPT_INSTALL, OPT_INTERVAL,
 		OPT_KEEP, OPT_MACHINE, OPT_PRUNE, OPT_VERSION, OPT_WATCH, OPT_JM_INSTALL, OPT_JM_RESTORE,
+		OPT_METRICS,
 	};
 	static const struct option longopts[] = {
 		{"deregister", no_argument, NULL, OPT_DEREGISTER},
@@ -389,6 +411,7 @@ int main(int argc, char **argv)
 		{"interval", required_argument, NULL, OPT_INTERVAL},
 		{"keep-on-exit", no_argument, NULL, OPT_KEEP},
 		{"machine-id", required_argument, NULL, OPT_MACHINE},
+		{"metrics-dir", required_argument, NULL, OPT_METRICS},
 		{"prune-stale", required_argument, NULL, OPT_PRUNE},
 		{"quiet", no_argument, NULL, 'q'},
 		{"restore-job-matching", no_argument, NULL, OPT_JM_RESTORE},
@@ -403,6 +426,8 @@ int main(int argc, char **argv)
 	struct mm_redis *r = NULL;
 	struct mm_err err = {0};
 	char *host_id = NULL;
+	const char *metrics_dir = NULL;
+	double t0 = mm_now();
 	int c, rc = 0;
 
 	mm_log_init(argv[0]);
@@ -442,6 +467,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_MACHINE:
 			o.machine_id = optarg;
+			break;
+		case OPT_METRICS:
+			metrics_dir = optarg;
 			break;
 		case OPT_PRUNE:
 			o.prune = 1;
@@ -533,6 +561,8 @@ int main(int argc, char **argv)
 	rc = read_input(&o, &in, &err);
 	if (rc)
 		goto out;
+	if (!o.dry_run)
+		metrics = mm_metrics_new("mm-report", mm_metrics_dir(metrics_dir));
 	if (o.dry_run) {
 		rc = dry_run(&o, &in, &err);
 		if (!rc)
@@ -584,6 +614,13 @@ flush:
 		if (!rc)
 			rc = MM_EFAIL;
 	}
+	if (metrics && rc != MM_EUSAGE) {
+		struct mm_err e;
+
+		if (mm_metrics_finish(metrics, t0, rc, &e))
+			mm_warnf("%s", e.msg);
+	}
+	mm_metrics_free(metrics);
 	mm_redis_close(r);
 	mm_manifest_free(in.m);
 	free(in.text);

@@ -92,6 +92,7 @@ struct job {
 	double not_before, t0, t1, last_save;
 	long long bytes_run, resumed_from;
 	char error[512];
+	const char *reason;     /* why it failed, for metrics (metrics.h): a fixed word */
 
 	/* Shared with the hashing threads, under pool.mx. */
 	long long frontier, hashed;
@@ -969,12 +970,14 @@ static void job_restart(struct run *r, struct job *j, const char *why)
 	hash_forget(r, j, 0);
 	if (++j->restarts > MAX_RESTARTS) {
 		set_error(j, "the server keeps changing the file or refusing ranges (%s)", why);
+		j->reason = "http";
 		job_fail(r, j, 1);
 		return;
 	}
 	mm_progress_warn(r->prog, "%s: %s; starting over", j->model->name, why);
 	if (ftruncate(j->fd, 0) < 0) {
 		set_error(j, "cannot truncate the part file: %s", strerror(errno));
+		j->reason = "disk";
 		job_fail(r, j, 1);
 		return;
 	}
@@ -1031,6 +1034,7 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 		p->state = P_TODO;
 	if (x->werr) {
 		set_error(j, "cannot write '%s': %s", j->model->save_to, strerror(x->werr));
+		j->reason = "disk";
 		job_fail(r, j, x->werr == ENOSPC || x->werr == EDQUOT);
 		goto out;
 	}
@@ -1064,6 +1068,7 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 	if (x->encoded)
 		snprintf(why, sizeof(why), "the server sent the file encoded (Content-Encoding: %s), "
 			 "not as it is", x->cenc);
+	j->reason = x->encoded ? "http" : mm_http_reason(rc, x->status);
 	if (cls == MM_HTTP_FATAL) {
 		set_error(j, "%s", why);
 		job_fail(r, j, 0);
@@ -1135,6 +1140,8 @@ static void fetch_obj(struct job *j, const char *status)
 		cJSON_AddStringToObject(f, "linkedFrom", j->link_from->model->save_to);
 	if (j->error[0])
 		cJSON_AddStringToObject(f, "error", j->error);
+	if (strcmp(status, "failed") == 0)
+		cJSON_AddStringToObject(f, "reason", j->reason ? j->reason : "other");
 }
 
 /* Open (creating the directories) the directory of j beneath MM_ROOT. */
@@ -1172,9 +1179,11 @@ static void finish(struct run *r, struct job *j)
 	abort_job(r, j);
 	if (j->fin_rc != 0) {
 		set_error(j, "%s", j->fin_err);
+		j->reason = "disk";
 		job_fail(r, j, 0);
 		return;
 	}
+	j->reason = "mismatch";
 	if (fstat(j->fd, &st) < 0 || st.st_size != j->size) {
 		set_error(j, "the part file holds %lld bytes, the server announced %lld",
 			  (long long)st.st_size, j->size);
@@ -1204,6 +1213,7 @@ static void finish(struct run *r, struct job *j)
 	}
 	if (renameat(j->dirfd, j->part, j->dirfd, j->base) < 0) {
 		set_error(j, "cannot rename the part file into place: %s", strerror(errno));
+		j->reason = "disk";
 		job_fail(r, j, 0);
 		return;
 	}
@@ -1317,6 +1327,7 @@ static void link_followers(struct run *r, struct job *src)
 			do_link(r, j, src);
 		} else {
 			set_error(j, "not downloaded: '%s' (the same file) failed", src->model->save_to);
+			j->reason = src->reason;
 			j->state = J_FAILED;
 			mm_errorf("%s: %s", j->model->name, j->error);
 		}
@@ -1370,6 +1381,7 @@ static void start_job(struct run *r, struct job *j)
 	if (take_lock(r, j) < 0) {
 		if (r->o->no_wait) {
 			set_error(j, "another mm-fetch is downloading '%s' (--no-wait)", j->model->save_to);
+			j->reason = "busy";
 			release(r, j);
 			j->state = J_FAILED;
 			mm_errorf("%s: %s", j->model->name, j->error);
@@ -1432,6 +1444,7 @@ static void start_job(struct run *r, struct job *j)
 	return;
 fail:
 	j->state = J_RUNNING;
+	j->reason = "disk";
 	job_fail(r, j, 0);
 }
 
@@ -1732,9 +1745,11 @@ static void check_job(struct run *r, struct job *j)
 
 	if (!m->url) {
 		set_error(j, "no download URL");
+		j->reason = "bad_url";
 		j->state = J_FAILED;
 	} else if (!mm_http_url_ok(m->url)) {
 		set_error(j, "refusing '%.200s': only http and https URLs are downloaded", m->url);
+		j->reason = "bad_url";
 		j->state = J_FAILED;
 	} else if (m->auth_env) {
 		char why[400];
@@ -1759,6 +1774,8 @@ static void check_job(struct run *r, struct job *j)
 			j->token = t;
 		}
 	}
+	if (j->state == J_FAILED && !j->reason)
+		j->reason = "unauthorized";
 }
 
 static int verify_present(struct run *r, struct job *j, int loud)
@@ -1952,6 +1969,7 @@ static void run_loop(struct run *r)
 			if (r->o->file_timeout > 0 && now - j->t0 > (double)r->o->file_timeout) {
 				set_error(j, "timed out: the file took longer than %ld s, the per-file limit",
 					  r->o->file_timeout);
+				j->reason = "timeout";
 				job_fail(r, j, 0);
 				finished = 1;
 				continue;
@@ -1991,6 +2009,7 @@ static void run_loop(struct run *r)
 			if (j->state == J_RUNNING || j->state == J_LOCKWAIT || j->state == J_QUEUED ||
 			    j->state == J_LINK) {
 				set_error(j, "interrupted");
+				j->reason = "interrupted";
 				if (j->state == J_RUNNING) {
 					abort_job(r, j);
 					hash_forget(r, j, 1);
@@ -2082,6 +2101,7 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 		for (i = 0; i < r.n; i++)
 			if (r.jobs[i].state == J_QUEUED || r.jobs[i].state == J_LINK) {
 				set_error(&r.jobs[i], "%s", err->msg);
+				r.jobs[i].reason = "disk";
 				r.jobs[i].state = o->dry_run ? r.jobs[i].state : J_FAILED;
 			}
 	} else if (!o->dry_run && !(o->stop && *o->stop)) {
@@ -2115,8 +2135,10 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 			}
 			/* fall through */
 		case J_FAILED:
-			if (!j->error[0] && o->stop && *o->stop)
+			if (!j->error[0] && o->stop && *o->stop) {
 				set_error(j, "interrupted");
+				j->reason = "interrupted";
+			}
 			if (j->unauth ||
 			    (o->dry_run && j->state == J_FAILED && j->model->auth_env && !j->token)) {
 				cJSON *f = mm_model_stage(j->model, "fetch");
