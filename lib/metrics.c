@@ -276,7 +276,7 @@ static void put_value(struct mm_buf *b, double v)
 	if (v == floor(v) && fabs(v) < 9e15)
 		snprintf(num, sizeof(num), "%.0f", v);
 	else
-		snprintf(num, sizeof(num), "%.15g", v);
+		snprintf(num, sizeof(num), "%.10g", v);
 	mm_buf_put(b, num, strlen(num));
 }
 

@@ -112,14 +112,14 @@ cat > "$T/r.json" <<EOF
   "hash": "$(sha256_of "$FIX_ROOT/files/r.bin")"}]}
 EOF
 fix_rule '{"path": "/files/r.bin", "method": "GET", "stall_after": 1048576, "stall_seconds": 30, "times": 1}'
-MM_METRICS_DIR= "$MM_BIN/mm-fetch" --progress none "$T/r.json" > /dev/null 2> "$T/r.err" &
+MM_METRICS_DIR='' "$MM_BIN/mm-fetch" --progress none "$T/r.json" > /dev/null 2> "$T/r.err" &
 pid=$!
 track_pid "$pid"
 fix_wait --bytes 1048576 /files/r.bin
 wait_until 10 test -s "$MM_ROOT/models/.r.bin.mm-state"
 kill -TERM "$pid"
 wait "$pid"
-rm -rf "$P"/*
+rm -f "${P:?}"/*.prom
 exit_is 0 "the interrupted download completes" mm mm-fetch --progress none "$T/r.json"
 resumed=$(json_get models.0.fetch.resumedFrom "$T/out")
 down=$(json_get models.0.fetch.bytes "$T/out")
@@ -225,7 +225,7 @@ like "$(cat "$T/err")" "warning: cannot write metrics to '$T/plain/mm_verify.pro
 MM_METRICS_DIR=$T/nonexistent exit_is 0 "mm-report with a missing directory: exit status unchanged" \
 	mm mm-report "$T/verified.json"
 is "$(grep -c 'cannot write metrics' "$T/err")" 1 "one warning"
-MM_METRICS_DIR= exit_is 0 "MM_METRICS_DIR empty: no metrics, no warning" mm mm-fetch --progress none "$T/r.json"
+MM_METRICS_DIR='' exit_is 0 "MM_METRICS_DIR empty: no metrics, no warning" mm mm-fetch --progress none "$T/r.json"
 unlike "$(cat "$T/err")" "metrics" "nothing said"
 
 done_testing
