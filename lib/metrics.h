@@ -10,9 +10,11 @@
  * Every family is declared once, in metrics.c's table, with its type and
  * help; mm_metrics_add() and mm_metrics_set() name a declared family (an
  * undeclared one is a programming error and is ignored).  Counters keep
- * counting across runs: a new registry starts each counter series from the
- * value in the file the last run left (a missing or unreadable file is a
- * counter reset, as a restarted process would be).  Two runs of one tool
+ * counting across runs: a new registry starts each counter series (and the
+ * few gauges declared "kept", such as the last publish time) from the value
+ * in the file the last run left; only well-formed lines of declared
+ * families are taken, and a missing or unreadable file is a counter reset,
+ * as a restarted process would be.  Two runs of one tool
  * writing at the same moment may lose one run's increments, never the file.
  *
  * Every function takes a NULL registry (no MM_METRICS_DIR) and does nothing.
