@@ -12,18 +12,21 @@
 #include "log.h"
 #include "manifest.h"
 #include "prologue.h"
+#include "metrics.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: mm-discover [-qv] [-c ids] [-j n] [-w names] [--api url] [--components names]\n"
-		"                   [--offline] [--state-dir dir] [--timeout seconds]\n"
+		"                   [--metrics-dir dir] [--offline] [--state-dir dir]\n"
+		"                   [--timeout seconds]\n"
 		"       mm-discover --validate [file]\n"
 		"\n"
 		"  -c, --collections ids   collection ids (COLLECTION_IDS, COLLECTIONS)\n"
 		"  -w, --workflows names   workflow names (WORKFLOW_IDS)\n"
 		"      --components names  legacy component names (COMPONENTS)\n"
 		"      --api url           API base URL (EMPROPS_API_BASE_URL, EMPROPS_API_URL)\n"
+		"      --metrics-dir dir   write dir/mm_discover.prom for Prometheus (MM_METRICS_DIR)\n"
 		"      --offline           use cached API answers only\n"
 		"      --state-dir dir     cache directory (MM_STATE_DIR; default $MM_ROOT/.mm)\n"
 		"  -j, --jobs n            API requests at once (default 8)\n"
@@ -116,13 +119,17 @@ static void data_warnings(const struct mm_manifest *m)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_API = 256, OPT_COMPONENTS, OPT_OFFLINE, OPT_STATE, OPT_TIMEOUT, OPT_VALIDATE };
+	enum {
+		OPT_API = 256, OPT_COMPONENTS, OPT_OFFLINE, OPT_STATE, OPT_TIMEOUT, OPT_VALIDATE,
+		OPT_METRICS,
+	};
 	static const struct option opts[] = {
 		{"api", required_argument, NULL, OPT_API},
 		{"collections", required_argument, NULL, 'c'},
 		{"components", required_argument, NULL, OPT_COMPONENTS},
 		{"help", no_argument, NULL, 'h'},
 		{"jobs", required_argument, NULL, 'j'},
+		{"metrics-dir", required_argument, NULL, OPT_METRICS},
 		{"offline", no_argument, NULL, OPT_OFFLINE},
 		{"quiet", no_argument, NULL, 'q'},
 		{"state-dir", required_argument, NULL, OPT_STATE},
@@ -134,6 +141,8 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *opt_wf = NULL, *opt_coll = NULL, *opt_comp = NULL, *opt_state = NULL;
+	const char *metrics_dir = NULL;
+	double t0 = mm_now();
 	struct mm_discover_req req = {0};
 	struct mm_api api = {0};
 	struct mm_manifest *m = NULL;
@@ -160,6 +169,7 @@ int main(int argc, char **argv)
 		case OPT_API: api.base = optarg; break;
 		case OPT_COMPONENTS: opt_comp = optarg; break;
 		case OPT_OFFLINE: api.offline = 1; break;
+		case OPT_METRICS: metrics_dir = optarg; break;
 		case OPT_STATE: opt_state = optarg; break;
 		case OPT_TIMEOUT:
 			if (mm_parse_long(optarg, 1, 3600, &n) < 0) {
@@ -223,6 +233,14 @@ int main(int argc, char **argv)
 	else
 		rc = mm_finish_stdout();
 out:
+	if (rc != MM_EUSAGE) {
+		struct mm_metrics *mx = mm_metrics_new("mm-discover", mm_metrics_dir(metrics_dir));
+
+		mm_metrics_discover(mx, rc ? NULL : m);
+		if (mm_metrics_finish(mx, t0, rc, &err))
+			mm_warnf("%s", err.msg);
+		mm_metrics_free(mx);
+	}
 	mm_manifest_free(m);
 	mm_list_free(&req.workflows);
 	mm_list_free(&req.collections);

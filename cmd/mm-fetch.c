@@ -11,6 +11,7 @@
 #include "fetch.h"
 #include "log.h"
 #include "manifest.h"
+#include "metrics.h"
 #include "progress.h"
 #include "prologue.h"
 #include "size.h"
@@ -20,8 +21,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: mm-fetch [-nqv] [-j n] [--attempts n] [--limit-rate rate] [--no-wait]\n"
 		"                [--progress mode] [--retry-delay seconds] [--segment-min size]\n"
-		"                [--segments n] [--stall-timeout seconds] [--state-dir dir]\n"
-		"                [--timeout minutes] [--verify-present] [file]\n"
+		"                [--metrics-dir dir] [--segments n] [--stall-timeout seconds]\n"
+		"                [--state-dir dir] [--timeout minutes] [--verify-present] [file]\n"
 		"\n"
 		"  -j, --jobs n              files downloaded at once (MODEL_DOWNLOAD_CONCURRENCY; 3)\n"
 		"      --segments n          connections for one large file, all at once\n"
@@ -38,6 +39,7 @@ static void usage(FILE *f)
 		"      --no-wait             fail a file another mm-fetch is downloading\n"
 		"      --progress mode       auto, bar, plain or none\n"
 		"      --state-dir dir       locks and verified cache (MM_STATE_DIR; $MM_ROOT/.mm)\n"
+		"      --metrics-dir dir     write dir/mm_fetch.prom for Prometheus (MM_METRICS_DIR)\n"
 		"  -q, --quiet               errors only\n"
 		"  -v, --verbose             more detail on stderr\n"
 		"  -h, --help                this help\n"
@@ -152,7 +154,7 @@ int main(int argc, char **argv)
 {
 	enum {
 		OPT_ATTEMPTS = 256, OPT_LIMIT, OPT_NOWAIT, OPT_PROGRESS, OPT_RETRY_DELAY,
-		OPT_SEGMIN, OPT_SEGMENTS, OPT_STALL, OPT_STATE, OPT_TIMEOUT, OPT_VERIFY,
+		OPT_SEGMIN, OPT_SEGMENTS, OPT_STALL, OPT_STATE, OPT_TIMEOUT, OPT_VERIFY, OPT_METRICS,
 	};
 	static const struct option opts[] = {
 		{"attempts", required_argument, NULL, OPT_ATTEMPTS},
@@ -160,6 +162,7 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{"jobs", required_argument, NULL, 'j'},
 		{"limit-rate", required_argument, NULL, OPT_LIMIT},
+		{"metrics-dir", required_argument, NULL, OPT_METRICS},
 		{"no-wait", no_argument, NULL, OPT_NOWAIT},
 		{"progress", required_argument, NULL, OPT_PROGRESS},
 		{"quiet", no_argument, NULL, 'q'},
@@ -188,6 +191,8 @@ int main(int argc, char **argv)
 	long timeout_s = 0;
 	double d;
 	long long ll;
+	const char *metrics_dir = NULL;
+	double t0 = mm_now();
 
 	mm_prologue_init(argv[0]);
 	mm_fetch_opts_init(&o);
@@ -257,6 +262,7 @@ int main(int argc, char **argv)
 			have_minutes = 1;
 			break;
 		case OPT_VERIFY: o.verify_present = 1; break;
+		case OPT_METRICS: metrics_dir = optarg; break;
 		}
 	}
 	if (argc - optind > 1) {
@@ -330,6 +336,14 @@ int main(int argc, char **argv)
 		rc = rc ? rc : MM_EFAIL;
 	} else if (mm_finish_stdout() != 0) {
 		rc = rc ? rc : MM_EFAIL;
+	}
+	{
+		struct mm_metrics *mx = mm_metrics_new("mm-fetch", mm_metrics_dir(metrics_dir));
+
+		mm_metrics_fetch(mx, m);
+		if (mm_metrics_finish(mx, t0, rc, &err))
+			mm_warnf("%s", err.msg);
+		mm_metrics_free(mx);
 	}
 	mm_manifest_free(m);
 	mm_auth_free(auth);

@@ -4,6 +4,7 @@
 #include "jobmatch.h"
 #include "log.h"
 #include "manifest.h"
+#include "metrics.h"
 #include "mm.h"
 #include "prologue.h"
 #include "redis.h"
@@ -21,9 +22,9 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: mm-report [-qv] [--dry-run] [--full] [--machine-id ID] [FILE]\n"
+		"usage: mm-report [-qv] [--dry-run] [--full] [--machine-id ID] [--metrics-dir DIR] [FILE]\n"
 		"       mm-report [-qv] --watch [--interval S] [--keep-on-exit] [--full]\n"
-		"                 [--machine-id ID] [FILE]\n"
+		"                 [--machine-id ID] [--metrics-dir DIR] [FILE]\n"
 		"       mm-report [-qv] --prune-stale SECONDS\n"
 		"       mm-report [-qv] --install-functions\n"
 		"       mm-report [-qv] --install-job-matching | --restore-job-matching\n"
@@ -36,6 +37,7 @@ struct opts {
 	const char *input;       /* FILE, "-", or NULL */
 	const char *root;
 	char *state_dir;
+	const char *metrics_dir;
 	int dry_run, full, watch, keep_on_exit, deregister, install, prune, jm_install, jm_restore;
 	double interval, prune_age;
 };
@@ -93,6 +95,23 @@ static void report_opts(const struct opts *o, const struct input *in,
 	ro->ropts = ropts;
 	ro->interval = o->interval;
 	ro->keep_on_exit = o->keep_on_exit;
+}
+
+/* Count a report (sent or not); --watch rewrites the file each time, and says once when it cannot. */
+static void metrics_note(void *arg, const struct mm_report_opts *ro, const struct mm_inv_model *recs,
+			 size_t n, const struct mm_inv_stats *st, int rc)
+{
+	static int warned;
+	struct mm_metrics *mx = arg;
+	struct mm_err e;
+
+	mm_metrics_report(mx, recs, n, ro->m, st, rc);
+	if (!ro->stop || !mx)
+		return;
+	if (mm_metrics_write(mx, &e) == 0)
+		warned = 0;
+	else if (!warned++)
+		mm_warnf("%s", e.msg);
 }
 
 static int dry_run(const struct opts *o, const struct input *in, struct mm_err *err)
@@ -205,6 +224,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	enum {
 		OPT_DEREGISTER = 256, OPT_DRY_RUN, OPT_FULL, OPT_INSTALL, OPT_INTERVAL,
 		OPT_KEEP, OPT_MACHINE, OPT_PRUNE, OPT_WATCH, OPT_JM_INSTALL, OPT_JM_RESTORE,
+		OPT_METRICS,
 	};
 	static const struct option longopts[] = {
 		{"deregister", no_argument, NULL, OPT_DEREGISTER},
@@ -216,6 +236,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{"interval", required_argument, NULL, OPT_INTERVAL},
 		{"keep-on-exit", no_argument, NULL, OPT_KEEP},
 		{"machine-id", required_argument, NULL, OPT_MACHINE},
+		{"metrics-dir", required_argument, NULL, OPT_METRICS},
 		{"prune-stale", required_argument, NULL, OPT_PRUNE},
 		{"quiet", no_argument, NULL, 'q'},
 		{"restore-job-matching", no_argument, NULL, OPT_JM_RESTORE},
@@ -245,6 +266,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_KEEP: o->keep_on_exit = 1; break;
 		case OPT_MACHINE: o->machine_id = optarg; break;
+		case OPT_METRICS: o->metrics_dir = optarg; break;
 		case OPT_PRUNE:
 			o->prune = 1;
 			if (mm_parse_double(optarg, 1, 1e9, &o->prune_age) < 0) {
@@ -310,16 +332,22 @@ static int admin(const struct opts *o, const struct mm_redis_opts *ropts, struct
 static int report(const struct opts *o, const struct mm_redis_opts *ropts, struct mm_err *err)
 {
 	struct mm_report_opts ro;
+	struct mm_metrics *mx = NULL;
 	struct input in;
+	double t0 = mm_now();
 	int rc;
 
 	rc = load_input(o, &in, err);
 	if (rc)
 		goto out;
+	if (!o->dry_run)
+		mx = mm_metrics_new("mm-report", mm_metrics_dir(o->metrics_dir));
 	if (o->dry_run) {
 		rc = dry_run(o, &in, err);
 	} else if (o->watch) {
 		report_opts(o, &in, ropts, &ro);
+		ro.on_report = metrics_note;
+		ro.report_arg = mx;
 		ro.stop = mm_prologue_signals();
 		ro.first_done = pass_input;
 		ro.arg = &in;
@@ -327,11 +355,20 @@ static int report(const struct opts *o, const struct mm_redis_opts *ropts, struc
 		goto out;
 	} else {
 		report_opts(o, &in, ropts, &ro);
+		ro.on_report = metrics_note;
+		ro.report_arg = mx;
 		rc = mm_report_run(&ro, err);
 	}
 	if (!rc)
 		rc = write_input(&in, err);
 out:
+	if (mx && rc != MM_EUSAGE) {
+		struct mm_err e;
+
+		if (mm_metrics_finish(mx, t0, rc, &e))
+			mm_warnf("%s", e.msg);
+	}
+	mm_metrics_free(mx);
 	mm_manifest_free(in.m);
 	free(in.text);
 	return rc;

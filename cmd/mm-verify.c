@@ -12,6 +12,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "prologue.h"
+#include "metrics.h"
 #include "text.h"
 #include "upstream.h"
 #include "verify.h"
@@ -19,14 +20,15 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: mm-verify [-qv] [-j n] [--allow-dir dir] [--no-cache] [--no-xattr]\n"
-		"                 [--quarantine] [--rehash] [--require-hash] [--state-dir dir]\n"
-		"                 [--table] [file]\n"
+		"usage: mm-verify [-qv] [-j n] [--allow-dir dir] [--metrics-dir dir] [--no-cache]\n"
+		"                 [--no-xattr] [--quarantine] [--rehash] [--require-hash]\n"
+		"                 [--state-dir dir] [--table] [file]\n"
 		"       mm-verify --scan [--hash[=algo]] [-qv] [-j n] [--allow-dir dir] [--table] [dir]\n"
 		"\n"
 		"      --allow-dir dir   follow symlinks into dir too (repeatable)\n"
 		"      --hash[=algo]     with --scan: add each file's digest (sha256, sha1, md5)\n"
 		"  -j, --jobs n          files hashed at once (default: number of CPUs)\n"
+		"      --metrics-dir dir write dir/mm_verify.prom for Prometheus (MM_METRICS_DIR)\n"
 		"      --no-cache        neither use nor record the verified cache\n"
 		"      --no-xattr        keep cache records out of the files' extended attributes\n"
 		"      --quarantine      move files that fail to MM_STATE_DIR/quarantine/\n"
@@ -95,13 +97,14 @@ int main(int argc, char **argv)
 {
 	enum {
 		OPT_ALLOW = 256, OPT_HASH, OPT_NOCACHE, OPT_NOXATTR, OPT_QUARANTINE, OPT_REHASH,
-		OPT_REQUIRE, OPT_SCAN, OPT_STATE, OPT_TABLE,
+		OPT_REQUIRE, OPT_SCAN, OPT_STATE, OPT_TABLE, OPT_METRICS,
 	};
 	static const struct option opts[] = {
 		{"allow-dir", required_argument, NULL, OPT_ALLOW},
 		{"hash", optional_argument, NULL, OPT_HASH},
 		{"help", no_argument, NULL, 'h'},
 		{"jobs", required_argument, NULL, 'j'},
+		{"metrics-dir", required_argument, NULL, OPT_METRICS},
 		{"no-cache", no_argument, NULL, OPT_NOCACHE},
 		{"no-xattr", no_argument, NULL, OPT_NOXATTR},
 		{"quarantine", no_argument, NULL, OPT_QUARANTINE},
@@ -116,10 +119,11 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	struct mm_verify_opts o = { 0 };
-	struct mm_verify_stats stats;
+	struct mm_verify_stats stats = { 0 };
 	struct mm_manifest *m = NULL;
 	struct mm_err err = { 0 };
-	const char **allow = NULL, *opt_state = NULL, *arg;
+	const char **allow = NULL, *opt_state = NULL, *arg, *metrics_dir = NULL;
+	double t0 = mm_now();
 	enum mm_hash_algo algo = MM_HASH_NONE;
 	char *state_dir = NULL;
 	int c, rc = 0, scan = 0, table = 0;
@@ -156,6 +160,7 @@ int main(int argc, char **argv)
 		case OPT_SCAN: scan = 1; break;
 		case OPT_STATE: opt_state = optarg; break;
 		case OPT_TABLE: table = 1; break;
+		case OPT_METRICS: metrics_dir = optarg; break;
 		}
 	}
 	if (argc - optind > 1) {
@@ -214,6 +219,14 @@ int main(int argc, char **argv)
 	if (mm_finish_stdout() != 0 && rc != MM_EINT && rc != MM_ETERM)
 		rc = MM_EFAIL;
 out:
+	if (rc != MM_EUSAGE) {
+		struct mm_metrics *mx = mm_metrics_new("mm-verify", mm_metrics_dir(metrics_dir));
+
+		mm_metrics_verify(mx, m ? &stats : NULL);
+		if (mm_metrics_finish(mx, t0, rc, &err))
+			mm_warnf("%s", err.msg);
+		mm_metrics_free(mx);
+	}
 	mm_manifest_free(m);
 	free(state_dir);
 	free(allow);

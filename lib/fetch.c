@@ -87,6 +87,7 @@ struct job {
 	double not_before, t0, t1, last_save;
 	long long bytes_run, resumed_from;
 	char error[512];
+	const char *reason;     /* why it failed, for metrics (metrics.h): a fixed word */
 
 	/* Followed by the hashing threads (streamhash.h). */
 	struct mm_streamhash sh;
@@ -666,6 +667,7 @@ static void job_restart(struct run *r, struct job *j, const char *why)
 	hash_forget(r, j, 0);
 	if (++j->restarts > MAX_RESTARTS) {
 		set_error(j, "the server keeps changing the file or refusing ranges (%s)", why);
+		j->reason = "http";
 		job_fail(r, j, 1);
 		return;
 	}
@@ -676,6 +678,7 @@ static void job_restart(struct run *r, struct job *j, const char *why)
 	}
 	if (ftruncate(j->fd, 0) < 0) {
 		set_error(j, "cannot truncate the part file: %s", strerror(errno));
+		j->reason = "disk";
 		job_fail(r, j, 1);
 		return;
 	}
@@ -730,6 +733,7 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 		p->state = MM_PIECE_TODO;
 	if (x->werr) {
 		set_error(j, "cannot write '%s': %s", j->model->save_to, strerror(x->werr));
+		j->reason = "disk";
 		job_fail(r, j, x->werr == ENOSPC || x->werr == EDQUOT);
 		goto out;
 	}
@@ -763,6 +767,7 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 	if (x->encoded)
 		snprintf(why, sizeof(why), "the server sent the file encoded (Content-Encoding: %s), "
 			 "not as it is", x->ans.cenc);
+	j->reason = x->encoded ? "http" : mm_http_reason(rc, x->status);
 	if (cls == MM_HTTP_FATAL) {
 		set_error(j, "%s", why);
 		job_fail(r, j, 0);
@@ -865,6 +870,8 @@ static void fetch_obj(struct job *j, enum mm_fetch_status status)
 		cJSON_AddStringToObject(f, "linkedFrom", j->link_from->model->save_to);
 	if (j->error[0])
 		cJSON_AddStringToObject(f, "error", j->error);
+	if (status == MM_FETCH_FAILED)
+		cJSON_AddStringToObject(f, "reason", j->reason ? j->reason : "other");
 }
 
 /* Open (creating the directories) the directory of j beneath MM_ROOT. */
@@ -926,9 +933,11 @@ static void finish(struct run *r, struct job *j)
 	abort_job(r, j);
 	if (j->sh.fin_rc != 0) {
 		set_error(j, "%s", j->sh.fin_err);
+		j->reason = "disk";
 		job_fail(r, j, 0);
 		return;
 	}
+	j->reason = "mismatch";
 	if (fstat(j->fd, &st) < 0 || st.st_size != j->size) {
 		set_error(j, "the part file holds %lld bytes, the server announced %lld",
 			  (long long)st.st_size, j->size);
@@ -967,12 +976,14 @@ static void finish(struct run *r, struct job *j)
 	if (!origin_ok(j)) {
 		set_error(j, "hash mismatch: %s says sha256 %s, got %s", mm_hash_source_name(j->origin_src),
 			  j->origin, j->sh.digest);
+		j->reason = "mismatch";
 		job_fail(r, j, 1);
 		return;
 	}
 	proved_by(j);
 	if (renameat(j->dirfd, j->part, j->dirfd, j->base) < 0) {
 		set_error(j, "cannot rename the part file into place: %s", strerror(errno));
+		j->reason = "disk";
 		job_fail(r, j, 0);
 		return;
 	}
@@ -1090,6 +1101,7 @@ static void link_followers(struct run *r, struct job *src)
 			do_link(r, j, src);
 		} else {
 			set_error(j, "not downloaded: '%s' (the same file) failed", src->model->save_to);
+			j->reason = src->reason;
 			j->state = J_FAILED;
 			said_failed(r, j);
 		}
@@ -1142,6 +1154,7 @@ static void start_job(struct run *r, struct job *j)
 	if (take_lock(r, j) < 0) {
 		if (r->o->no_wait) {
 			set_error(j, "another mm-fetch is downloading '%s' (--no-wait)", j->model->save_to);
+			j->reason = "busy";
 			release(r, j);
 			j->state = J_FAILED;
 			said_failed(r, j);
@@ -1204,6 +1217,7 @@ static void start_job(struct run *r, struct job *j)
 	return;
 fail:
 	j->state = J_RUNNING;
+	j->reason = "disk";
 	job_fail(r, j, 0);
 }
 
@@ -1389,9 +1403,11 @@ static void check_job(struct run *r, struct job *j)
 
 	if (!m->url) {
 		set_error(j, "no download URL");
+		j->reason = "bad_url";
 		j->state = J_FAILED;
 	} else if (!mm_http_url_ok(m->url)) {
 		set_error(j, "refusing '%.200s': only http and https URLs are downloaded", m->url);
+		j->reason = "bad_url";
 		j->state = J_FAILED;
 	} else if (m->auth_env) {
 		char why[400];
@@ -1416,6 +1432,8 @@ static void check_job(struct run *r, struct job *j)
 			j->token = t;
 		}
 	}
+	if (j->state == J_FAILED && !j->reason)
+		j->reason = "unauthorized";
 }
 
 static int verify_present(struct run *r, struct job *j, int loud)
@@ -1671,6 +1689,7 @@ static void run_loop(struct run *r)
 			if (r->o->file_timeout > 0 && now - j->t0 > (double)r->o->file_timeout) {
 				set_error(j, "timed out: the file took longer than %ld s, the per-file limit",
 					  r->o->file_timeout);
+				j->reason = "timeout";
 				job_fail(r, j, 0);
 				finished = 1;
 				continue;
@@ -1710,6 +1729,7 @@ static void run_loop(struct run *r)
 			if (j->state == J_RUNNING || j->state == J_LOCKWAIT || j->state == J_QUEUED ||
 			    j->state == J_LINK) {
 				set_error(j, "interrupted");
+				j->reason = "interrupted";
 				if (j->state == J_RUNNING) {
 					abort_job(r, j);
 					hash_forget(r, j, 1);
@@ -1824,6 +1844,7 @@ static int download(struct run *r, const long long *sizes, struct mm_err *err)
 		for (i = 0; i < r->n; i++)
 			if (r->jobs[i].state == J_QUEUED || r->jobs[i].state == J_LINK) {
 				set_error(&r->jobs[i], "%s", err->msg);
+				r->jobs[i].reason = "disk";
 				r->jobs[i].state = o->dry_run ? r->jobs[i].state : J_FAILED;
 			}
 	} else if (!o->dry_run && !(o->stop && *o->stop)) {
@@ -1872,8 +1893,10 @@ static void record(struct run *r, int *failed, int *present, int proved[3])
 			}
 			/* fall through */
 		case J_FAILED:
-			if (!j->error[0] && o->stop && *o->stop)
+			if (!j->error[0] && o->stop && *o->stop) {
 				set_error(j, "interrupted");
+				j->reason = "interrupted";
+			}
 			if (j->unauth ||
 			    (o->dry_run && j->state == J_FAILED && j->model->auth_env && !j->token)) {
 				cJSON *f = stage(j, MM_FETCH_UNAUTHORIZED);

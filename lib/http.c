@@ -124,6 +124,32 @@ enum mm_http_class mm_http_classify(CURLcode rc, long status)
 	return MM_HTTP_FATAL;
 }
 
+const char *mm_http_reason(CURLcode rc, long status)
+{
+	switch (rc) {
+	case CURLE_OK:
+	case CURLE_HTTP_RETURNED_ERROR:
+		if (status == 401 || status == 403)
+			return "unauthorized";
+		if (status == 404 || status == 410)
+			return "not_found";
+		return "http";
+	case CURLE_OPERATION_TIMEDOUT:
+		return "timeout";
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+		return "tls";
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_TOO_MANY_REDIRECTS:
+		return "redirect";
+	default:
+		return "network";
+	}
+}
+
 void mm_http_describe(CURLcode rc, long status, const char *errbuf, char *buf, size_t bufsz)
 {
 	char *r;

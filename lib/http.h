@@ -57,6 +57,13 @@ enum mm_http_class {
 enum mm_http_class mm_http_classify(CURLcode rc, long status);
 
 /*
+ * Why a transfer failed, as a word for a metric's label: "unauthorized"
+ * (401, 403), "not_found" (404, 410), "http" (another status), "timeout",
+ * "tls", "redirect" (refused or too many) or "network".
+ */
+const char *mm_http_reason(CURLcode rc, long status);
+
+/*
  * A message for a failed transfer, redacted: "HTTP 404 from host",
  * "connection refused (host:port)".  buf >= 256.
  */

@@ -47,6 +47,8 @@ int mm_report_once(const struct mm_report_opts *o, struct mm_reporter *rep, stru
 		mm_debugf("reported %zu models for %s: +%zu -%zu, %zu commands, %zu round trips%s",
 			  n, o->machine_id, st.added, st.removed, st.commands, st.round_trips,
 			  st.models_written ? ", models rewritten" : "");
+	if (o->on_report)
+		o->on_report(o->report_arg, o, rc ? NULL : recs, rc ? 0 : n, rc ? NULL : &st, rc);
 	free(recs);
 	mm_scan_free(&scan);
 	return rc;
@@ -117,6 +119,8 @@ static int beat(struct watch *w, struct mm_err *err)
 		rc = mm_redis_connect(o->redis_url, &w->quick, &w->r, err);
 		if (rc == MM_EUSAGE)
 			return rc;
+		if (rc && o->on_report)
+			o->on_report(o->report_arg, o, NULL, 0, NULL, rc);
 	}
 	if (w->r) {
 		rc = mm_report_once(o, w->rep, w->r, err);

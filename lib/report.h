@@ -39,6 +39,14 @@ struct mm_report_opts {
 	 */
 	int (*first_done)(void *arg, struct mm_err *err);
 	void *arg;
+	/*
+	 * Called after each attempt to report, with its status: what was
+	 * collected and the write's statistics when rc is 0, NULL and 0 when
+	 * not (Redis away, a failed scan).  May be NULL.
+	 */
+	void (*on_report)(void *arg, const struct mm_report_opts *o, const struct mm_inv_model *recs,
+			  size_t n, const struct mm_inv_stats *st, int rc);
+	void *report_arg;
 };
 
 /*
