@@ -11,17 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: mm-route [-qv] [--stale-after S] [--table] where MODEL...\n"
-		"       mm-route [-qv] [--stale-after S] [--table] machine MACHINE_ID\n"
-		"       mm-route [-qv] [--stale-after S] [--table] explain JOB_ID\n"
-		"       mm-route [-qv] [--stale-after S] [--table] [--claim] [--max-scan N]\n"
-		"                match MACHINE_ID WORKER_ID SERVICE\n"
-		"       mm-route -h | --help | --version\n");
-}
-
 /*
  * Every string of the answer, keys too, with control characters escaped:
  * they come from Redis, where anyone who can plant a job or a machine's
@@ -147,7 +136,7 @@ static void table_explain(const cJSON *o)
 
 static void table_match(const cJSON *o)
 {
-	const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "jobId");
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "job_id");
 	const cJSON *job = cJSON_GetObjectItemCaseSensitive(o, "job"), *e;
 
 	printf("job %s\n", cJSON_IsString(id) ? id->valuestring : "?");
@@ -156,8 +145,83 @@ static void table_match(const cJSON *o)
 			printf("  %-18s %s\n", e->string, e->valuestring);
 }
 
+/* What the options say, for the subcommands. */
+struct route_opts {
+	double stale;
+	long max_scan;
+	int claim;
+};
+
+static int run_where(struct mm_redis *r, char **args, int nargs, const struct route_opts *o,
+		     cJSON **out, struct mm_err *err)
+{
+	return mm_route_where(r, (const char *const *)args, (size_t)nargs, o->stale, out, err);
+}
+
+static int run_machine(struct mm_redis *r, char **args, int nargs, const struct route_opts *o,
+		       cJSON **out, struct mm_err *err)
+{
+	(void)nargs;
+	return mm_route_machine(r, args[0], o->stale, out, err);
+}
+
+static int run_explain(struct mm_redis *r, char **args, int nargs, const struct route_opts *o,
+		       cJSON **out, struct mm_err *err)
+{
+	(void)nargs;
+	return mm_route_explain(r, args[0], o->stale, out, err);
+}
+
+static int run_match(struct mm_redis *r, char **args, int nargs, const struct route_opts *o,
+		     cJSON **out, struct mm_err *err)
+{
+	(void)nargs;
+	return mm_route_match(r, args[0], args[1], args[2], o->claim, o->max_scan, o->stale, out,
+			      err);
+}
+
+/*
+ * The subcommands: a row each, with its arguments (max_args -1: no limit),
+ * the options it takes besides the common ones (claims: --claim is its),
+ * its query and its table.  usage() is made from it.
+ */
+static const struct subcmd {
+	const char *name, *args, *opts;
+	int min_args, max_args, claims;
+	int (*run)(struct mm_redis *r, char **args, int nargs, const struct route_opts *o,
+		   cJSON **out, struct mm_err *err);
+	void (*table)(const cJSON *o);
+} subcmds[] = {
+	{"where", "MODEL...", "", 1, -1, 0, run_where, table_where},
+	{"machine", "MACHINE_ID", "", 1, 1, 0, run_machine, table_machine},
+	{"explain", "JOB_ID", "", 1, 1, 0, run_explain, table_explain},
+	{"match", "MACHINE_ID WORKER_ID SERVICE", "[--claim] [--max-scan N]", 3, 3,
+	 1, run_match, table_match},
+};
+
+static const struct subcmd *find_subcmd(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(subcmds) / sizeof(subcmds[0]); i++)
+		if (strcmp(subcmds[i].name, name) == 0)
+			return &subcmds[i];
+	return NULL;
+}
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(subcmds) / sizeof(subcmds[0]); i++)
+		fprintf(f, "%s mm-route [-qv] [--stale-after S] [--table]%s%s%s%s %s\n",
+			i ? "      " : "usage:", *subcmds[i].opts ? " " : "", subcmds[i].opts,
+			*subcmds[i].opts ? "\n                " : " ", subcmds[i].name, subcmds[i].args);
+	fprintf(f, "       mm-route -h | --help | --version\n");
+}
+
 /* Print the answer; return 0 when there was one, 1 when there was none. */
-static int print_answer(const char *cmd, cJSON *o, int table)
+static int print_answer(const struct subcmd *sc, cJSON *o, int table)
 {
 	int empty = !o || (cJSON_IsArray(o) && cJSON_GetArraySize(o) == 0);
 
@@ -168,14 +232,7 @@ static int print_answer(const char *cmd, cJSON *o, int table)
 		free(s);
 	} else if (o) {
 		make_visible(o);
-		if (strcmp(cmd, "where") == 0)
-			table_where(o);
-		else if (strcmp(cmd, "machine") == 0)
-			table_machine(o);
-		else if (strcmp(cmd, "explain") == 0)
-			table_explain(o);
-		else
-			table_match(o);
+		sc->table(o);
 	}
 	return empty ? 1 : 0;
 }
@@ -194,13 +251,12 @@ int main(int argc, char **argv)
 		{"version", no_argument, NULL, OPT_VERSION},
 		{NULL, 0, NULL, 0},
 	};
+	struct route_opts ro = {MM_ROUTE_DEFAULT_STALE, MM_ROUTE_DEFAULT_MAX_SCAN, 0};
 	struct mm_redis_opts ropts;
 	struct mm_redis *r = NULL;
 	struct mm_err err = {0};
-	double stale = MM_ROUTE_DEFAULT_STALE;
-	long max_scan = MM_ROUTE_DEFAULT_MAX_SCAN;
-	int claim = 0, table = 0, c, rc, nargs;
-	const char *cmd;
+	const struct subcmd *sc;
+	int table = 0, c, rc, nargs;
 	cJSON *answer = NULL;
 
 	mm_log_init(argv[0]);
@@ -208,13 +264,13 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "hqv", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_CLAIM:
-			claim = 1;
+			ro.claim = 1;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		case OPT_MAX_SCAN:
-			if (mm_parse_long(optarg, 1, 1000, &max_scan) < 0) {
+			if (mm_parse_long(optarg, 1, 1000, &ro.max_scan) < 0) {
 				mm_errorf("--max-scan: want a whole number from 1 to 1000, not '%s'", optarg);
 				return MM_EUSAGE;
 			}
@@ -223,7 +279,7 @@ int main(int argc, char **argv)
 			mm_log_set_level(MM_LOG_QUIET);
 			break;
 		case OPT_STALE:
-			if (mm_parse_double(optarg, 0.001, 1e9, &stale) < 0) {
+			if (mm_parse_double(optarg, 0.001, 1e9, &ro.stale) < 0) {
 				mm_errorf("--stale-after: want a positive number of seconds, not '%s'", optarg);
 				return MM_EUSAGE;
 			}
@@ -246,49 +302,36 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return MM_EUSAGE;
 	}
-	cmd = argv[optind++];
+	sc = find_subcmd(argv[optind]);
+	if (!sc) {
+		mm_errorf("unknown command '%s'", argv[optind]);
+		usage(stderr);
+		return MM_EUSAGE;
+	}
+	optind++;
 	nargs = argc - optind;
-	if ((strcmp(cmd, "where") == 0 && nargs < 1) ||
-	    (strcmp(cmd, "machine") == 0 && nargs != 1) ||
-	    (strcmp(cmd, "explain") == 0 && nargs != 1) ||
-	    (strcmp(cmd, "match") == 0 && nargs != 3)) {
-		mm_errorf("%s: wrong number of arguments", cmd);
+	if (nargs < sc->min_args || (sc->max_args >= 0 && nargs > sc->max_args)) {
+		mm_errorf("%s: wrong number of arguments", sc->name);
 		usage(stderr);
 		return MM_EUSAGE;
 	}
-	if (strcmp(cmd, "where") && strcmp(cmd, "machine") && strcmp(cmd, "explain") &&
-	    strcmp(cmd, "match")) {
-		mm_errorf("unknown command '%s'", cmd);
-		usage(stderr);
-		return MM_EUSAGE;
-	}
-	if (claim && strcmp(cmd, "match")) {
-		mm_errorf("--claim goes with match only");
+	if (ro.claim && !sc->claims) {
+		mm_errorf("--claim does not go with %s", sc->name);
 		return MM_EUSAGE;
 	}
 
 	rc = mm_redis_opts_from_env(&ropts, &err);
 	if (!rc)
 		rc = mm_redis_connect(getenv("REDIS_URL"), &ropts, &r, &err);
-	if (!rc) {
-		if (strcmp(cmd, "where") == 0)
-			rc = mm_route_where(r, (const char *const *)argv + optind, (size_t)nargs, stale,
-					    &answer, &err);
-		else if (strcmp(cmd, "machine") == 0)
-			rc = mm_route_machine(r, argv[optind], stale, &answer, &err);
-		else if (strcmp(cmd, "explain") == 0)
-			rc = mm_route_explain(r, argv[optind], stale, &answer, &err);
-		else
-			rc = mm_route_match(r, argv[optind], argv[optind + 1], argv[optind + 2], claim,
-					    max_scan, stale, &answer, &err);
-	}
+	if (!rc)
+		rc = sc->run(r, argv + optind, nargs, &ro, &answer, &err);
 	mm_redis_close(r);
 	if (rc) {
 		mm_errorf("%s", err.msg);
 		/* An error reply (MM_EFAIL) exits 1: Redis was reached, 4 says it was not. */
 		return rc;
 	}
-	rc = print_answer(cmd, answer, table);
+	rc = print_answer(sc, answer, table);
 	cJSON_Delete(answer);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		mm_errorf("cannot write to stdout");

@@ -281,9 +281,22 @@ int mm_route_match(struct mm_redis *r, const char *machine, const char *worker,
 	if (rc)
 		return rc;
 	if (rep->type == REDIS_REPLY_STRING) {
-		*out = cJSON_Parse(rep->str);
-		if (!*out)
-			rc = mm_error(err, MM_EFAIL, "%s: answer is not JSON", argv[1]);
+		cJSON *fn = cJSON_Parse(rep->str);
+
+		/*
+		 * The function answers as the job queue's findMatchingJob does,
+		 * {jobId, job}; mm-route's answers spell it as explain does.
+		 */
+		if (!cJSON_IsObject(fn)) {
+			rc = mm_error(err, MM_EFAIL, "%s: answer is not a JSON object", argv[1]);
+		} else {
+			*out = cJSON_CreateObject();
+			cJSON_AddItemToObject(*out, "job_id",
+					      cJSON_DetachItemFromObjectCaseSensitive(fn, "jobId"));
+			cJSON_AddItemToObject(*out, "job",
+					      cJSON_DetachItemFromObjectCaseSensitive(fn, "job"));
+		}
+		cJSON_Delete(fn);
 	}
 	freeReplyObject(rep);
 	return rc;

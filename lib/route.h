@@ -49,8 +49,10 @@ int mm_route_explain(struct mm_redis *r, const char *job_id, double stale_after,
 		     cJSON **out, struct mm_err *err);
 
 /*
- * The job machine would get for service: {jobId, job}.  With claim, it is
- * claimed for worker (mm_find_matching_job); without, nothing changes.
+ * The job machine would get for service: {job_id, job} (the function
+ * itself answers {jobId, job}, as the job queue's findMatchingJob does).
+ * With claim, it is claimed for worker (mm_find_matching_job); without,
+ * nothing changes.
  */
 int mm_route_match(struct mm_redis *r, const char *machine, const char *worker,
 		   const char *service, int claim, long max_scan, double stale_after,
