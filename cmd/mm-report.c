@@ -144,7 +144,8 @@ static int report_once(const struct opts *o, const struct input *in, struct mm_r
 
 	rc = collect(o, in, &scan, &recs, &n, err);
 	if (!rc)
-		rc = mm_reporter_report(rep, r, recs, n, o->full, &st, err);
+		rc = mm_reporter_report(rep, r, recs, n, mm_inv_missing(in->m, recs, n), o->full, &st,
+					err);
 	if (!rc) {
 		struct mm_list wf;
 
@@ -172,7 +173,8 @@ static int dry_run(const struct opts *o, const struct input *in, struct mm_err *
 	rc = collect(o, in, &scan, &recs, &n, err);
 	if (rc)
 		goto out;
-	q = mm_inv_full_commands(o->machine_id, recs, n, (long long)time(NULL));
+	q = mm_inv_full_commands(o->machine_id, recs, n, mm_inv_missing(in->m, recs, n),
+				 (long long)time(NULL));
 	/* stdout carries the manifest when one came in; the commands then go to stderr. */
 	if (mm_rcmds_render(q, in->len ? stderr : stdout) < 0)
 		rc = mm_error(err, MM_EFAIL, "cannot write the commands: %s", strerror(errno));

@@ -1,6 +1,8 @@
 /* mm-route — ask Redis which machine holds which model and which job goes where. */
+#include "fleet.h"
 #include "log.h"
 #include "mm.h"
+#include "progress.h"
 #include "redis.h"
 #include "route.h"
 #include "text.h"
@@ -145,6 +147,102 @@ static void table_match(const cJSON *o)
 			printf("  %-18s %s\n", e->string, e->valuestring);
 }
 
+/* "45s", "12m", "3h", "2d": how long ago, for a column. */
+static void age_str(double s, char *buf, size_t n)
+{
+	if (s < 0)
+		snprintf(buf, n, "-");
+	else if (s < 120)
+		snprintf(buf, n, "%.0fs", s);
+	else if (s < 7200)
+		snprintf(buf, n, "%.0fm", s / 60);
+	else if (s < 172800)
+		snprintf(buf, n, "%.0fh", s / 3600);
+	else
+		snprintf(buf, n, "%.0fd", s / 86400);
+}
+
+/* A count column: the number, or "-" when not known. */
+static void count_str(const cJSON *o, const char *key, char *buf, size_t n)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	if (cJSON_IsNumber(v))
+		snprintf(buf, n, "%.0f", v->valuedouble);
+	else
+		snprintf(buf, n, "-");
+}
+
+/* The width of the widest string under key, between lo and hi. */
+static int column_width(const cJSON *a, const char *key, int lo, int hi)
+{
+	const cJSON *e;
+	int w = lo;
+
+	cJSON_ArrayForEach(e, a) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, key);
+		int len = cJSON_IsString(v) ? (int)strlen(v->valuestring) : 0;
+
+		if (len > w)
+			w = len;
+	}
+	return w < hi ? w : hi;
+}
+
+/* One line a machine, in the answer's order (worst first). */
+static void table_fleet(const cJSON *o)
+{
+	int w = column_width(o, "machine_id", 7, 40);
+	const cJSON *e;
+
+	printf("%-*s %-5s %9s %6s %10s %10s %7s  %-24s %s\n", w, "MACHINE", "STATE", "HEARTBEAT",
+	       "MODELS", "SIZE", "UNVERIFIED", "MISSING", "LAST REPORT", "PROBLEM");
+	cJSON_ArrayForEach(e, o) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "machine_id");
+		const cJSON *age = cJSON_GetObjectItemCaseSensitive(e, "age_seconds");
+		const cJSON *bytes = cJSON_GetObjectItemCaseSensitive(e, "total_bytes");
+		const cJSON *gb = cJSON_GetObjectItemCaseSensitive(e, "total_size_gb");
+		const cJSON *lu = cJSON_GetObjectItemCaseSensitive(e, "last_updated");
+		const cJSON *pr = cJSON_GetObjectItemCaseSensitive(e, "problem");
+		char a[16], models[24], size[32], unv[24], miss[24];
+
+		age_str(cJSON_IsNumber(age) ? age->valuedouble : -1, a, sizeof(a));
+		count_str(e, "total_models", models, sizeof(models));
+		count_str(e, "unverified_models", unv, sizeof(unv));
+		count_str(e, "missing_models", miss, sizeof(miss));
+		if (cJSON_IsNumber(bytes))
+			mm_progress_bytes((long long)bytes->valuedouble, size, sizeof(size));
+		else if (cJSON_IsNumber(gb))
+			mm_progress_bytes((long long)(gb->valuedouble * 1073741824.0), size, sizeof(size));
+		else
+			snprintf(size, sizeof(size), "-");
+		printf("%-*s %-5s %9s %6s %10s %10s %7s  %-24s %s\n", w,
+		       cJSON_IsString(id) ? id->valuestring : "?",
+		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "live")) ? "live" : "stale", a,
+		       models, size, unv, miss, cJSON_IsString(lu) ? lu->valuestring : "-",
+		       cJSON_IsString(pr) ? pr->valuestring : "");
+	}
+}
+
+/* One line a model, in the answer's order. */
+static void table_models(const cJSON *o)
+{
+	int w = column_width(o, "name", 5, 60);
+	const cJSON *e;
+
+	printf("%-*s %5s %8s %7s\n", w, "MODEL", "LIVE", "MACHINES", "PENDING");
+	cJSON_ArrayForEach(e, o) {
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name");
+		char live[24], all[24], pending[24];
+
+		count_str(e, "live_machines", live, sizeof(live));
+		count_str(e, "machines", all, sizeof(all));
+		count_str(e, "pending_jobs", pending, sizeof(pending));
+		printf("%-*s %5s %8s %7s\n", w, cJSON_IsString(name) ? name->valuestring : "?", live,
+		       all, pending);
+	}
+}
+
 /* What the options say, for the subcommands. */
 struct route_opts {
 	double stale;
@@ -180,6 +278,29 @@ static int run_match(struct mm_redis *r, char **args, int nargs, const struct ro
 			      err);
 }
 
+static int run_fleet(struct mm_redis *r, char **args, int nargs, const struct route_opts *o,
+		     cJSON **out, struct mm_err *err)
+{
+	(void)args;
+	(void)nargs;
+	return mm_route_fleet(r, o->stale, out, err);
+}
+
+static int run_models(struct mm_redis *r, char **args, int nargs, const struct route_opts *o,
+		      cJSON **out, struct mm_err *err)
+{
+	struct mm_models_jobs jobs = {0};
+	int rc;
+
+	(void)args;
+	(void)nargs;
+	rc = mm_route_models(r, o->max_scan, o->stale, out, &jobs, err);
+	if (!rc && jobs.scanned < jobs.pending)
+		mm_infof("pending jobs counted: the first %lld of %lld (--max-scan)", jobs.scanned,
+			 jobs.pending);
+	return rc;
+}
+
 /*
  * The subcommands: a row each, with its arguments (max_args -1: no limit),
  * the options it takes besides the common ones (claims: --claim is its),
@@ -197,6 +318,8 @@ static const struct subcmd {
 	{"explain", "JOB_ID", "", 1, 1, 0, run_explain, table_explain},
 	{"match", "MACHINE_ID WORKER_ID SERVICE", "[--claim] [--max-scan N]", 3, 3,
 	 1, run_match, table_match},
+	{"fleet", "", "", 0, 0, 0, run_fleet, table_fleet},
+	{"models", "", "[--max-scan N]", 0, 0, 0, run_models, table_models},
 };
 
 static const struct subcmd *find_subcmd(const char *name)
@@ -213,10 +336,15 @@ static void usage(FILE *f)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(subcmds) / sizeof(subcmds[0]); i++)
-		fprintf(f, "%s mm-route [-qv] [--stale-after S] [--table]%s%s%s%s %s\n",
-			i ? "      " : "usage:", *subcmds[i].opts ? " " : "", subcmds[i].opts,
-			*subcmds[i].opts ? "\n                " : " ", subcmds[i].name, subcmds[i].args);
+	for (i = 0; i < sizeof(subcmds) / sizeof(subcmds[0]); i++) {
+		const struct subcmd *sc = &subcmds[i];
+
+		/* A row with options and arguments goes on two lines. */
+		fprintf(f, "%s mm-route [-qv] [--stale-after S] [--table]%s%s%s%s%s%s\n",
+			i ? "      " : "usage:", *sc->opts ? " " : "", sc->opts,
+			*sc->opts && *sc->args ? "\n                " : " ", sc->name,
+			*sc->args ? " " : "", sc->args);
+	}
 	fprintf(f, "       mm-route -h | --help | --version\n");
 }
 

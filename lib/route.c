@@ -37,6 +37,12 @@ static int fcall(struct mm_redis *r, int argc, const char **argv, redisReply **r
 	return rc;
 }
 
+int mm_route_fcall(struct mm_redis *r, int argc, const char **argv, redisReply **rep,
+		   struct mm_err *err)
+{
+	return fcall(r, argc, argv, rep, err);
+}
+
 static cJSON *strings_of(const redisReply *rep)
 {
 	cJSON *a = cJSON_CreateArray();
