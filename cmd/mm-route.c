@@ -216,10 +216,11 @@ static void table_fleet(const cJSON *o)
 			mm_progress_bytes((long long)(gb->valuedouble * 1073741824.0), size, sizeof(size));
 		else
 			snprintf(size, sizeof(size), "-");
-		printf("%-*s %-5s %9s %6s %10s %10s %7s  %-24s %s\n", w,
+		printf("%-*s %-5s %9s %6s %10s %10s %7s  %-*s%s%s\n", w,
 		       cJSON_IsString(id) ? id->valuestring : "?",
 		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "live")) ? "live" : "stale", a,
-		       models, size, unv, miss, cJSON_IsString(lu) ? lu->valuestring : "-",
+		       models, size, unv, miss, cJSON_IsString(pr) ? 24 : 0,
+		       cJSON_IsString(lu) ? lu->valuestring : "-", cJSON_IsString(pr) ? " " : "",
 		       cJSON_IsString(pr) ? pr->valuestring : "");
 	}
 }
