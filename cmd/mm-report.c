@@ -127,7 +127,8 @@ static int dry_run(const struct opts *o, const struct input *in, struct mm_err *
 	rc = mm_report_collect(&ro, &scan, &recs, &n, err);
 	if (rc)
 		goto out;
-	q = mm_inv_full_commands(o->machine_id, recs, n, (long long)time(NULL));
+	q = mm_inv_full_commands(o->machine_id, recs, n, mm_inv_missing(in->m, recs, n),
+				 (long long)time(NULL));
 	/* stdout carries the manifest when one came in; the commands then go to stderr. */
 	if (mm_rcmds_render(q, in->len ? stderr : stdout) < 0)
 		rc = mm_error(err, MM_EFAIL, "cannot write the commands: %s", strerror(errno));

@@ -214,7 +214,8 @@ struct snapshot {
 	char digest[65];
 	struct names names;                  /* borrowed from the records */
 	long long bytes;
-	size_t n;
+	long long missing;                   /* mm_inv_missing()'s, -1 unknown */
+	size_t n, unverified;
 };
 
 static void snapshot_free(struct snapshot *s)
@@ -235,16 +236,20 @@ static int in_order(const void *v, size_t n, size_t size, int (*cmp)(const void 
 	return 1;
 }
 
-static void snapshot_make(struct snapshot *s, const struct mm_inv_model *models, size_t n)
+static void snapshot_make(struct snapshot *s, const struct mm_inv_model *models, size_t n,
+			  long long missing)
 {
 	size_t i;
 
 	memset(s, 0, sizeof(*s));
 	s->models = models;
 	s->n = n;
+	s->missing = missing;
 	s->names.v = mm_xcalloc(n ? n : 1, sizeof(*s->names.v));
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		s->names.v[i] = models[i].name;
+		s->unverified += !models[i].verified;
+	}
 	s->names.n = n;
 	names_sort_unique(&s->names);
 }
@@ -344,7 +349,10 @@ static char *models_json(struct snapshot *s, size_t *len)
 	return b.p;
 }
 
-/* HSET of the models hash: every field, or only the freshness fields. */
+/*
+ * HSET of the models hash: every field, or only those that may change while
+ * the records do not (freshness, and the counts the manifest decides).
+ */
 static void add_hset(struct mm_rcmds *q, const char *key, const char *id,
 		     struct snapshot *s, long long now, int all_fields)
 {
@@ -368,9 +376,19 @@ static void add_hset(struct mm_rcmds *q, const char *key, const char *id,
 		mm_rcmds_argf(q, "%zu", s->n);
 		mm_rcmds_arg(q, "total_size_gb");
 		mm_rcmds_argf(q, "%.2f", round((double)s->bytes / (1024.0 * 1024 * 1024) * 100) / 100);
+		mm_rcmds_arg(q, "total_bytes");
+		mm_rcmds_argf(q, "%lld", s->bytes);
 		mm_rcmds_arg(q, "models_sha256");
 		mm_rcmds_arg(q, s->digest);
 	}
+	mm_rcmds_arg(q, "unverified_models");
+	mm_rcmds_argf(q, "%zu", s->unverified);
+	if (s->missing >= 0) {
+		mm_rcmds_arg(q, "missing_models");
+		mm_rcmds_argf(q, "%lld", s->missing);
+	}
+	if (s->missing < 0)
+		mm_rcmds_add(q, "HDEL", key, "missing_models", (char *)NULL);
 }
 
 /* One command with a fixed head and a list of members, e.g. SADD key a b c. */
@@ -417,14 +435,14 @@ static void add_heartbeat(struct mm_rcmds *q, const char *id, long long now)
 }
 
 struct mm_rcmds *mm_inv_full_commands(const char *id, const struct mm_inv_model *models,
-				      size_t n, long long now)
+				      size_t n, long long missing, long long now)
 {
 	struct mm_rcmds *q = mm_rcmds_new();
 	struct snapshot s;
 	char *k_models = mm_xasprintf(MM_RKEY_MACHINE_MODELS, id);
 	char *k_names = mm_xasprintf(MM_RKEY_MACHINE_NAMES, id);
 
-	snapshot_make(&s, models, n);
+	snapshot_make(&s, models, n, missing);
 	mm_rcmds_add(q, "MULTI", (char *)NULL);
 	mm_rcmds_add(q, "DEL", k_names, (char *)NULL);
 	add_members(q, "SADD", k_names, s.names.v, s.names.n);
@@ -511,7 +529,7 @@ static int read_names(struct mm_redis *r, const char *key, struct names *out,
 }
 
 int mm_reporter_report(struct mm_reporter *rep, struct mm_redis *r,
-		       const struct mm_inv_model *models, size_t n, int full,
+		       const struct mm_inv_model *models, size_t n, long long missing, int full,
 		       struct mm_inv_stats *st, struct mm_err *err)
 {
 	struct mm_inv_stats dummy;
@@ -521,7 +539,7 @@ int mm_reporter_report(struct mm_reporter *rep, struct mm_redis *r,
 	if (!st)
 		st = &dummy;
 	memset(st, 0, sizeof(*st));
-	snapshot_make(&s, models, n);
+	snapshot_make(&s, models, n, missing);
 	for (attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
 		struct mm_rcmds *q = mm_rcmds_new();
 		redisReply **reps = NULL, *xrep = NULL;
@@ -819,6 +837,7 @@ void mm_inv_from_disk(const struct mm_scan *scan, const struct mm_manifest *m,
 	for (i = 0; i < scan->n; i++) {
 		const struct mm_scan_entry *e = &scan->v[i];
 		const struct mm_model *mod = NULL;
+		const char *st = NULL;
 
 		if (nm) {
 			struct mm_model key = {0};
@@ -829,8 +848,7 @@ void mm_inv_from_disk(const struct mm_scan *scan, const struct mm_manifest *m,
 			mod = hit ? *hit : NULL;
 		}
 		if (mod) {
-			const char *st = mm_model_stage_status(mod, "verify");
-
+			st = mm_model_stage_status(mod, "verify");
 			if (st && (strcmp(st, "mismatch") == 0 || strcmp(st, "missing") == 0 ||
 				   strcmp(st, "unreadable") == 0)) {
 				mm_infof("not reporting %s: verification says %s", e->save_to, st);
@@ -844,6 +862,7 @@ void mm_inv_from_disk(const struct mm_scan *scan, const struct mm_manifest *m,
 		v[k].hash = mod ? mod->hash : NULL;
 		if (mod)
 			proved_sha256(mod, &v[k].sha256, &v[k].hash_source);
+		v[k].verified = st && strcmp(st, "ok") == 0;
 		k++;
 	}
 	free(byp);
@@ -851,4 +870,36 @@ void mm_inv_from_disk(const struct mm_scan *scan, const struct mm_manifest *m,
 	*n = k;
 	if (left_out)
 		*left_out = skipped;
+}
+
+static int cmp_inv_save_to(const void *a, const void *b)
+{
+	const struct mm_inv_model *x = *(const struct mm_inv_model *const *)a;
+	const struct mm_inv_model *y = *(const struct mm_inv_model *const *)b;
+
+	return strcmp(x->save_to ? x->save_to : "", y->save_to ? y->save_to : "");
+}
+
+long long mm_inv_missing(const struct mm_manifest *m, const struct mm_inv_model *recs, size_t n)
+{
+	const struct mm_inv_model **by = NULL;
+	long long missing = 0;
+	size_t i;
+
+	if (!m)
+		return -1;
+	by = mm_xcalloc(n ? n : 1, sizeof(*by));
+	for (i = 0; i < n; i++)
+		by[i] = &recs[i];
+	qsort(by, n, sizeof(*by), cmp_inv_save_to);
+	for (i = 0; i < m->n; i++) {
+		struct mm_inv_model key = {0};
+		const struct mm_inv_model *kp = &key;
+
+		key.save_to = m->models[i].save_to;
+		if (!key.save_to || !bsearch(&kp, by, n, sizeof(*by), cmp_inv_save_to))
+			missing++;
+	}
+	free(by);
+	return missing;
 }

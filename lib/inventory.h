@@ -5,11 +5,9 @@
  *
  * Keys, for machine <id> (named in rkeys.h):
  *   machine:<id>:models        hash: machine_id, models (JSON array of
- *                              {name, saveTo, size, hash?, sha256?,
- *                              hashSource?}), last_updated,
- *                              total_models, total_size_gb (GiB), and
- *                              models_sha256 (a digest of the records, so
- *                              the next report can tell what changed)
+ * otherwise takes the manifest's name and hash, the sha256 and hashSource
+ * its verify object (else its fetch) proved, and is verified when its
+ * verify.status is "ok".  *out (caller frees with
  *   machine:<id>:model_names   set of names
  *   models:index:<name>        set of machine ids
  *   machines:models:heartbeat  zset id -> unix time (Redis's clock)
@@ -36,6 +34,7 @@ struct mm_inv_model {
 	const char *hash;    /* as the manifest gives it, or NULL */
 	const char *sha256;  /* the file's sha256 as verified or fetched, or NULL */
 	const char *hash_source;  /* where the digest came from (upstream.h), or NULL */
+	int verified;        /* 1: the manifest says a digest proved it (verify.status "ok") */
 };
 
 struct mm_scan;
@@ -45,13 +44,21 @@ struct mm_manifest;
  * The records to report from a scan of the disk (the truth) and, when given,
  * the manifest that came down the pipe: a file whose saveTo the manifest
  * lists with verify.status "mismatch", "missing" or "unreadable" is left out; one it lists
- * otherwise takes the manifest's name and hash, and the sha256 and
- * hashSource its verify object (else its fetch) proved.  *out (caller frees with
+ * otherwise takes the manifest's name and hash, the sha256 and hashSource
+ * its verify object (else its fetch) proved, and is verified when its
+ * verify.status is "ok".  *out (caller frees with
  * free(); the strings are borrowed from scan and manifest) gets one record
  * per scanned file kept; *left_out (may be NULL) the number left out.
  */
 void mm_inv_from_disk(const struct mm_scan *scan, const struct mm_manifest *m,
 		      struct mm_inv_model **out, size_t *n, size_t *left_out);
+
+/*
+ * How many of the manifest's models have no record among recs[0..n) (by
+ * saveTo): not on the disk, left out by verification, or with no saveTo at
+ * all; the machine wants them and lacks them.  -1 without a manifest.
+ */
+long long mm_inv_missing(const struct mm_manifest *m, const struct mm_inv_model *recs, size_t n);
 
 /* What one report did, for logs and benchmarks. */
 struct mm_inv_stats {
@@ -84,7 +91,8 @@ void mm_reporter_free(struct mm_reporter *rep);
 void mm_reporter_forget(struct mm_reporter *rep);
 
 /*
- * Write the inventory of models[0..n) in one MULTI/EXEC.  full: rewrite
+ * Write the inventory of models[0..n) in one MULTI/EXEC; missing is
+ * mm_inv_missing()'s count (-1: unknown, the field is removed).  full: rewrite
  * every key and index entry whatever the server holds (repairs an index
  * that was edited by hand).  Names that are no longer present lose this
  * machine's entry in models:index:<name>.  Fails with MM_EUNAVAIL when the
@@ -92,7 +100,7 @@ void mm_reporter_forget(struct mm_reporter *rep);
  * none), MM_EFAIL on an error reply (e.g. NOPERM).
  */
 int mm_reporter_report(struct mm_reporter *rep, struct mm_redis *r,
-		       const struct mm_inv_model *models, size_t n, int full,
+		       const struct mm_inv_model *models, size_t n, long long missing, int full,
 		       struct mm_inv_stats *st, struct mm_err *err);
 
 /*
@@ -103,7 +111,7 @@ int mm_reporter_report(struct mm_reporter *rep, struct mm_redis *r,
  */
 struct mm_rcmds *mm_inv_full_commands(const char *machine_id,
 				      const struct mm_inv_model *models, size_t n,
-				      long long now);
+				      long long missing, long long now);
 
 /*
  * Remove a machine: its two keys, its heartbeat, and its id from the index

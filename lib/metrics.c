@@ -454,17 +454,12 @@ void mm_metrics_discover(struct mm_metrics *r, const struct mm_manifest *m)
 		mm_metrics_set(r, "mm_discover_models", (double)m->n, (char *)NULL);
 }
 
-static int by_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 void mm_metrics_report(struct mm_metrics *r, const struct mm_inv_model *recs, size_t n,
 		       const struct mm_manifest *m, const struct mm_inv_stats *st, int rc)
 {
-	const char **held;
 	double bytes = 0, now = (double)time(NULL);
-	size_t i, unverified = 0, missing = 0;
+	long long missing;
+	size_t i, unverified = 0;
 
 	if (!r)
 		return;
@@ -473,16 +468,14 @@ void mm_metrics_report(struct mm_metrics *r, const struct mm_inv_model *recs, si
 			       rc == MM_EUNAVAIL ? "unreachable" : "error", (char *)NULL);
 		return;
 	}
-	held = mm_xcalloc(n + 1, sizeof(*held));
+	/* The counts the inventory publishes (inventory.h), by the same rules. */
 	for (i = 0; i < n; i++) {
-		held[i] = recs[i].save_to;
 		bytes += recs[i].size > 0 ? (double)recs[i].size : 0;
-		unverified += !recs[i].hash;
+		unverified += !recs[i].verified;
 	}
-	qsort(held, n, sizeof(*held), by_str);
-	for (i = 0; m && i < m->n; i++)
-		missing += !bsearch(&m->models[i].save_to, held, n, sizeof(*held), by_str);
-	free(held);
+	missing = mm_inv_missing(m, recs, n);
+	if (missing < 0)
+		missing = 0;
 	mm_metrics_set(r, "mm_models", (double)n, "state", "present", (char *)NULL);
 	mm_metrics_set(r, "mm_models", (double)unverified, "state", "unverified", (char *)NULL);
 	mm_metrics_set(r, "mm_models", (double)missing, "state", "missing", (char *)NULL);

@@ -73,7 +73,7 @@ void mm_metrics_verify(struct mm_metrics *r, const struct mm_verify_stats *st);
 void mm_metrics_discover(struct mm_metrics *r, const struct mm_manifest *m);
 /*
  * A report sent (rc 0, with st) or not (rc its error): publish, heartbeat,
- * the models present, unverified (no hash) and missing (in m, when given,
+ * the models present, unverified (no digest proved them) and missing (in m, when given,
  * and not on the disk), and their bytes.
  */
 void mm_metrics_report(struct mm_metrics *r, const struct mm_inv_model *recs, size_t n,

@@ -35,7 +35,7 @@ int mm_report_once(const struct mm_report_opts *o, struct mm_reporter *rep, stru
 
 	rc = mm_report_collect(o, &scan, &recs, &n, err);
 	if (!rc)
-		rc = mm_reporter_report(rep, r, recs, n, o->full, &st, err);
+		rc = mm_reporter_report(rep, r, recs, n, mm_inv_missing(o->m, recs, n), o->full, &st, err);
 	if (!rc) {
 		struct mm_list wf;
 

@@ -38,6 +38,12 @@ static int fcall(struct mm_redis *r, int argc, const char **argv, redisReply **r
 	return rc;
 }
 
+int mm_route_fcall(struct mm_redis *r, int argc, const char **argv, redisReply **rep,
+		   struct mm_err *err)
+{
+	return fcall(r, argc, argv, rep, err);
+}
+
 static cJSON *strings_of(const redisReply *rep)
 {
 	cJSON *a = cJSON_CreateArray();
@@ -282,9 +288,22 @@ int mm_route_match(struct mm_redis *r, const char *machine, const char *worker,
 	if (rc)
 		return rc;
 	if (rep->type == REDIS_REPLY_STRING) {
-		*out = cJSON_Parse(rep->str);
-		if (!*out)
-			rc = mm_error(err, MM_EFAIL, "%s: answer is not JSON", argv[1]);
+		cJSON *fn = cJSON_Parse(rep->str);
+
+		/*
+		 * The function answers as the job queue's findMatchingJob does,
+		 * {jobId, job}; mm-route's answers spell it as explain does.
+		 */
+		if (!cJSON_IsObject(fn)) {
+			rc = mm_error(err, MM_EFAIL, "%s: answer is not a JSON object", argv[1]);
+		} else {
+			*out = cJSON_CreateObject();
+			cJSON_AddItemToObject(*out, "job_id",
+					      cJSON_DetachItemFromObjectCaseSensitive(fn, "jobId"));
+			cJSON_AddItemToObject(*out, "job",
+					      cJSON_DetachItemFromObjectCaseSensitive(fn, "job"));
+		}
+		cJSON_Delete(fn);
 	}
 	freeReplyObject(rep);
 	return rc;

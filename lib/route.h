@@ -25,6 +25,13 @@ extern const size_t mm_redis_lua_len;
 /* FUNCTION LOAD REPLACE the `mm` library. */
 int mm_route_install_functions(struct mm_redis *r, struct mm_err *err);
 
+/*
+ * FCALL or FCALL_RO argv[0..argc) of the library, loading it first when
+ * the server does not know the function.
+ */
+int mm_route_fcall(struct mm_redis *r, int argc, const char **argv, redisReply **rep,
+		   struct mm_err *err);
+
 /* Sorted array of the live machines that hold every one of names[0..n). */
 int mm_route_where(struct mm_redis *r, const char *const *names, size_t n, double stale_after,
 		   cJSON **out, struct mm_err *err);
@@ -49,8 +56,10 @@ int mm_route_explain(struct mm_redis *r, const char *job_id, double stale_after,
 		     cJSON **out, struct mm_err *err);
 
 /*
- * The job machine would get for service: {jobId, job}.  With claim, it is
- * claimed for worker (mm_find_matching_job); without, nothing changes.
+ * The job machine would get for service: {job_id, job} (the function
+ * itself answers {jobId, job}, as the job queue's findMatchingJob does).
+ * With claim, it is claimed for worker (mm_find_matching_job); without,
+ * nothing changes.
  */
 int mm_route_match(struct mm_redis *r, const char *machine, const char *worker,
 		   const char *service, int claim, long max_scan, double stale_after,

@@ -33,6 +33,15 @@
 --       {job_id, pending, service_required, models_mode, {models},
 --        {machines that can run it}, {{machine, {missing models}}...},
 --        status, why it is never matched or ''}
+--   FCALL_RO mm_fleet 0
+--       {now, {{machine, heartbeat, error or '', last_updated, total_models,
+--        total_bytes, total_size_gb, unverified_models, missing_models}...}}
+--       for every machine in machines:models:heartbeat; a field it lacks is
+--       nil, a models hash of the wrong type is its error
+--   FCALL_RO mm_models 0 [max_scan [stale_after]]
+--       {jobs pending, jobs scanned, name, machines, live machines,
+--        pending jobs, name, ...}: every model a reporting machine holds or a
+--       scanned pending job needs; the first max_scan pending jobs counted
 --
 -- max_scan (default 100, at most 1000) bounds the pending jobs looked at per
 -- call; stale_after (default 120 s) is how old a heartbeat may be.
@@ -356,5 +365,92 @@ redis.register_function{
 		end
 		return { id, pending, job.service_required or '', mode, names, can, cannot,
 			job.status or '', why or '' }
+	end,
+}
+
+local FLEET_FIELDS = { 'last_updated', 'total_models', 'total_bytes', 'total_size_gb',
+	'unverified_models', 'missing_models' }
+
+-- One row a machine; judging (live, worst first) is mm-route's.
+redis.register_function{
+	function_name = 'mm_fleet',
+	flags = { 'no-writes' },
+	callback = function(keys, args)
+		local now = now_parts()
+		local hb = redis.call('ZRANGE', 'machines:models:heartbeat', 0, -1, 'WITHSCORES')
+		local rows = {}
+		for i = 1, #hb, 2 do
+			local id = hb[i]
+			local f = redis.pcall('HMGET', 'machine:' .. id .. ':models', unpack(FLEET_FIELDS))
+			local row
+			if f.err then
+				row = { id, hb[i + 1], f.err }
+			else
+				row = { id, hb[i + 1], '' }
+				for j = 1, #FLEET_FIELDS do
+					row[3 + j] = f[j]
+				end
+			end
+			rows[#rows + 1] = row
+		end
+		return { now, rows }
+	end,
+}
+
+-- Holders of every model any reporting machine holds, and the pending jobs
+-- (the first max_scan) that need it.  A machine whose name set is of the
+-- wrong type is passed over; so is a job whose requirements make no sense
+-- or name more than MAX_JOB_MODELS models.
+redis.register_function{
+	function_name = 'mm_models',
+	flags = { 'no-writes' },
+	callback = function(keys, args)
+		local max_scan = positive_number(args[1], DEFAULT_MAX_SCAN, 'max_scan', MAX_MAX_SCAN)
+		local stale = positive_number(args[2], DEFAULT_STALE, 'stale_after')
+		local now = now_parts()
+		local hb = redis.call('ZRANGE', 'machines:models:heartbeat', 0, -1, 'WITHSCORES')
+		local count, names = {}, {}
+		for i = 1, #hb, 2 do
+			local held = redis.pcall('SMEMBERS', 'machine:' .. hb[i] .. ':model_names')
+			if not held.err then
+				local live = now - tonumber(hb[i + 1]) <= stale and 1 or 0
+				for _, n in ipairs(held) do
+					local c = count[n]
+					if c then
+						c[1] = c[1] + 1
+						c[2] = c[2] + live
+					else
+						count[n] = { 1, live, 0 }
+						names[#names + 1] = n
+					end
+				end
+			end
+		end
+		local pending = redis.call('ZCARD', 'jobs:pending')
+		local ids = redis.call('ZREVRANGE', 'jobs:pending', 0, math.floor(max_scan) - 1)
+		for _, id in ipairs(ids) do
+			local req = redis.pcall('HGET', 'job:' .. id, 'requirements')
+			local models = type(req) == 'string' and job_models(req)
+			if type(models) == 'table' and not never_matched(models) then
+				for _, n in ipairs(models) do
+					local c = count[n]
+					if c then
+						c[3] = c[3] + 1
+					else
+						count[n] = { 0, 0, 1 }
+						names[#names + 1] = n
+					end
+				end
+			end
+		end
+		local out = { pending, #ids }
+		for _, n in ipairs(names) do
+			local c = count[n]
+			out[#out + 1] = n
+			out[#out + 1] = c[1]
+			out[#out + 1] = c[2]
+			out[#out + 1] = c[3]
+		end
+		return out
 	end,
 }

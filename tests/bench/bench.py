@@ -45,6 +45,7 @@ PROFILES = {
         c5=dict(jobs=10000, machines=200, per=300, universe=1200, calls=1000),
         c6=4 * GiB, c6_runs=1, c7=40, c7_size=4 * MiB, c8=GiB, c8_runs=3, c9=100000,
         c10=dict(jobs=10000, machines=200, per=300, universe=1200, calls=1000),
+        c11=dict(machines=1000, per=500, universe=600, jobs=1000),
     ),
     "quick": dict(
         runs=3, warmup=1,
@@ -53,6 +54,7 @@ PROFILES = {
         c5=dict(jobs=10000, machines=200, per=300, universe=1200, calls=200),
         c6=256 * MiB, c6_runs=1, c7=40, c7_size=1 * MiB, c8=128 * MiB, c8_runs=2, c9=100000,
         c10=dict(jobs=10000, machines=200, per=300, universe=1200, calls=200),
+        c11=dict(machines=1000, per=500, universe=600, jobs=1000),
     ),
     "smoke": dict(
         runs=1, warmup=0,
@@ -61,6 +63,7 @@ PROFILES = {
         c5=dict(jobs=200, machines=5, per=30, universe=60, calls=10),
         c6=4 * MiB, c6_runs=1, c7=3, c7_size=64 * 1024, c8=4 * MiB, c8_runs=1, c9=1000,
         c10=dict(jobs=200, machines=5, per=30, universe=60, calls=10),
+        c11=dict(machines=20, per=10, universe=15, jobs=20),
     ),
 }
 
@@ -75,6 +78,7 @@ CASE_TITLES = {
     8: "Download + verify over a 200 MiB/s link (no target)",
     9: "Parse a large manifest",
     10: "Routing: the drop-in findMatchingJob against the deployed rule",
+    11: "Fleet view: mm-route fleet and models",
 }
 
 # mm's configuration variables: a benchmark sees only what it sets itself.
@@ -442,6 +446,20 @@ def sha256_file(path):
 
 def wipe(path):
     shutil.rmtree(path, ignore_errors=True)
+
+
+def load_jobs(pipe, jobs):
+    """Queue jobs [(id, score, service, models)] as the job queue stores
+    them (job:<id> and jobs:pending) on a redis-py pipeline, and send it."""
+    for jid, score, svc, need in jobs:
+        pipe.hset(f"job:{jid}", mapping={
+            "id": jid, "service_required": svc, "priority": score % 100, "status": "pending",
+            "payload": json.dumps({"prompt": "x" * 200, "steps": 30}),
+            "requirements": json.dumps({"models": need})})
+        pipe.zadd("jobs:pending", {jid: score})
+        if len(pipe) > 2000:
+            pipe.execute()
+    pipe.execute()
 
 
 def size_str(n):
@@ -904,15 +922,7 @@ class Bench:
                 pipe.zadd("machines:models:heartbeat", {mid: now})
                 if len(pipe) > 2000:
                     pipe.execute()
-            for jid, score, svc, need in jobs:
-                pipe.hset(f"job:{jid}", mapping={
-                    "id": jid, "service_required": svc, "priority": score % 100, "status": "pending",
-                    "payload": json.dumps({"prompt": "x" * 200, "steps": 30}),
-                    "requirements": json.dumps({"models": need})})
-                pipe.zadd("jobs:pending", {jid: score})
-                if len(pipe) > 2000:
-                    pipe.execute()
-            pipe.execute()
+            load_jobs(pipe, jobs)
 
         def fcall_usec():
             st = r.info("commandstats").get("cmdstat_fcall")
@@ -1030,15 +1040,7 @@ class Bench:
             for mid, names in machines.items():
                 pipe.sadd(f"machine:{mid}:model_names", *names)
                 pipe.zadd("machines:models:heartbeat", {mid: now})
-            for jid, score, svc, need in jobs:
-                pipe.hset(f"job:{jid}", mapping={
-                    "id": jid, "service_required": svc, "priority": score % 100, "status": "pending",
-                    "payload": json.dumps({"prompt": "x" * 200, "steps": 30}),
-                    "requirements": json.dumps({"models": need})})
-                pipe.zadd("jobs:pending", {jid: score})
-                if len(pipe) > 2000:
-                    pipe.execute()
-            pipe.execute()
+            load_jobs(pipe, jobs)
 
         def fcall_usec():
             st = r.info("commandstats").get("cmdstat_fcall")
@@ -1092,6 +1094,82 @@ class Bench:
             case.target("the model check costs at most 10 % more per claim (p50)", cost50, cost50 <= 1.10,
                         shown=f"{(cost50 - 1) * 100:+.0f} %")
             case.target("(p99, for the record)", cost99, None, shown=f"{(cost99 - 1) * 100:+.0f} %")
+        self.cases.append(case)
+
+    # -- case 11
+
+    def case11(self):
+        """mm-route fleet and models over a fleet of machines x models with
+        jobs pending, each one FCALL_RO; against a client that reads the
+        inventory itself (ZRANGE, then every machine's hash in one pipeline:
+        two round trips, the models JSON included)."""
+        c = self.p["c11"]
+        case = Case(11, f"{c['machines']:,} machines holding {c['per']} of {c['universe']} models each "
+                        f"(a tenth of them stale), {c['jobs']:,} jobs pending: `mm-route fleet`, "
+                        "`mm-route --max-scan 1000 models`, each one round trip")
+        r = self.redis.r
+        rng = random.Random(11)
+        universe = [f"model-{i:04d}.safetensors" for i in range(c["universe"])]
+        r.flushall()
+        with open(os.path.join(self.top, "scripts", "redis", "mm.lua")) as fh:
+            r.function_load(fh.read(), replace=True)
+        now = int(r.time()[0])
+        pipe = r.pipeline(transaction=False)
+        for i in range(c["machines"]):
+            mid = f"machine-{i:04d}"
+            names = rng.sample(universe, c["per"])
+            pipe.sadd(f"machine:{mid}:model_names", *names)
+            pipe.hset(f"machine:{mid}:models", mapping={
+                "machine_id": mid, "last_updated": "2026-01-01T00:00:00Z",
+                "models": json.dumps([{"name": nm, "saveTo": f"models/checkpoints/{nm}",
+                                       "size": 1000000 + i} for nm in names]),
+                "total_models": len(names), "total_size_gb": "0.47", "total_bytes": 1000000 * len(names),
+                "unverified_models": i % 3, "missing_models": i % 4})
+            pipe.zadd("machines:models:heartbeat", {mid: now - (600 if i % 10 == 0 else i % 60)})
+            if len(pipe) > 2000:
+                pipe.execute()
+        pipe.execute()
+        load_jobs(r.pipeline(transaction=False),
+                  [(f"job-{j:05d}", rng.randrange(1, 1000000), "comfyui",
+                    rng.sample(universe, rng.randint(1, 4))) for j in range(c["jobs"])])
+        env = self.envwith(REDIS_URL=self.redis.url)
+
+        def count_is(n):
+            def check():
+                try:
+                    got = len(json.loads(self.read_out()))
+                except ValueError as e:
+                    return f"stdout is not JSON: {e}"
+                return None if got == n else f"{got} entries, not {n}"
+            return check
+
+        tools = []
+        exe = self.mm_bin("mm-route")
+        fleet = Row("mm", "mm-route fleet", mm=True)
+        models = Row("mm-models", "mm-route --max-scan 1000 models", mm=True)
+        case.rows += [fleet, models]
+        if exe:
+            tools.append((fleet, None, [exe, "fleet"], env, count_is(c["machines"])))
+            tools.append((models, None, [exe, "--max-scan", "1000", "models"], env, count_is(c["universe"])))
+        else:
+            self.unavailable(case, fleet, "mm-route")
+            self.unavailable(case, models, "mm-route")
+        py = Row("client", "python3 + redis-py: ZRANGE, then HGETALL of every machine (two round trips)")
+        case.rows.append(py)
+        tools.append((py, None, [sys.executable, "-c", "import json, redis, sys; "
+                                 "r = redis.Redis(unix_socket_path=sys.argv[1]); "
+                                 "ids = r.zrange('machines:models:heartbeat', 0, -1, withscores=True); "
+                                 "p = r.pipeline(transaction=False); "
+                                 "[p.hgetall(b'machine:' + i + b':models') for i, _ in ids]; "
+                                 "print(json.dumps([len(h) for h in p.execute()]))",
+                                 self.redis.sock], env, count_is(c["machines"])))
+        case.ref = "mm"
+        self.rounds(case, self.p["runs"], tools)
+        r.flushall()
+        for row, what in ((fleet, "fleet"), (models, "models")):
+            m = row.median
+            case.target(f"`mm-route {what}` at this size in well under a second (≤ 0.5 s)", m,
+                        None if m is None else m <= 0.5, shown="-" if m is None else f"{m:.3f} s")
         self.cases.append(case)
 
     # -- case 6

@@ -80,7 +80,15 @@ like "$(cat "$T/out")" '^m1 +lacks lora$' "table names what m1 lacks"
 exit_is 1 "explain an unknown job: exit 1" mm mm-route explain nope
 
 exit_is 0 "match without --claim" mm mm-route match m1 w1 comfyui
-like "$(cat "$T/out")" '"jobId":[[:space:]]*"j-flux"' "m1 would get j-flux (j-lora needs lora, j-bad is skipped)"
+like "$(cat "$T/out")" '"job_id":[[:space:]]*"j-flux"' "m1 would get j-flux (j-lora needs lora, j-bad is skipped)"
+python3 -c '
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert list(o) == ["job_id", "job"], o
+assert o["job"]["id"] == "j-flux", o
+' "$T/out" && pass "match answers job_id, as explain does, and the job" || fail "match: job_id" "$(cat "$T/out")"
+exit_is 0 "match --table" mm mm-route --table match m1 w1 comfyui
+like "$(head -n 1 "$T/out")" '^job j-flux$' "the table names the job"
 is "$(rcli zscore jobs:pending j-flux)" 80 "without --claim nothing changes"
 is "$(rcli hget job:j-flux status)" "" "no status written"
 

@@ -29,7 +29,7 @@ rcli hset job:normal id normal service_required comfyui priority 50 \
 rcli zadd jobs:pending 50 normal > /dev/null
 
 exit_is 0 "match without --claim still works past the big job" mm mm-route match m1 w1 comfyui
-is "$(json_get jobId "$T/out")" normal "and gives the normal job"
+is "$(json_get job_id "$T/out")" normal "and gives the normal job"
 exit_is 0 "explain the big job" mm mm-route explain big
 is "$(json_get never_matched "$T/out")" "it needs 10000 models, more than the limit of 1000" \
 	"explain says why it is never matched"
@@ -59,7 +59,7 @@ rcli hset job:j1000 id j1000 service_required comfyui > /dev/null
 rcli -x hset job:j1000 requirements < "$T/1000.json" > /dev/null
 rcli zadd jobs:pending 70 j1000 > /dev/null
 exit_is 0 "a job needing exactly 1,000 models is matched" mm mm-route match --claim m1 w1 comfyui
-is "$(json_get jobId "$T/out")" j1000 "past the one needing 1,001"
+is "$(json_get job_id "$T/out")" j1000 "past the one needing 1,001"
 
 # where with 10,000 names, and 10,000 live machines holding one model.
 exit_is 0 "where with 10,000 model names" sh -c '"$MM_BIN/mm-route" where $(cat "$1") vae' sh "$T/names"

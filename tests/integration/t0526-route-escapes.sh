@@ -91,6 +91,19 @@ exit_is 0 "match --table" mm mm-route --table match "$mid" w1 comfyui
 clean "$T/out" "match --table: no control character"
 has "$T/out" '{"prompt":"\x1b[2J\x1b]0;x\x07"}' "job fields escaped"
 
+rcli set "machine:bad${esc}[2J:models" x > /dev/null
+rcli zadd machines:models:heartbeat "$now" "bad${esc}[2J" > /dev/null
+exit_is 0 "fleet --table" mm mm-route --table fleet
+clean "$T/out" "fleet --table: no control character"
+has "$T/out" 'gpu\x1b[31m-red' "the machine id escaped"
+has "$T/out" 'cannot read machine:bad\x1b[2J:models' "and in the problem it names"
+exit_is 0 "models --table" mm mm-route --table models
+clean "$T/out" "models --table: no control character"
+has "$T/out" 'wipe\x1b[2Jout.safetensors' "model names escaped"
+has "$T/out" 'real.safetensors\rfake.safetensors' "a CR shown escaped"
+rcli del "machine:bad${esc}[2J:models" > /dev/null
+rcli zrem machines:models:heartbeat "bad${esc}[2J" > /dev/null
+
 exit_is 0 "machine as JSON" mm mm-route machine "$mid"
 is "$(json_get machine_id "$T/out")" "$mid" "JSON keeps the id exact"
 is "$(json_get models.0.name "$T/out")" "$clear" "JSON keeps the names exact"

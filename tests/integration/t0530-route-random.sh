@@ -53,7 +53,7 @@ while [ "$round" -lt 40 ]; do
 	got=0
 	for mid in gpu-a gpu-b gpu-c; do
 		if mm mm-route match --claim "$mid" "w-$mid" comfyui > "$T/claim.json" 2> "$T/claim.err"; then
-			python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["jobId"], sys.argv[2])' \
+			python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["job_id"], sys.argv[2])' \
 				"$T/claim.json" "$mid" >> "$T/claims"
 			got=1
 		fi

@@ -28,6 +28,7 @@ for run in 1 2; do
 	like "$out" 'HTTP requests during the restart: 0' "and asks nothing of the API"
 	like "$out" 'mm_fetch_downloads_total\{source="other",outcome="present"\} 4' \
 		"the metrics file is shown, with both boots counted"
+	like "$out" '^demo-gpu-1 +live +[0-9]+s +4 ' "it ends with the fleet: this machine, live, its 4 models"
 	no_leak hf_demo_token "the token is printed nowhere" "$T/out" "$T/err"
 	is "$(ls -A "$T/tmp")" "" "the temporary directory is removed"
 	if [ "$took" -lt 60 ]; then

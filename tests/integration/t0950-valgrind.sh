@@ -76,5 +76,7 @@ vg "mm-report: an inventory" 0 mm-report "$T/verified.json"
 vg "mm-report: --dry-run" 0 mm-report --dry-run "$T/verified.json"
 vg "mm-route: where is a model" 0 mm-route where a.bin
 vg "mm-route: machine" 0 mm-route machine vg-1
+vg "mm-route: fleet --table" 0 mm-route --table fleet
+vg "mm-route: models" 0 mm-route models
 
 done_testing
