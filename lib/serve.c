@@ -551,8 +551,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	return answer(c, status, r);
 }
 
+/*
+ * The path is left as the client sent it: the one path served has no '%',
+ * so an encoded one ("%2e%2e", "%00", "%2f") is simply not it.
+ */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *uri)
+{
+	return strlen(uri);
+}
+
 /* ------------------------------------------------------------ start, stop */
 
+/* A listening socket, or -1 with err set. */
 static int listen_on(const char *host, int port, char *shown, size_t shownsz, int *wildcard,
 	struct mm_err *err)
 {
@@ -577,16 +587,19 @@ static int listen_on(const char *host, int port, char *shown, size_t shownsz, in
 		sl = sizeof(*s4);
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return mm_error(err, MM_EUNAVAIL, "socket: %s", strerror(errno));
+	if (fd < 0) {
+		mm_error(err, MM_EUNAVAIL, "socket: %s", strerror(errno));
+		return -1;
+	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 128) != 0 ||
 	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
 		int e = errno;
 
 		close(fd);
-		return mm_error(err, MM_EUNAVAIL, "cannot listen on %s%s%s:%d: %s", v6 ? "[" : "", host,
+		mm_error(err, MM_EUNAVAIL, "cannot listen on %s%s%s:%d: %s", v6 ? "[" : "", host,
 			v6 ? "]" : "", port, strerror(e));
+		return -1;
 	}
 	if (v6) {
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
@@ -665,6 +678,7 @@ int mm_server_start(const struct mm_serve_opts *o, struct mm_server **out, struc
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 		(unsigned)(o->per_client ? o->per_client : MM_SERVE_DEFAULT_PER_CLIENT),
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->timeout ? o->timeout : MM_SERVE_DEFAULT_TIMEOUT),
+		MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
 		MHD_OPTION_END);
 	if (!s->d) {
 		rc = mm_error(err, MM_EFAIL, "cannot start the HTTP server on %s", s->address);
