@@ -15,7 +15,7 @@ is "$(adv)" "" "no serving URL is advertised"
 unlike "$(cat "$T/boot.err")" "mm-serve: serving" "mm-serve is not started"
 
 port=$((30000 + $(od -An -N2 -tu2 /dev/urandom) % 20000))
-(MM_SERVE=1 MM_SERVE_LISTEN=127.0.0.1:$port COMFY_SECONDS=8 boot 0 "with MM_SERVE=1: the command runs") > "$T/boot2.tap" &
+MM_SERVE=1 MM_SERVE_LISTEN=127.0.0.1:$port COMFY_SECONDS=8 sh "$ENTRY" "$T/comfy" > /dev/null 2> "$T/boot2.err" &
 b=$!
 wait_until 30 sh -c "[ -n \"\$(redis-cli -s $REDIS_SOCK hget machine:test-machine:models serve_url)\" ]"
 is "$(adv)" "http://127.0.0.1:$port" "with MM_SERVE=1 the URL is advertised while the command runs"
