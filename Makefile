@@ -16,7 +16,7 @@ DATADIR ?= $(PREFIX)/share
 PKG_CONFIG ?= pkg-config
 CC ?= cc
 
-PKGS = libcurl hiredis libcjson libcrypto libssl
+PKGS = libcurl hiredis libcjson libcrypto libssl libmicrohttpd
 
 CFLAGS ?= -O2 -g
 WARNINGS = -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
