@@ -17,6 +17,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "mm.h"
+#include "prologue.h"
 #include "redis.h"
 #include "serve.h"
 
@@ -174,23 +175,19 @@ int main(int argc, char **argv)
 	char host[256], *state_dir = NULL, *url = NULL;
 	sigset_t set;
 	size_t files = 0;
-	int c, rc, verbosity = MM_LOG_INFO, said = 0, sig = 0;
+	int c, rc, said = 0, sig = 0;
 	time_t next;
 
-	mm_log_init(argv[0]);
+	mm_prologue_init(argv[0]);
 	o.listen = mm_env("MM_SERVE_LISTEN", NULL);
 	while ((c = getopt_long(argc, argv, "hqVv", longopts, NULL)) != -1) {
+		if (mm_prologue_option(c, usage, &rc))
+			return rc;
 		switch (c) {
-		case 'h': usage(stdout); return mm_finish_stdout();
-		case 'q': verbosity = MM_LOG_QUIET; break;
-		case 'V': printf("mm-serve %s\n", MM_VERSION); return mm_finish_stdout();
-		case 'v': verbosity = MM_LOG_DEBUG; break;
 		case OPT_LISTEN: o.listen = optarg; break;
 		case OPT_MACHINE: id = optarg; break;
-		default: usage(stderr); return MM_EUSAGE;
 		}
 	}
-	mm_log_set_level(verbosity);
 	if (optind < argc) {
 		mm_errorf("unexpected argument '%s'", argv[optind]);
 		usage(stderr);
@@ -224,7 +221,7 @@ int main(int argc, char **argv)
 		mm_errorf("no machine id: set MACHINE_ID or use --machine-id");
 		return MM_EUSAGE;
 	}
-	redis_url = mm_env("REDIS_URL", NULL);
+	redis_url = mm_config_redis_url();
 	if (mm_redis_opts_from_env(&ro, &err) != 0) {
 		mm_errorf("%s", err.msg);
 		return MM_EUSAGE;
@@ -235,7 +232,6 @@ int main(int argc, char **argv)
 	o.on_event = on_event;
 
 	/* Signals are taken by sigtimedwait() below; every thread started after this blocks them. */
-	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);

@@ -1,6 +1,7 @@
 /* audit.c — the fleet's digests compared (audit.h). */
 #include "audit.h"
 #include "hash.h"
+#include "rkeys.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -164,7 +165,7 @@ int mm_route_audit(struct mm_redis *r, double stale_after, cJSON **out, struct m
 		cJSON_AddItemToArray(machines, cJSON_CreateString(hb->element[i]->str));
 		mm_rcmds_begin(q);
 		mm_rcmds_arg(q, "HGET");
-		mm_rcmds_argf(q, "machine:%s:models", hb->element[i]->str);
+		mm_rcmds_argf(q, MM_RKEY_MACHINE_MODELS, hb->element[i]->str);
 		mm_rcmds_arg(q, "models");
 		nm++;
 	}

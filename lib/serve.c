@@ -21,6 +21,7 @@
 
 #include "hash.h"
 #include "paths.h"
+#include "rkeys.h"
 #include "scan.h"
 #include "state.h"
 #include "vcache.h"
@@ -737,7 +738,7 @@ void mm_server_stop(struct mm_server *s)
 int mm_serve_advertise(struct mm_redis *r, const char *machine_id, const char *url,
 	struct mm_err *err)
 {
-	char *key = mm_xasprintf("machine:%s:models", machine_id);
+	char *key = mm_xasprintf(MM_RKEY_MACHINE_MODELS, machine_id);
 	redisReply *rep = NULL;
 	int rc = mm_redis_cmd(r, &rep, err, "HSET", key, MM_SERVE_FIELD, url, (char *)NULL);
 
@@ -750,7 +751,7 @@ int mm_serve_advertise(struct mm_redis *r, const char *machine_id, const char *u
 int mm_serve_withdraw(struct mm_redis *r, const char *machine_id, const char *url,
 	struct mm_err *err)
 {
-	char *key = mm_xasprintf("machine:%s:models", machine_id);
+	char *key = mm_xasprintf(MM_RKEY_MACHINE_MODELS, machine_id);
 	redisReply *rep = NULL;
 	int rc = mm_redis_cmd(r, &rep, err, "HGET", key, MM_SERVE_FIELD, (char *)NULL);
 

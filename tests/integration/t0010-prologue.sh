@@ -8,7 +8,7 @@
 version=$(sed -n 's/^VERSION = //p' "$MM_TOP/Makefile")
 full=/dev/full
 [ -w "$full" ] || full=''
-for b in mm-discover mm-fetch mm-verify mm-report mm-route; do
+for b in mm-discover mm-fetch mm-verify mm-report mm-route mm-serve; do
 	for v in -V --version; do
 		exit_is 0 "$b $v exits 0" mm "$b" "$v"
 		is "$(cat "$T/out")" "$b $version" "$b $v prints its name and version"
