@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HEARTBEAT "machines:models:heartbeat"
-
 /* One file a machine reports. */
 struct rec {
 	const char *machine, *name, *save_to, *source;
@@ -145,7 +143,7 @@ int mm_route_audit(struct mm_redis *r, double stale_after, cJSON **out, struct m
 
 	*out = NULL;
 	mm_rcmds_add(q, "TIME", (char *)NULL);
-	mm_rcmds_add(q, "ZRANGE", HEARTBEAT, "0", "-1", "WITHSCORES", (char *)NULL);
+	mm_rcmds_add(q, "ZRANGE", MM_RKEY_HEARTBEAT, "0", "-1", "WITHSCORES", (char *)NULL);
 	rc = mm_redis_pipeline(r, q, &reps, err);
 	mm_rcmds_free(q);
 	if (rc)

@@ -104,7 +104,7 @@ assert (by["ok-a"]["total_models"], by["ok-a"]["total_bytes"], by["ok-a"]["probl
 exit_is 0 "fleet --table" mm mm-route --table fleet
 is "$(awk 'NR > 1 { print $1 }' "$T/out" | tr '\n' ' ')" \
 	"older old badcount ghost wrongtype lacks-2 lacks-1 unproved ok-b ok-a " "the table: one line a machine, worst on top"
-like "$(grep '^lacks-1 ' "$T/out")" '^lacks-1 +live +[0-9]+s +1 +512 MB +9 +1  2026-01-01T00:00:00Z$' \
+like "$(grep '^lacks-1 ' "$T/out")" '^lacks-1 +live +[0-9]+s +1 +512MB +9 +1  2026-01-01T00:00:00Z$' \
 	"a line: state, heartbeat age, models, size, unverified, missing, last report"
 like "$(grep '^old ' "$T/out")" '^old +stale +10m ' "a stale machine says so, and how long ago"
 like "$(grep '^wrongtype ' "$T/out")" 'WRONGTYPE' "a broken machine says why"

@@ -39,6 +39,7 @@ int main(void)
 	int id, k, hashes;
 
 	mm_log_init("t_progress");
+	mm_log_set_sink(mm_log_stderr, NULL);  /* as the prologue does for mm-fetch */
 	is_int(mm_progress_mode_parse("auto"), MM_PROGRESS_AUTO, "auto");
 	is_int(mm_progress_mode_parse("bar"), MM_PROGRESS_BAR, "bar");
 	is_int(mm_progress_mode_parse("plain"), MM_PROGRESS_PLAIN, "plain");
