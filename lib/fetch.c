@@ -1406,7 +1406,15 @@ static void check_job(struct run *r, struct job *j)
 		j->reason = "bad_url";
 		j->state = J_FAILED;
 	} else if (!mm_http_url_ok(m->url)) {
-		set_error(j, "refusing '%.200s': only http and https URLs are downloaded", m->url);
+		/* By its scheme alone: the rest may hold user info. */
+		size_t n = strspn(m->url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+
+		if (n > 0 && n <= 16 && m->url[n] == ':')
+			set_error(j, "refusing its %.*s:// URL: only http and https URLs are downloaded",
+				  (int)n, m->url);
+		else
+			set_error(j, "refusing its URL, which has no scheme: only http and https URLs are "
+				  "downloaded");
 		j->reason = "bad_url";
 		j->state = J_FAILED;
 	} else if (m->auth_env) {
