@@ -3,6 +3,7 @@
 #include "config.h"
 #include "fleet.h"
 #include "log.h"
+#include "metrics.h"
 #include "mm.h"
 #include "prologue.h"
 #include "redis.h"
@@ -370,7 +371,8 @@ static void usage(FILE *f)
 			*sc->opts && *sc->args ? "\n                " : " ", sc->name,
 			*sc->args ? " " : "", sc->args);
 	}
-	fprintf(f, "       mm-route -h | --help | -V | --version\n");
+	fprintf(f, "       mm-route -h | --help | -V | --version\n"
+		"Every command also takes --metrics-dir DIR (MM_METRICS_DIR): DIR/mm_route.prom.\n");
 }
 
 /* Print the answer; return 0 when there was one, 1 when there was none. */
@@ -394,11 +396,12 @@ static int print_answer(const struct subcmd *sc, cJSON *o, int table)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_CLAIM = 256, OPT_MAX_SCAN, OPT_STALE, OPT_TABLE };
+	enum { OPT_CLAIM = 256, OPT_MAX_SCAN, OPT_METRICS, OPT_STALE, OPT_TABLE };
 	static const struct option longopts[] = {
 		{"claim", no_argument, NULL, OPT_CLAIM},
 		{"help", no_argument, NULL, 'h'},
 		{"max-scan", required_argument, NULL, OPT_MAX_SCAN},
+		{"metrics-dir", required_argument, NULL, OPT_METRICS},
 		{"quiet", no_argument, NULL, 'q'},
 		{"stale-after", required_argument, NULL, OPT_STALE},
 		{"table", no_argument, NULL, OPT_TABLE},
@@ -411,6 +414,8 @@ int main(int argc, char **argv)
 	struct mm_redis *r = NULL;
 	struct mm_err err = {0};
 	const struct subcmd *sc;
+	const char *metrics_dir = NULL;
+	double t0 = mm_now();
 	int table = 0, c, rc, nargs;
 	cJSON *answer = NULL;
 
@@ -436,6 +441,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_TABLE:
 			table = 1;
+			break;
+		case OPT_METRICS:
+			metrics_dir = optarg;
 			break;
 		}
 	}
@@ -468,15 +476,22 @@ int main(int argc, char **argv)
 		rc = sc->run(r, argv + optind, nargs, &ro, &answer, &err);
 	mm_redis_close(r);
 	if (rc) {
-		mm_errorf("%s", err.msg);
 		/* An error reply (MM_EFAIL) exits 1: Redis was reached, 4 says it was not. */
-		return rc;
+		mm_errorf("%s", err.msg);
+	} else {
+		rc = print_answer(sc, answer, table);
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			mm_errorf("cannot write to stdout");
+			rc = MM_EFAIL;
+		}
 	}
-	rc = print_answer(sc, answer, table);
 	cJSON_Delete(answer);
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		mm_errorf("cannot write to stdout");
-		return MM_EFAIL;
+	if (rc != MM_EUSAGE) {
+		struct mm_metrics *mx = mm_metrics_new("mm-route", mm_metrics_dir(metrics_dir));
+
+		if (mm_metrics_finish(mx, t0, rc, &err))
+			mm_warnf("%s", err.msg);
+		mm_metrics_free(mx);
 	}
 	return rc;
 }

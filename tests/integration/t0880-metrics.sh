@@ -198,6 +198,17 @@ EMPROPS_API_BASE_URL=$FIX_URL MM_STATE_DIR=$T/state exit_is 0 "mm-discover" mm m
 promtool_ok "$D" "promtool: mm_discover.prom"
 is "$(metric "$D" mm_discover_models)" 2 "2 models wanted"
 
+# ---------------------------------------------------------------- mm-route
+Q=$P/mm_route.prom
+exit_is 0 "mm-report installs the routing functions" mm mm-report --install-functions
+exit_is 0 "mm-report, for mm-route to read" mm mm-report "$T/verified.json"
+exit_is 0 "mm-route machine" mm mm-route machine metrics-test
+promtool_ok "$Q" "promtool: mm_route.prom"
+is "$(metric "$Q" mm_runs_total tool=mm-route code=0)" 1 "mm-route: one run, exit 0"
+exit_is 1 "mm-route where, a model nobody holds" mm mm-route where no-such-model
+is "$(metric "$Q" mm_last_run_exit_code tool=mm-route)" 1 "mm-route: the last run's exit status"
+is "$(metric "$Q" mm_runs_total tool=mm-route code=0)" 1 "and the first run is still counted"
+
 # Every file every tool wrote, once more, and nothing half-written left.
 for f in "$P"/*.prom; do
 	promtool_ok "$f" "promtool: ${f##*/}"
