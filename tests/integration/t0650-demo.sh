@@ -18,6 +18,10 @@ for run in 1 2; do
 	like "$out" 'ComfyUI \(stand-in\) started' "the stand-in ComfyUI starts"
 	like "$out" 'models/loras/detail-lora\.safetensors' "with the model behind a token"
 	like "$out" 'models/vae/sdxl-vae\.safetensors' "and the one behind a redirect"
+	like "$out" 'proved by the manifest 3, by the origin 1, by computed digest only 0' \
+		"the summary says the lora, with no hash from the API, was proved by its origin"
+	like "$out" 'ok +8\.0MB +yes +huggingface +models/loras/detail-lora\.safetensors' \
+		"and mm-verify --table says its digest came from Hugging Face"
 	like "$out" 'job:job-sdxl is now: assigned by worker-1; still pending: job-flux' "a job is routed to this machine, the other stays pending"
 	like "$out" 'job:job-sdxl-2 is now: assigned by worker-2; still pending: job-flux' \
 		"findMatchingJob gives the deployed worker's capabilities the job its machine can run"
