@@ -16,8 +16,9 @@
 -- .models (both, if both are given): a list of names, one name, or "all", which
 -- means the job runs anywhere.  A job whose requirements are not valid JSON, or
 -- whose models are neither, is never claimed: it stays pending for a human.
--- So is a job that needs more than MAX_JOB_MODELS (1000) distinct models;
--- mm_explain_job says why.  No function passes an unbounded list to one
+-- So is a job that needs more than MAX_JOB_MODELS (256) distinct models;
+-- mm_explain_job says why.  The limit is jobMatching.lua's too: a job
+-- mm-route matches is one the deployed workers' findMatchingJob can claim.  No function passes an unbounded list to one
 -- command: Lua's unpack fails past about 8,000 values, so lists go in
 -- chunks of CHUNK.
 --
@@ -49,7 +50,7 @@
 local DEFAULT_MAX_SCAN = 100
 local MAX_MAX_SCAN = 1000
 local DEFAULT_STALE = 120
-local MAX_JOB_MODELS = 1000
+local MAX_JOB_MODELS = 256
 local CHUNK = 1000
 
 local function now_parts()

@@ -1,7 +1,7 @@
 #!/bin/sh
 # One job cannot stop routing for the fleet: a pending job needing 10,000
-# models is skipped (more than the library's limit of 1,000) while matching
-# goes on, explain says why, no function unpacks an unbounded list, and an
+# models is skipped (more than the limit of 256, the same in mm.lua and in
+# the findMatchingJob drop-in) while matching goes on, explain says why, no function unpacks an unbounded list, and an
 # error reply from Redis exits 1, not 4 (which means Redis was not reached).
 . tests/lib.sh
 
@@ -31,12 +31,12 @@ rcli zadd jobs:pending 50 normal > /dev/null
 exit_is 0 "match without --claim still works past the big job" mm mm-route match m1 w1 comfyui
 is "$(json_get job_id "$T/out")" normal "and gives the normal job"
 exit_is 0 "explain the big job" mm mm-route explain big
-is "$(json_get never_matched "$T/out")" "it needs 10000 models, more than the limit of 1000" \
+is "$(json_get never_matched "$T/out")" "it needs 10000 models, more than the limit of 256" \
 	"explain says why it is never matched"
 is "$(json_get models.# "$T/out")" 10000 "and lists its 10,000 models"
 is "$(json_get can_run.# "$T/out")" 0 "no machine can run it"
 exit_is 0 "explain --table on the big job" mm mm-route --table explain big
-like "$(cat "$T/out")" '^skipped +never matched: it needs 10000 models, more than the limit of 1000$' \
+like "$(cat "$T/out")" '^skipped +never matched: it needs 10000 models, more than the limit of 256$' \
 	"the table says why too"
 exit_is 0 "explain a normal job" mm mm-route explain normal
 is "$(json_get never_matched "$T/out")" null "a normal job has no reason not to be matched"
@@ -49,17 +49,17 @@ is "$(rcli hget job:normal worker_id)" w1 "the normal job is w1's"
 # Exactly the limit is matched; one more is not.
 python3 -c '
 import json, sys
-for n, path in ((1000, sys.argv[1]), (1001, sys.argv[2])):
+for n, path in ((256, sys.argv[1]), (257, sys.argv[2])):
     open(path, "w").write(json.dumps({"models": ["big-%05d.safetensors" % i for i in range(n)]}))
-' "$T/1000.json" "$T/1001.json"
-rcli hset job:j1001 id j1001 service_required comfyui > /dev/null
-rcli -x hset job:j1001 requirements < "$T/1001.json" > /dev/null
-rcli zadd jobs:pending 80 j1001 > /dev/null
-rcli hset job:j1000 id j1000 service_required comfyui > /dev/null
-rcli -x hset job:j1000 requirements < "$T/1000.json" > /dev/null
-rcli zadd jobs:pending 70 j1000 > /dev/null
-exit_is 0 "a job needing exactly 1,000 models is matched" mm mm-route match --claim m1 w1 comfyui
-is "$(json_get job_id "$T/out")" j1000 "past the one needing 1,001"
+' "$T/256.json" "$T/257.json"
+rcli hset job:j257 id j257 service_required comfyui > /dev/null
+rcli -x hset job:j257 requirements < "$T/257.json" > /dev/null
+rcli zadd jobs:pending 80 j257 > /dev/null
+rcli hset job:j256 id j256 service_required comfyui > /dev/null
+rcli -x hset job:j256 requirements < "$T/256.json" > /dev/null
+rcli zadd jobs:pending 70 j256 > /dev/null
+exit_is 0 "a job needing exactly 256 models is matched" mm mm-route match --claim m1 w1 comfyui
+is "$(json_get job_id "$T/out")" j256 "past the one needing 257"
 
 # where with 10,000 names, and 10,000 live machines holding one model.
 exit_is 0 "where with 10,000 model names" sh -c '"$MM_BIN/mm-route" where $(cat "$1") vae' sh "$T/names"
