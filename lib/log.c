@@ -140,20 +140,24 @@ static char *redact_patterns(const char *s)
 				continue;
 			}
 		}
-		/* scheme://user:password@host */
+		/*
+		 * scheme://user:password@host.  A password may hold a raw '/',
+		 * '?', '#' or '@' (a URL written by hand), so it runs to the
+		 * last '@' of the word; masking too much beats showing it.
+		 */
 		if (p[0] == ':' && p[1] == '/' && p[2] == '/') {
-			const char *u = p + 3, *q = u, *colon = NULL;
+			const char *u = p + 3, *q = u, *colon = NULL, *at = NULL;
 
-			while (*q && *q != '/' && *q != '@' && !isspace((unsigned char)*q) &&
-			       *q != '\'' && *q != '"') {
-				if (*q == ':' && !colon)
+			for (; *q && !isspace((unsigned char)*q) && *q != '\'' && *q != '"'; q++) {
+				if (*q == ':' && !colon && !at)
 					colon = q;
-				q++;
+				else if (*q == '@')
+					at = q;
 			}
-			if (*q == '@' && colon) {
+			if (at && colon && colon < at) {
 				mm_buf_put(&b, p, (size_t)(colon - p + 1));
 				mm_buf_put(&b, "***", 3);
-				p = q;
+				p = at;
 				continue;
 			}
 		}

@@ -52,6 +52,15 @@ int main(void)
 		"deadbeef99", "a presigned signature is masked");
 	redacts("Authorization: Bearer hf_abcdefghijkl", "hf_abcdefghijkl", "a bearer token is masked");
 	redacts("redis://user:s3cretpass@host:6379/0", "s3cretpass", "a URL password is masked");
+	redacts("redis://:pa/ss1secret@host:6379", "ss1secret", "a URL password holding a slash is masked");
+	redacts("redis://u:p@ss2secret@host", "ss2secret", "a URL password holding an @ is masked");
+	redacts("rediss://u:x?y#z3secret@host", "z3secret", "a URL password holding ? and # is masked");
+	out = mm_redact("cannot reach redis://user:pw/x@host:6379/0: refused");
+	is_str(out, "cannot reach redis://user:***@host:6379/0: refused", "the host after the password stays");
+	free(out);
+	out = mm_redact("https://example.com:8443/model.safetensors");
+	is_str(out, "https://example.com:8443/model.safetensors", "a port is not a password");
+	free(out);
 	mm_log_secret("hf_registeredtoken");
 	redacts("failed with hf_registeredtoken in it", "hf_registeredtoken",
 		"a registered secret is masked anywhere");
