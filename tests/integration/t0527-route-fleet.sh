@@ -149,6 +149,9 @@ exit_is 2 "fleet takes no argument" mm mm-route fleet x
 rcli flushall > /dev/null
 
 # 1,000 machines x 500 models, and 300 pending jobs: every answer checked.
+# A live machine's heartbeat is at most 29 s old, 91 s short of stale, so a
+# slow machine building this does not turn one stale before the answer.
+now=$(date +%s)
 python3 - "$now" "$T" <<'PY'
 import json, sys
 now, t = int(sys.argv[1]), sys.argv[2]
@@ -160,7 +163,7 @@ out, holders, fleet = [], {}, []
 for i in range(M):
     mid = "m%04d" % i
     held = ["model-%03d.safetensors" % j for j in range(N) if (i * 7 + j) % 5]
-    age = 600 + i if i < 100 else i % 60
+    age = 600 + i if i < 100 else i % 30
     live = age <= 120
     for n in held:
         h = holders.setdefault(n, [0, 0, 0])

@@ -35,11 +35,8 @@ for run in 1 2; do
 	like "$out" '^demo-gpu-1 +live +[0-9]+s +4 ' "it ends with the fleet: this machine, live, its 4 models"
 	no_leak hf_demo_token "the token is printed nowhere" "$T/out" "$T/err"
 	is "$(ls -A "$T/tmp")" "" "the temporary directory is removed"
-	if [ "$took" -lt 60 ]; then
-		pass "it takes under a minute ($took s)"
-	else
-		fail "it takes under a minute ($took s)"
-	fi
+	# How long it took is said, not judged: speed is make bench's business.
+	echo "# the demo took $took s"
 done
 # (The bracket keeps grep from finding its own command line.)
 is "$(ps -eo args= | grep "$T/tmp/mm-demo[.]")" "" "no redis-server, fixture or watcher is left running"

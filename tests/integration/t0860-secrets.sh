@@ -140,11 +140,11 @@ if [ -x "$MM_TOP/scripts/mm-entrypoint" ] || [ -f "$MM_TOP/scripts/mm-entrypoint
 	track_pid "$epid"
 	: > "$T/argv"
 	i=0
-	while kill -0 "$epid" 2> /dev/null && [ "$i" -lt 300 ]; do
-		for p in /proc/[0-9]*; do
-			{ tr '\0' ' ' < "$p/cmdline"; } 2> /dev/null
-			echo
-		done >> "$T/argv"
+	while kill -0 "$epid" 2> /dev/null && [ "$i" -lt 3000 ]; do
+		# Two processes a sweep, however many there are to read: a sweep
+		# that forked once per process took seconds on a loaded machine
+		# and could miss the whole pipeline.  One argument a line.
+		cat /proc/[0-9]*/cmdline 2> /dev/null | tr '\0' '\n' >> "$T/argv"
 		i=$((i + 1))
 		sleep 0.05
 	done
