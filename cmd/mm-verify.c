@@ -179,8 +179,7 @@ int main(int argc, char **argv)
 			goto out;
 		switch (c) {
 		case 'j':
-			if (mm_parse_long(optarg, 1, 256, &n) < 0) {
-				mm_errorf("-j takes a number from 1 to 256, not '%s'", optarg);
+			if (mm_prologue_number("-j", optarg, 1, 256, &n) < 0) {
 				rc = MM_EUSAGE;
 				goto out;
 			}
