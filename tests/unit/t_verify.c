@@ -199,6 +199,32 @@ static void test_events(void)
 	snprintf(want, sizeof(want), "model 0 models/ev-ok.bin ok cached -");
 	is_str(line(&seen, "model 0"), want, "the second run: ok from the cache");
 	mm_manifest_free(m);
+
+	/* A scan with --hash reports each file it hashed the same way. */
+	{
+		struct mm_verify_opts o;
+		struct mm_verify_stats st;
+		struct mm_err err = {0};
+		char dir[128];
+
+		snprintf(dir, sizeof(dir), "%s/models/evscan", root);
+		mkdir(dir, 0755);
+		put("models/evscan/a.safetensors", "hello\n");
+		memset(&o, 0, sizeof(o));
+		memset(&seen, 0, sizeof(seen));
+		seen.self = pthread_self();
+		o.root = root;
+		o.jobs = 2;
+		o.no_cache = 1;
+		o.on_event = record;
+		o.event_arg = &seen;
+		m = NULL;
+		is_int(mm_verify_scan(dir, MM_HASH_SHA256, &o, &m, &st, &err), 0, "the scan: 0");
+		is_str(line(&seen, "model 0"), "model 0 models/evscan/a.safetensors ok -",
+			"a scanned file: one ok event");
+		is_int(seen.n, 1, "and nothing more");
+		mm_manifest_free(m);
+	}
 }
 
 int main(void)
