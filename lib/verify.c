@@ -692,6 +692,52 @@ int mm_verify(struct mm_manifest *m, const struct mm_verify_opts *o,
 	return rc;
 }
 
+/*
+ * The manifest of a scan: each file with its size and, where it was
+ * hashed, its digest; each task is reported (report_task()) and counted.
+ */
+static cJSON *scan_json(const struct pool *p, const char *dir, const struct mm_scan *s,
+			struct task *tasks, struct mm_verify_stats *stats)
+{
+	cJSON *root = cJSON_CreateObject(), *models, *src;
+	char now[32];
+
+	mm_iso8601_now(now);
+	cJSON_AddStringToObject(root, "timestamp", now);
+	src = cJSON_AddObjectToObject(root, "source");
+	if (dir) {
+		cJSON_AddStringToObject(src, "scan", dir);
+	} else {
+		char *d = mm_xasprintf("%s/models", p->o->root);
+
+		cJSON_AddStringToObject(src, "scan", d);
+		free(d);
+	}
+	models = cJSON_AddArrayToObject(root, "models");
+	for (size_t i = 0; i < s->n; i++) {
+		cJSON *e = cJSON_CreateObject();
+		char size[32];
+
+		cJSON_AddStringToObject(e, "name", s->v[i].name);
+		cJSON_AddStringToObject(e, "saveTo", s->v[i].save_to);
+		mm_format_size((long long)s->v[i].st.st_size, size, sizeof(size));
+		cJSON_AddStringToObject(e, "fileSize", size);
+		cJSON_AddNumberToObject(e, "sizeBytes", (double)s->v[i].st.st_size);
+		if (tasks) {
+			struct task *t = &tasks[i];
+
+			report_uncached(p, t);
+			if (t->status == ST_OK)
+				cJSON_AddStringToObject(e, "hash", t->digest);
+			report_task(p, t);
+			count(stats, t);
+			free(t->error);
+		}
+		cJSON_AddItemToArray(models, e);
+	}
+	return root;
+}
+
 int mm_verify_scan(const char *dir, enum mm_hash_algo algo, const struct mm_verify_opts *o,
 	struct mm_manifest **out, struct mm_verify_stats *stats, struct mm_err *err)
 {
@@ -699,8 +745,7 @@ int mm_verify_scan(const char *dir, enum mm_hash_algo algo, const struct mm_veri
 	struct mm_scan s;
 	struct pool p;
 	struct task *tasks = NULL, **order = NULL;
-	cJSON *root, *models, *src;
-	char now[32];
+	cJSON *root;
 	double t0 = mm_now();
 	int rc;
 
@@ -752,40 +797,7 @@ int mm_verify_scan(const char *dir, enum mm_hash_algo algo, const struct mm_veri
 			return rc;
 		}
 	}
-	mm_iso8601_now(now);
-	root = cJSON_CreateObject();
-	cJSON_AddStringToObject(root, "timestamp", now);
-	src = cJSON_AddObjectToObject(root, "source");
-	if (dir) {
-		cJSON_AddStringToObject(src, "scan", dir);
-	} else {
-		char *d = mm_xasprintf("%s/models", o->root);
-
-		cJSON_AddStringToObject(src, "scan", d);
-		free(d);
-	}
-	models = cJSON_AddArrayToObject(root, "models");
-	for (size_t i = 0; i < s.n; i++) {
-		cJSON *e = cJSON_CreateObject();
-		char size[32];
-
-		cJSON_AddStringToObject(e, "name", s.v[i].name);
-		cJSON_AddStringToObject(e, "saveTo", s.v[i].save_to);
-		mm_format_size((long long)s.v[i].st.st_size, size, sizeof(size));
-		cJSON_AddStringToObject(e, "fileSize", size);
-		cJSON_AddNumberToObject(e, "sizeBytes", (double)s.v[i].st.st_size);
-		if (tasks) {
-			struct task *t = &tasks[i];
-
-			report_uncached(&p, t);
-			if (t->status == ST_OK)
-				cJSON_AddStringToObject(e, "hash", t->digest);
-			report_task(&p, t);
-			count(stats, t);
-			free(t->error);
-		}
-		cJSON_AddItemToArray(models, e);
-	}
+	root = scan_json(&p, dir, &s, tasks, stats);
 	free(tasks);
 	free(order);
 	pool_finish(&p);
