@@ -117,7 +117,14 @@ static void data_warnings(const struct mm_manifest *m)
 	mm_list_free(&nourl);
 }
 
-int main(int argc, char **argv)
+/* What the options say, beside what goes to the API's settings. */
+struct args {
+	const char *wf, *coll, *comp, *state, *metrics_dir;
+	int validate;
+};
+
+/* The options into a and api: 0 to go on, 1 to exit with *rc. */
+static int parse_args(int argc, char **argv, struct args *a, struct mm_api *api, int *rc)
 {
 	enum {
 		OPT_API = 256, OPT_COMPONENTS, OPT_OFFLINE, OPT_STATE, OPT_TIMEOUT, OPT_VALIDATE,
@@ -140,50 +147,104 @@ int main(int argc, char **argv)
 		{"workflows", required_argument, NULL, 'w'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *opt_wf = NULL, *opt_coll = NULL, *opt_comp = NULL, *opt_state = NULL;
-	const char *metrics_dir = NULL;
+	int c;
+	long n;
+
+	while ((c = getopt_long(argc, argv, "c:hj:qVvw:", opts, NULL)) != -1) {
+		if (mm_prologue_option(c, usage, rc))
+			return 1;
+		switch (c) {
+		case 'c': a->coll = optarg; break;
+		case 'j':
+			if (mm_prologue_number("-j", optarg, 1, 64, &n) < 0) {
+				*rc = MM_EUSAGE;
+				return 1;
+			}
+			api->parallel = (int)n;
+			break;
+		case 'w': a->wf = optarg; break;
+		case OPT_API: api->base = optarg; break;
+		case OPT_COMPONENTS: a->comp = optarg; break;
+		case OPT_OFFLINE: api->offline = 1; break;
+		case OPT_METRICS: a->metrics_dir = optarg; break;
+		case OPT_STATE: a->state = optarg; break;
+		case OPT_TIMEOUT:
+			if (mm_parse_long(optarg, 1, 3600, &n) < 0) {
+				mm_errorf("--timeout takes seconds from 1 to 3600, not '%s'", optarg);
+				*rc = MM_EUSAGE;
+				return 1;
+			}
+			api->timeout = n;
+			break;
+		case OPT_VALIDATE: a->validate = 1; break;
+		}
+	}
+	return 0;
+}
+
+/* What to discover, from the options or the environment: 0 or MM_EUSAGE. */
+static int make_request(const struct args *a, const struct mm_api *api,
+			struct mm_discover_req *req)
+{
+	mm_list_add(&req->workflows, a->wf ? a->wf : mm_env("WORKFLOW_IDS", NULL));
+	mm_list_add(&req->collections, a->coll ? a->coll : mm_env("COLLECTION_IDS", "COLLECTIONS"));
+	mm_list_add(&req->components, a->comp ? a->comp : mm_env("COMPONENTS", NULL));
+	req->components_as_workflows = mm_env_bool("MIGRATE_TO_WORKFLOWS");
+	if (!req->workflows.n && !req->collections.n && !req->components.n) {
+		mm_errorf("nothing to discover: set WORKFLOW_IDS, COLLECTION_IDS or COMPONENTS "
+			  "(or -w, -c, --components)");
+		return MM_EUSAGE;
+	}
+	if (!api->base && !api->offline) {
+		mm_errorf("EMPROPS_API_BASE_URL is not set (or give --api URL, or --offline to use the cache)");
+		return MM_EUSAGE;
+	}
+	if (req->components_as_workflows && req->components.n)
+		migration_notice(req);
+	return 0;
+}
+
+/* Discover, say what came of it, and print the manifest. */
+static int run(struct mm_api *api, const struct mm_discover_req *req, struct mm_manifest **m)
+{
+	struct mm_err err = {0};
+	int rc = mm_discover(api, req, m, &err);
+
+	if (rc) {
+		mm_manifest_log_problems(*m, &err);
+		return rc;
+	}
+	data_warnings(*m);
+	if (api->offline)
+		mm_infof("%zu models from cached answers (offline)", (*m)->n);
+	else
+		mm_debugf("%zu models", (*m)->n);
+	rc = mm_manifest_write(*m, stdout, &err);
+	if (rc)
+		mm_errorf("%s", err.msg);
+	else
+		rc = mm_finish_stdout();
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = {0};
 	double t0 = mm_now();
 	struct mm_discover_req req = {0};
 	struct mm_api api = {0};
 	struct mm_manifest *m = NULL;
 	struct mm_err err = {0};
 	char *state_dir = NULL;
-	int c, rc, do_validate = 0;
-	long n;
+	int rc;
 
 	mm_prologue_init(argv[0]);
 	api.base = mm_env("EMPROPS_API_BASE_URL", "EMPROPS_API_URL");
-	while ((c = getopt_long(argc, argv, "c:hj:qVvw:", opts, NULL)) != -1) {
-		if (mm_prologue_option(c, usage, &rc))
-			return rc;
-		switch (c) {
-		case 'c': opt_coll = optarg; break;
-		case 'j':
-			if (mm_parse_long(optarg, 1, 64, &n) < 0) {
-				mm_errorf("-j takes a number from 1 to 64, not '%s'", optarg);
-				return MM_EUSAGE;
-			}
-			api.parallel = (int)n;
-			break;
-		case 'w': opt_wf = optarg; break;
-		case OPT_API: api.base = optarg; break;
-		case OPT_COMPONENTS: opt_comp = optarg; break;
-		case OPT_OFFLINE: api.offline = 1; break;
-		case OPT_METRICS: metrics_dir = optarg; break;
-		case OPT_STATE: opt_state = optarg; break;
-		case OPT_TIMEOUT:
-			if (mm_parse_long(optarg, 1, 3600, &n) < 0) {
-				mm_errorf("--timeout takes seconds from 1 to 3600, not '%s'", optarg);
-				return MM_EUSAGE;
-			}
-			api.timeout = n;
-			break;
-		case OPT_VALIDATE: do_validate = 1; break;
-		}
-	}
-	if (opt_state)
-		mm_manifest_set_state_dir(mm_config_root(), opt_state);
-	if (do_validate) {
+	if (parse_args(argc, argv, &a, &api, &rc))
+		return rc;
+	if (a.state)
+		mm_manifest_set_state_dir(mm_config_root(), a.state);
+	if (a.validate) {
 		if (argc - optind > 1) {
 			usage(stderr);
 			return MM_EUSAGE;
@@ -196,45 +257,15 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return MM_EUSAGE;
 	}
-
-	mm_list_add(&req.workflows, opt_wf ? opt_wf : mm_env("WORKFLOW_IDS", NULL));
-	mm_list_add(&req.collections, opt_coll ? opt_coll : mm_env("COLLECTION_IDS", "COLLECTIONS"));
-	mm_list_add(&req.components, opt_comp ? opt_comp : mm_env("COMPONENTS", NULL));
-	req.components_as_workflows = mm_env_bool("MIGRATE_TO_WORKFLOWS");
-	if (!req.workflows.n && !req.collections.n && !req.components.n) {
-		mm_errorf("nothing to discover: set WORKFLOW_IDS, COLLECTION_IDS or COMPONENTS "
-			  "(or -w, -c, --components)");
-		rc = MM_EUSAGE;
-		goto out;
-	}
-	if (!api.base && !api.offline) {
-		mm_errorf("EMPROPS_API_BASE_URL is not set (or give --api URL, or --offline to use the cache)");
-		rc = MM_EUSAGE;
-		goto out;
-	}
-	if (req.components_as_workflows && req.components.n)
-		migration_notice(&req);
-	state_dir = opt_state ? mm_xstrdup(opt_state) : mm_config_state_dir(mm_config_root());
-	api.state_dir = state_dir;
-
-	rc = mm_discover(&api, &req, &m, &err);
-	if (rc) {
-		mm_manifest_log_problems(m, &err);
-		goto out;
-	}
-	data_warnings(m);
-	if (api.offline)
-		mm_infof("%zu models from cached answers (offline)", m->n);
-	else
-		mm_debugf("%zu models", m->n);
-	rc = mm_manifest_write(m, stdout, &err);
+	rc = make_request(&a, &api, &req);
 	if (rc)
-		mm_errorf("%s", err.msg);
-	else
-		rc = mm_finish_stdout();
+		goto out;
+	state_dir = a.state ? mm_xstrdup(a.state) : mm_config_state_dir(mm_config_root());
+	api.state_dir = state_dir;
+	rc = run(&api, &req, &m);
 out:
 	if (rc != MM_EUSAGE) {
-		struct mm_metrics *mx = mm_metrics_new("mm-discover", mm_metrics_dir(metrics_dir));
+		struct mm_metrics *mx = mm_metrics_new("mm-discover", mm_metrics_dir(a.metrics_dir));
 
 		mm_metrics_discover(mx, rc ? NULL : m);
 		if (mm_metrics_finish(mx, t0, rc, &err))

@@ -46,7 +46,6 @@ static void usage(FILE *f)
 		"  -V, --version             print the version\n");
 }
 
-/* "20M", "500K", "1G", "1048576" → bytes per second (binary units). */
 /* --limit-rate: a size (size.h) per second, 1 byte to 1 PB. */
 static int parse_rate(const char *s, long long *out)
 {
@@ -142,15 +141,17 @@ static void summary(const struct view *v)
 		 e->seconds, b, e->proved[0], e->proved[1], e->proved[2]);
 }
 
-static int num_opt(const char *flag, const char *s, long min, long max, long *out)
-{
-	if (mm_parse_long(s, min, max, out) == 0)
-		return 0;
-	mm_errorf("%s takes a number from %ld to %ld, not '%s'", flag, min, max, s);
-	return -1;
-}
+/* What the options say beside the library's options. */
+struct args {
+	int progress;                   /* MM_PROGRESS_* */
+	long jobs, attempts, minutes;
+	int have_jobs, have_attempts, have_minutes;
+	long timeout_s;                 /* --timeout, in seconds */
+	const char *metrics_dir;
+};
 
-int main(int argc, char **argv)
+/* The options into o and a: 0 to go on, 1 to exit with *rc. */
+static int parse_args(int argc, char **argv, struct mm_fetch_opts *o, struct args *a, int *rc)
 {
 	enum {
 		OPT_ATTEMPTS = 256, OPT_LIMIT, OPT_NOWAIT, OPT_PROGRESS, OPT_RETRY_DELAY,
@@ -177,157 +178,177 @@ int main(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
+	int c;
+	long n;
+	double d;
+	long long ll;
+
+	*rc = MM_EUSAGE;
+	while ((c = getopt_long(argc, argv, "hj:nqVv", opts, NULL)) != -1) {
+		if (mm_prologue_option(c, usage, rc))
+			return 1;
+		switch (c) {
+		case 'j':
+			if (mm_prologue_number("-j", optarg, 1, 256, &a->jobs) < 0)
+				return 1;
+			a->have_jobs = 1;
+			break;
+		case 'n': o->dry_run = 1; break;
+		case OPT_ATTEMPTS:
+			if (mm_prologue_number("--attempts", optarg, 1, 100, &a->attempts) < 0)
+				return 1;
+			a->have_attempts = 1;
+			break;
+		case OPT_LIMIT:
+			if (parse_rate(optarg, &o->limit_rate) < 0) {
+				mm_errorf("--limit-rate takes bytes per second like 20M or 500K, not '%s'", optarg);
+				return 1;
+			}
+			break;
+		case OPT_NOWAIT: o->no_wait = 1; break;
+		case OPT_PROGRESS:
+			a->progress = mm_progress_mode_parse(optarg);
+			if (a->progress < 0) {
+				mm_errorf("--progress takes auto, bar, plain or none, not '%s'", optarg);
+				return 1;
+			}
+			break;
+		case OPT_RETRY_DELAY:
+			if (mm_parse_double(optarg, 0, 600, &d) < 0) {
+				mm_errorf("--retry-delay takes seconds from 0 to 600, not '%s'", optarg);
+				return 1;
+			}
+			o->backoff = d;
+			break;
+		case OPT_SEGMIN:
+			ll = mm_parse_size(optarg);
+			if (ll < 0) {
+				mm_errorf("--segment-min takes a size like 64MB, not '%s'", optarg);
+				return 1;
+			}
+			o->segment_min = ll;
+			break;
+		case OPT_SEGMENTS:
+			if (mm_prologue_number("--segments", optarg, 1, 256, &n) < 0)
+				return 1;
+			o->segments = (int)n;
+			o->adaptive = 0;
+			break;
+		case OPT_STALL:
+			if (mm_prologue_number("--stall-timeout", optarg, 1, 86400, &n) < 0)
+				return 1;
+			o->stall_timeout = n;
+			break;
+		case OPT_STATE: o->state_dir = optarg; break;
+		case OPT_TIMEOUT:
+			/* Minutes, as the variable; fractions allowed ("0.5"). */
+			if (mm_parse_double(optarg, 0.01, 100000, &d) < 0) {
+				mm_errorf("--timeout takes minutes from 0.01 to 100000, not '%s'", optarg);
+				return 1;
+			}
+			a->timeout_s = (long)(d * 60 + 0.5);
+			a->have_minutes = 1;
+			break;
+		case OPT_VERIFY: o->verify_present = 1; break;
+		case OPT_METRICS: a->metrics_dir = optarg; break;
+		}
+	}
+	if (argc - optind > 1) {
+		mm_errorf("unexpected argument '%s'", argv[optind + 1]);
+		usage(stderr);
+		return 1;
+	}
+	*rc = 0;
+	return 0;
+}
+
+/*
+ * The environment under the flags, the tokens (auth.h) and the origins'
+ * hashes (upstream.h) into o: 0, or MM_EUSAGE with err set.
+ */
+static int configure(struct mm_fetch_opts *o, struct args *a, struct mm_auth **auth,
+		     struct mm_upstream *up, char **up_state, struct mm_err *err)
+{
+	/* Flags win over the environment. */
+	if ((!a->have_jobs && mm_env_long("MODEL_DOWNLOAD_CONCURRENCY", 1, 256, &a->jobs, err)) ||
+	    (!a->have_attempts && mm_env_long("MODEL_DOWNLOAD_RETRY_ATTEMPTS", 1, 100, &a->attempts, err)) ||
+	    (!a->have_minutes && mm_env_long("MODEL_DOWNLOAD_TIMEOUT_MINUTES", 1, 100000, &a->minutes, err)))
+		return MM_EUSAGE;
+	if (mm_config_auth(auth, err) != 0)
+		return MM_EUSAGE;
+	o->auth = *auth;
+	up->hf_endpoint = mm_config_hf_endpoint();
+	up->civitai_endpoint = mm_env("CIVITAI_ENDPOINT", NULL);
+	up->civitai_token = mm_env("CIVITAI_TOKEN", NULL);
+	up->auth = *auth;
+	o->upstream = up;
+	o->jobs = (int)a->jobs;
+	o->attempts = (int)a->attempts;
+	o->file_timeout = a->have_minutes ? a->timeout_s : a->minutes * 60;
+	o->root = mm_config_root();
+	if (!o->state_dir)
+		o->state_dir = mm_env("MM_STATE_DIR", NULL);
+	else
+		mm_manifest_set_state_dir(o->root, o->state_dir);
+	*up_state = o->state_dir ? NULL : mm_config_state_dir(o->root);
+	up->state_dir = o->state_dir ? o->state_dir : *up_state;
+	if (up->civitai_token)
+		mm_log_secret(up->civitai_token);
+	return 0;
+}
+
+/* Run the fetch, shown as progress (or not) and summed up after. */
+static int run(struct mm_manifest *m, struct mm_fetch_opts *o, int progress, struct mm_err *err)
+{
+	struct view view = { 0 };
+	int rc;
+
+	view.prog = mm_progress_new(progress);
+	view.bar = mm_xcalloc(m->n + 1, sizeof(*view.bar));
+	for (size_t i = 0; i < m->n; i++)
+		view.bar[i] = -1;
+	o->on_event = on_event;
+	o->event_arg = &view;
+	rc = mm_fetch_run(m, o, err);
+	if (!o->dry_run && rc != MM_ENOSPACE && rc != MM_EUSAGE)
+		summary(&view);
+	mm_progress_free(view.prog);
+	free(view.bar);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { .progress = MM_PROGRESS_AUTO, .jobs = MM_FETCH_JOBS,
+			  .attempts = MM_FETCH_ATTEMPTS, .minutes = MM_FETCH_TIMEOUT_MIN };
 	struct mm_fetch_opts o;
 	struct mm_manifest *m = NULL;
 	struct mm_auth *auth = NULL;
 	struct mm_upstream up = { 0 };
 	char *up_state = NULL;
 	struct mm_err err = {0};
-	struct view view = { 0 };
-	int progress = MM_PROGRESS_AUTO;
-	int c, rc;
-	long n, jobs = MM_FETCH_JOBS, attempts = MM_FETCH_ATTEMPTS, minutes = MM_FETCH_TIMEOUT_MIN;
-	int have_jobs = 0, have_attempts = 0, have_minutes = 0;
-	long timeout_s = 0;
-	double d;
-	long long ll;
-	const char *metrics_dir = NULL;
+	int rc;
 	double t0 = mm_now();
 
 	mm_prologue_init(argv[0]);
 	mm_fetch_opts_init(&o);
-	while ((c = getopt_long(argc, argv, "hj:nqVv", opts, NULL)) != -1) {
-		if (mm_prologue_option(c, usage, &rc))
-			return rc;
-		switch (c) {
-		case 'j':
-			if (num_opt("-j", optarg, 1, 256, &jobs) < 0)
-				return MM_EUSAGE;
-			have_jobs = 1;
-			break;
-		case 'n': o.dry_run = 1; break;
-		case OPT_ATTEMPTS:
-			if (num_opt("--attempts", optarg, 1, 100, &attempts) < 0)
-				return MM_EUSAGE;
-			have_attempts = 1;
-			break;
-		case OPT_LIMIT:
-			if (parse_rate(optarg, &o.limit_rate) < 0) {
-				mm_errorf("--limit-rate takes bytes per second like 20M or 500K, not '%s'", optarg);
-				return MM_EUSAGE;
-			}
-			break;
-		case OPT_NOWAIT: o.no_wait = 1; break;
-		case OPT_PROGRESS:
-			progress = mm_progress_mode_parse(optarg);
-			if (progress < 0) {
-				mm_errorf("--progress takes auto, bar, plain or none, not '%s'", optarg);
-				return MM_EUSAGE;
-			}
-			break;
-		case OPT_RETRY_DELAY:
-			if (mm_parse_double(optarg, 0, 600, &d) < 0) {
-				mm_errorf("--retry-delay takes seconds from 0 to 600, not '%s'", optarg);
-				return MM_EUSAGE;
-			}
-			o.backoff = d;
-			break;
-		case OPT_SEGMIN:
-			ll = mm_parse_size(optarg);
-			if (ll < 0) {
-				mm_errorf("--segment-min takes a size like 64MB, not '%s'", optarg);
-				return MM_EUSAGE;
-			}
-			o.segment_min = ll;
-			break;
-		case OPT_SEGMENTS:
-			if (num_opt("--segments", optarg, 1, 256, &n) < 0)
-				return MM_EUSAGE;
-			o.segments = (int)n;
-			o.adaptive = 0;
-			break;
-		case OPT_STALL:
-			if (num_opt("--stall-timeout", optarg, 1, 86400, &n) < 0)
-				return MM_EUSAGE;
-			o.stall_timeout = n;
-			break;
-		case OPT_STATE: o.state_dir = optarg; break;
-		case OPT_TIMEOUT:
-			/* Minutes, as the variable; fractions allowed ("0.5"). */
-			if (mm_parse_double(optarg, 0.01, 100000, &d) < 0) {
-				mm_errorf("--timeout takes minutes from 0.01 to 100000, not '%s'", optarg);
-				return MM_EUSAGE;
-			}
-			timeout_s = (long)(d * 60 + 0.5);
-			have_minutes = 1;
-			break;
-		case OPT_VERIFY: o.verify_present = 1; break;
-		case OPT_METRICS: metrics_dir = optarg; break;
-		}
-	}
-	if (argc - optind > 1) {
-		mm_errorf("unexpected argument '%s'", argv[optind + 1]);
-		usage(stderr);
-		return MM_EUSAGE;
-	}
-	/* Flags win over the environment. */
-	if ((!have_jobs && mm_env_long("MODEL_DOWNLOAD_CONCURRENCY", 1, 256, &jobs, &err)) ||
-	    (!have_attempts && mm_env_long("MODEL_DOWNLOAD_RETRY_ATTEMPTS", 1, 100, &attempts, &err)) ||
-	    (!have_minutes && mm_env_long("MODEL_DOWNLOAD_TIMEOUT_MINUTES", 1, 100000, &minutes, &err))) {
+	if (parse_args(argc, argv, &o, &a, &rc))
+		return rc;
+	rc = configure(&o, &a, &auth, &up, &up_state, &err);
+	if (rc) {
 		mm_errorf("%s", err.msg);
-		return MM_EUSAGE;
+		goto out;
 	}
-	if (mm_config_auth(&auth, &err) != 0) {
-		mm_errorf("%s", err.msg);
-		return MM_EUSAGE;
-	}
-	o.auth = auth;
-	up.hf_endpoint = mm_config_hf_endpoint();
-	up.civitai_endpoint = mm_env("CIVITAI_ENDPOINT", NULL);
-	up.civitai_token = mm_env("CIVITAI_TOKEN", NULL);
-	up.auth = auth;
-	o.upstream = &up;
-	o.jobs = (int)jobs;
-	o.attempts = (int)attempts;
-	o.file_timeout = have_minutes ? timeout_s : minutes * 60;
-	o.root = mm_config_root();
-	if (!o.state_dir)
-		o.state_dir = mm_env("MM_STATE_DIR", NULL);
-	else
-		mm_manifest_set_state_dir(o.root, o.state_dir);
-	up_state = o.state_dir ? NULL : mm_config_state_dir(o.root);
-	up.state_dir = o.state_dir ? o.state_dir : up_state;
-	if (up.civitai_token)
-		mm_log_secret(up.civitai_token);
-
 	rc = mm_manifest_load(optind < argc ? argv[optind] : NULL, 0, &m, &err);
 	if (rc) {
 		mm_manifest_log_problems(m, &err);
-		mm_manifest_free(m);
-		mm_auth_free(auth);
-		free(up_state);
-		return rc;
+		goto out;
 	}
-
 	o.stop = mm_prologue_signals();
-
-	view.prog = mm_progress_new(progress);
-	view.bar = mm_xcalloc(m->n + 1, sizeof(*view.bar));
-	for (size_t i = 0; i < m->n; i++)
-		view.bar[i] = -1;
-	o.on_event = on_event;
-	o.event_arg = &view;
-	rc = mm_fetch_run(m, &o, &err);
-	if (!o.dry_run && rc != MM_ENOSPACE && rc != MM_EUSAGE)
-		summary(&view);
-	mm_progress_free(view.prog);
-	free(view.bar);
+	rc = run(m, &o, a.progress, &err);
 	if (rc == MM_EUSAGE) {
 		mm_errorf("%s", err.msg);
-		mm_manifest_free(m);
-		mm_auth_free(auth);
-		free(up_state);
-		return rc;
+		goto out;
 	}
 	if (rc == MM_ENOSPACE || rc == MM_EINT || rc == MM_ETERM)
 		mm_errorf("%s", err.msg);
@@ -338,13 +359,14 @@ int main(int argc, char **argv)
 		rc = rc ? rc : MM_EFAIL;
 	}
 	{
-		struct mm_metrics *mx = mm_metrics_new("mm-fetch", mm_metrics_dir(metrics_dir));
+		struct mm_metrics *mx = mm_metrics_new("mm-fetch", mm_metrics_dir(a.metrics_dir));
 
 		mm_metrics_fetch(mx, m);
 		if (mm_metrics_finish(mx, t0, rc, &err))
 			mm_warnf("%s", err.msg);
 		mm_metrics_free(mx);
 	}
+out:
 	mm_manifest_free(m);
 	mm_auth_free(auth);
 	free(up_state);

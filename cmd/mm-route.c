@@ -428,10 +428,8 @@ int main(int argc, char **argv)
 			ro.claim = 1;
 			break;
 		case OPT_MAX_SCAN:
-			if (mm_parse_long(optarg, 1, 1000, &ro.max_scan) < 0) {
-				mm_errorf("--max-scan: want a whole number from 1 to 1000, not '%s'", optarg);
+			if (mm_prologue_number("--max-scan", optarg, 1, 1000, &ro.max_scan) < 0)
 				return MM_EUSAGE;
-			}
 			break;
 		case OPT_STALE:
 			if (mm_parse_double(optarg, 0.001, 1e9, &ro.stale) < 0) {

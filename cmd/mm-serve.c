@@ -154,7 +154,9 @@ static int env_limit(const char *name, long max, unsigned *out)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* The options and the environment into o and *id: 0 to go on, 1 to exit with *rc. */
+static int configure(int argc, char **argv, struct mm_serve_opts *o, const char **id,
+	char *host, size_t hostsz, int *rc)
 {
 	enum { OPT_LISTEN = 256, OPT_MACHINE };
 	static const struct option longopts[] = {
@@ -166,63 +168,130 @@ int main(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	struct mm_serve_opts o = { 0 };
-	struct mm_server *s = NULL;
-	struct mm_redis *r = NULL;
-	struct mm_redis_opts ro;
-	struct mm_err err = { 0 };
-	const char *rate, *redis_url, *id = NULL;
-	char host[256], *state_dir = NULL, *url = NULL;
-	sigset_t set;
-	size_t files = 0;
-	int c, rc, said = 0, sig = 0;
-	time_t next;
+	const char *rate;
+	int c;
 
-	mm_prologue_init(argv[0]);
-	o.listen = mm_env("MM_SERVE_LISTEN", NULL);
+	*rc = MM_EUSAGE;
+	o->listen = mm_env("MM_SERVE_LISTEN", NULL);
 	while ((c = getopt_long(argc, argv, "hqVv", longopts, NULL)) != -1) {
-		if (mm_prologue_option(c, usage, &rc))
-			return rc;
+		if (mm_prologue_option(c, usage, rc))
+			return 1;
 		switch (c) {
-		case OPT_LISTEN: o.listen = optarg; break;
-		case OPT_MACHINE: id = optarg; break;
+		case OPT_LISTEN: o->listen = optarg; break;
+		case OPT_MACHINE: *id = optarg; break;
 		}
 	}
 	if (optind < argc) {
 		mm_errorf("unexpected argument '%s'", argv[optind]);
 		usage(stderr);
-		return MM_EUSAGE;
+		return 1;
 	}
 	rate = mm_env("MM_SERVE_RATE", NULL);
 	if (rate) {
-		o.rate = mm_parse_size(rate);
-		if (o.rate < 0) {
+		o->rate = mm_parse_size(rate);
+		if (o->rate < 0) {
 			mm_errorf("MM_SERVE_RATE takes bytes per second like 50M or 500K, not '%s'", rate);
-			return MM_EUSAGE;
+			return 1;
 		}
 	}
-	o.max_conns = MM_SERVE_DEFAULT_CONNS;
-	o.per_client = MM_SERVE_DEFAULT_PER_CLIENT;
-	o.timeout = MM_SERVE_DEFAULT_TIMEOUT;
-	if (env_limit("MM_SERVE_CONNECTIONS", 65536, &o.max_conns) ||
-	    env_limit("MM_SERVE_PER_CLIENT", 65536, &o.per_client) ||
-	    env_limit("MM_SERVE_TIMEOUT", 86400, &o.timeout))
-		return MM_EUSAGE;
-	o.token = mm_env("MM_SERVE_TOKEN", NULL);
-	if (o.token)
-		mm_log_secret(o.token);
-	if (!id)
-		id = mm_env("MACHINE_ID", NULL);
-	if (!id && gethostname(host, sizeof(host)) == 0) {
-		host[sizeof(host) - 1] = '\0';
-		id = host;
+	o->max_conns = MM_SERVE_DEFAULT_CONNS;
+	o->per_client = MM_SERVE_DEFAULT_PER_CLIENT;
+	o->timeout = MM_SERVE_DEFAULT_TIMEOUT;
+	if (env_limit("MM_SERVE_CONNECTIONS", 65536, &o->max_conns) ||
+	    env_limit("MM_SERVE_PER_CLIENT", 65536, &o->per_client) ||
+	    env_limit("MM_SERVE_TIMEOUT", 86400, &o->timeout))
+		return 1;
+	o->token = mm_env("MM_SERVE_TOKEN", NULL);
+	if (o->token)
+		mm_log_secret(o->token);
+	if (!*id)
+		*id = mm_env("MACHINE_ID", NULL);
+	if (!*id && gethostname(host, hostsz) == 0) {
+		host[hostsz - 1] = '\0';
+		*id = host;
 	}
-	if (!id || !*id) {
+	if (!*id || !**id) {
 		mm_errorf("no machine id: set MACHINE_ID or use --machine-id");
-		return MM_EUSAGE;
+		return 1;
 	}
-	redis_url = mm_config_redis_url();
-	if (mm_redis_opts_from_env(&ro, &err) != 0) {
+	*rc = 0;
+	return 0;
+}
+
+/* What main holds while it serves. */
+struct serving {
+	struct mm_server *s;
+	struct mm_redis *r;          /* NULL: not advertised (yet) */
+	struct mm_redis_opts ro;
+	const char *redis_url, *id;
+	char *url;                   /* what peers are told */
+	int said;                    /* a failure to advertise was said */
+};
+
+/* Say what is served, and advertise it where there is a Redis. */
+static void announce(struct serving *sv, const struct mm_serve_opts *o)
+{
+	struct mm_err err = { 0 };
+	size_t files = 0;
+
+	if (mm_server_refresh(sv->s, &files, &err) != 0)
+		mm_warnf("%s", err.msg);
+	mm_infof("serving %zu verified files from %s on http://%s%s%s", files, o->root,
+		mm_server_address(sv->s), o->token ? " (bearer token required)" : "",
+		o->rate > 0 ? " (rate limited)" : "");
+	sv->url = advertised_url(sv->s, sv->redis_url);
+	if (sv->redis_url)
+		advertise(&sv->r, sv->redis_url, &sv->ro, sv->id, sv->url, &sv->said);
+	else
+		mm_infof("REDIS_URL is not set: serving without advertising %s", sv->url);
+	if (!sv->r && sv->redis_url)
+		sv->said = 1;
+	else if (sv->r)
+		mm_infof("advertised %s for machine %s in %s", sv->url, sv->id, mm_redis_address(sv->r));
+}
+
+/*
+ * Rescan every RESCAN_SECONDS or on SIGHUP, advertising again, until
+ * SIGTERM or SIGINT, which it returns.
+ */
+static int serve_until_signal(struct serving *sv, const sigset_t *set)
+{
+	struct mm_err err = { 0 };
+	time_t next = time(NULL) + RESCAN_SECONDS;
+	size_t files = 0;
+
+	for (;;) {
+		struct timespec ts = { 1, 0 };
+		int sig = sigtimedwait(set, NULL, &ts);
+
+		if (sig == SIGTERM || sig == SIGINT)
+			return sig;
+		if (sig != SIGHUP && time(NULL) < next)
+			continue;
+		if (mm_server_refresh(sv->s, &files, &err) != 0)
+			mm_warnf("%s", err.msg);
+		else
+			mm_debugf("serving %zu verified files", files);
+		if (sv->redis_url)
+			advertise(&sv->r, sv->redis_url, &sv->ro, sv->id, sv->url, &sv->said);
+		next = time(NULL) + RESCAN_SECONDS;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct mm_serve_opts o = { 0 };
+	struct serving sv = { 0 };
+	struct mm_err err = { 0 };
+	char host[256], *state_dir = NULL;
+	sigset_t set;
+	int rc;
+
+	mm_prologue_init(argv[0]);
+	if (configure(argc, argv, &o, &sv.id, host, sizeof(host), &rc))
+		return rc;
+	sv.redis_url = mm_config_redis_url();
+	if (mm_redis_opts_from_env(&sv.ro, &err) != 0) {
 		mm_errorf("%s", err.msg);
 		return MM_EUSAGE;
 	}
@@ -238,55 +307,24 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	rc = mm_server_start(&o, &s, &err);
+	rc = mm_server_start(&o, &sv.s, &err);
 	if (rc) {
 		mm_errorf("%s", err.msg);
 		goto out;
 	}
-	if (mm_server_refresh(s, &files, &err) != 0)
-		mm_warnf("%s", err.msg);
-	mm_infof("serving %zu verified files from %s on http://%s%s%s", files, o.root,
-		mm_server_address(s), o.token ? " (bearer token required)" : "",
-		o.rate > 0 ? " (rate limited)" : "");
-	url = advertised_url(s, redis_url);
-	if (redis_url)
-		advertise(&r, redis_url, &ro, id, url, &said);
-	else
-		mm_infof("REDIS_URL is not set: serving without advertising %s", url);
-	if (!r && redis_url)
-		said = 1;
-	else if (r)
-		mm_infof("advertised %s for machine %s in %s", url, id, mm_redis_address(r));
-
-	next = time(NULL) + RESCAN_SECONDS;
-	for (;;) {
-		struct timespec ts = { 1, 0 };
-
-		sig = sigtimedwait(&set, NULL, &ts);
-		if (sig == SIGTERM || sig == SIGINT)
-			break;
-		if (sig != SIGHUP && time(NULL) < next)
-			continue;
-		if (mm_server_refresh(s, &files, &err) != 0)
-			mm_warnf("%s", err.msg);
-		else
-			mm_debugf("serving %zu verified files", files);
-		if (redis_url)
-			advertise(&r, redis_url, &ro, id, url, &said);
-		next = time(NULL) + RESCAN_SECONDS;
-	}
+	announce(&sv, &o);
+	rc = serve_until_signal(&sv, &set) == SIGINT ? MM_EINT : MM_ETERM;
 	/* Out of the inventory first, so no peer is sent here while it stops. */
-	if (r) {
-		if (mm_serve_withdraw(r, id, url, &err) != 0)
-			mm_warnf("cannot withdraw %s: %s", url, err.msg);
+	if (sv.r) {
+		if (mm_serve_withdraw(sv.r, sv.id, sv.url, &err) != 0)
+			mm_warnf("cannot withdraw %s: %s", sv.url, err.msg);
 		else
-			mm_infof("withdrew %s", url);
+			mm_infof("withdrew %s", sv.url);
 	}
-	rc = sig == SIGINT ? MM_EINT : MM_ETERM;
 out:
-	mm_server_stop(s);
-	mm_redis_close(r);
-	free(url);
+	mm_server_stop(sv.s);
+	mm_redis_close(sv.r);
+	free(sv.url);
 	free(state_dir);
 	return rc;
 }

@@ -83,6 +83,49 @@ static void print_table(const struct mm_manifest *m, int scan)
 	}
 }
 
+/* The library reports (verify.h); here each event becomes a line on stderr. */
+static void on_event(const struct mm_verify_event *ev, void *arg)
+{
+	const int *scan = arg;
+	const char *st = mm_verify_status_name(ev->status);
+
+	switch (ev->kind) {
+	case MM_VERIFY_EV_MODEL:
+		if (*scan) {
+			if (ev->status != MM_VERIFY_OK)
+				mm_errorf("%s: %s", ev->save_to, ev->text ? ev->text : st);
+		} else if (ev->status == MM_VERIFY_OK) {
+			mm_debugf("%s: ok%s", ev->save_to, ev->cached ? " (cached)" : "");
+		} else if (ev->status == MM_VERIFY_UNVERIFIED) {
+			mm_debugf("%s: unverified (no hash)", ev->save_to);
+		} else if (ev->status == MM_VERIFY_MISSING) {
+			mm_errorf("%s: missing", ev->save_to);
+		} else {
+			mm_errorf("%s: %s: %s", ev->save_to, st, ev->text);
+		}
+		break;
+	case MM_VERIFY_EV_PROGRESS:
+		mm_infof("verifying: %zu of %zu files done, %.1f GB hashed in %.0f s (%.0f MB/s)",
+			ev->done, ev->total, (double)ev->bytes / (1 << 30), ev->seconds,
+			(double)ev->bytes / 1e6 / ev->seconds);
+		break;
+	case MM_VERIFY_EV_NOT_CACHED:
+		if (ev->changed)
+			mm_warnf("%s changed while it was hashed; its digest is not cached",
+				ev->save_to);
+		else
+			mm_debugf("%s: not cached: %s", ev->save_to, ev->text);
+		break;
+	case MM_VERIFY_EV_QUARANTINED:
+		mm_warnf("%s quarantined to %s/%s", ev->save_to,
+			ev->state_dir ? "MM_STATE_DIR" : "MM_ROOT", ev->text);
+		break;
+	case MM_VERIFY_EV_WARNING:
+		mm_warnf("%s", ev->text);
+		break;
+	}
+}
+
 static void summary(const struct mm_verify_stats *s, size_t n)
 {
 	double gb = (double)s->bytes_hashed / (1 << 30);
@@ -136,8 +179,7 @@ int main(int argc, char **argv)
 			goto out;
 		switch (c) {
 		case 'j':
-			if (mm_parse_long(optarg, 1, 256, &n) < 0) {
-				mm_errorf("-j takes a number from 1 to 256, not '%s'", optarg);
+			if (mm_prologue_number("-j", optarg, 1, 256, &n) < 0) {
 				rc = MM_EUSAGE;
 				goto out;
 			}
@@ -183,6 +225,8 @@ int main(int argc, char **argv)
 		mm_manifest_set_state_dir(o.root, opt_state);
 	o.allow_dirs = allow;
 	o.stop = mm_prologue_signals();
+	o.on_event = on_event;
+	o.event_arg = &scan;
 	if (mm_hash_catch_sigbus() < 0)
 		mm_debugf("no SIGBUS handler: files are read, not mapped");
 

@@ -212,6 +212,56 @@ static void sleep_seconds(double s)
 		;
 }
 
+/*
+ * Take one HTTP answer into q: its data, a 404 (q->notfound), an endpoint
+ * the deployment lacks (q->unsupported) or a failure in q->msg.  Returns 1
+ * when the failure is transient and the request is worth another try
+ * (*reason says why).
+ */
+static int take_answer(struct mm_api *api, struct areq *q, const struct mm_http_get *b,
+		       char **reason)
+{
+	enum mm_http_class c = mm_http_classify(b->code, b->status);
+	char desc[300];
+
+	mm_http_describe(b->code, b->status, b->error, desc, sizeof(desc));
+	if (b->too_large) {
+		snprintf(q->msg, sizeof(q->msg), "the API's answer for %s is larger than %ld MiB",
+			 q->what, MM_API_MAX_ANSWER >> 20);
+		q->rc = MM_EINPUT;
+	} else if (q->post && b->code == CURLE_OK &&
+		   (b->status == 404 || b->status == 405 || b->status == 501)) {
+		/* A deployment without this endpoint. */
+		q->unsupported = 1;
+		q->rc = MM_EINPUT;
+		snprintf(q->msg, sizeof(q->msg), "the API has no %s (HTTP %ld)", q->what, b->status);
+	} else if (c == MM_HTTP_DONE) {
+		if (parse_envelope(q, b->body, b->len) == 0)
+			cache_store(api, q->path, b->body, b->len);
+	} else if (b->code == CURLE_OK && b->status == 404) {
+		struct areq tmp = *q;
+
+		q->notfound = 1;
+		q->rc = MM_EINPUT;
+		/* Keep the API's own words when it gave some. */
+		if (parse_envelope(&tmp, b->body, b->len) != 0 && strstr(tmp.msg, "with an error"))
+			snprintf(q->msg, sizeof(q->msg), "unknown %s (HTTP 404; %s)", q->what,
+				 strstr(tmp.msg, "error: ") + 7);
+		else
+			snprintf(q->msg, sizeof(q->msg), "unknown %s (HTTP 404)", q->what);
+		if (tmp.doc)
+			cJSON_Delete(tmp.doc);
+	} else if (c == MM_HTTP_TRANSIENT) {
+		free(*reason);
+		*reason = mm_xstrdup(desc);
+		return 1;
+	} else {
+		snprintf(q->msg, sizeof(q->msg), "the API request for %s failed: %s", q->what, desc);
+		q->rc = MM_EINPUT;
+	}
+	return 0;
+}
+
 /* Resolve every request: API with retries, else the cache. */
 static void api_get_all(struct mm_api *api, struct areq *r, size_t n)
 {
@@ -269,45 +319,9 @@ static void api_get_all(struct mm_api *api, struct areq *r, size_t n)
 		}
 		for (k = 0; k < npend; k++) {
 			struct mm_http_get *b = &batch[k];
-			struct areq *q = &r[pending[k]];
-			enum mm_http_class c = mm_http_classify(b->code, b->status);
-			char desc[300];
 
-			mm_http_describe(b->code, b->status, b->error, desc, sizeof(desc));
-			if (b->too_large) {
-				snprintf(q->msg, sizeof(q->msg), "the API's answer for %s is larger than %ld MiB",
-					 q->what, MM_API_MAX_ANSWER >> 20);
-				q->rc = MM_EINPUT;
-			} else if (q->post && b->code == CURLE_OK &&
-				   (b->status == 404 || b->status == 405 || b->status == 501)) {
-				/* A deployment without this endpoint. */
-				q->unsupported = 1;
-				q->rc = MM_EINPUT;
-				snprintf(q->msg, sizeof(q->msg), "the API has no %s (HTTP %ld)", q->what, b->status);
-			} else if (c == MM_HTTP_DONE) {
-				if (parse_envelope(q, b->body, b->len) == 0)
-					cache_store(api, q->path, b->body, b->len);
-			} else if (b->code == CURLE_OK && b->status == 404) {
-				struct areq tmp = *q;
-
-				q->notfound = 1;
-				q->rc = MM_EINPUT;
-				/* Keep the API's own words when it gave some. */
-				if (parse_envelope(&tmp, b->body, b->len) != 0 && strstr(tmp.msg, "with an error"))
-					snprintf(q->msg, sizeof(q->msg), "unknown %s (HTTP 404; %s)", q->what,
-						 strstr(tmp.msg, "error: ") + 7);
-				else
-					snprintf(q->msg, sizeof(q->msg), "unknown %s (HTTP 404)", q->what);
-				if (tmp.doc)
-					cJSON_Delete(tmp.doc);
-			} else if (c == MM_HTTP_TRANSIENT) {
-				free(reason[pending[k]]);
-				reason[pending[k]] = mm_xstrdup(desc);
+			if (take_answer(api, &r[pending[k]], b, &reason[pending[k]]))
 				pending[still++] = pending[k];
-			} else {
-				snprintf(q->msg, sizeof(q->msg), "the API request for %s failed: %s", q->what, desc);
-				q->rc = MM_EINPUT;
-			}
 			free(b->body);
 		}
 		free(batch);
@@ -326,17 +340,21 @@ static void api_get_all(struct mm_api *api, struct areq *r, size_t n)
 	free(g);
 }
 
-static void areq_clear(struct areq *r, size_t n)
+/* Free what r[0..n) hold, not the array. */
+static void areq_release(struct areq *r, size_t n)
 {
-	size_t i;
-
-	for (i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		free(r[i].path);
 		free(r[i].url_path);
 		free(r[i].post);
 		free(r[i].what);
 		cJSON_Delete(r[i].doc);
 	}
+}
+
+static void areq_clear(struct areq *r, size_t n)
+{
+	areq_release(r, n);
 	free(r);
 }
 
@@ -631,13 +649,7 @@ static int batch_round(struct mm_api *api, const struct mm_discover_req *req,
 		}
 		free(e.what);
 	}
-	for (k = 0; k < n; k++) {
-		free(r[k].path);
-		free(r[k].url_path);
-		free(r[k].post);
-		free(r[k].what);
-		cJSON_Delete(r[k].doc);
-	}
+	areq_release(r, n);
 	return nfail;
 }
 
@@ -799,50 +811,31 @@ static int dependencies(struct mm_api *api, struct collect *col, struct mm_err *
 	return nfail;
 }
 
-static int discover(struct mm_api *api, const struct mm_discover_req *req,
-		    struct mm_manifest **out, struct mm_err *err)
+/*
+ * Round 1: the collections, each answered by /collections/{id}/public or,
+ * on some deployments, /collections/{id} with components[] instead; their
+ * workflows go to per_coll[i] and fetch_wf.  Returns the failures.
+ */
+static int round_collections(struct mm_api *api, const struct mm_discover_req *req,
+			     struct mm_list *per_coll, struct mm_list *fetch_wf, struct mm_err *err)
 {
-	struct mm_list fetch_wf = {0}, names = {0}, direct = {0};
-	struct mm_list *per_coll = NULL;
-	struct areq *rw = NULL, *rc = NULL, *rc2 = NULL, *rn = NULL;
-	struct collect col = {0};
+	struct areq *rc, *rc2 = NULL;
 	struct mm_list retry = {0};
-	cJSON *root = NULL, *models, *src;
-	char ts[32];
 	size_t i, j;
-	int nfail = 0, rcode = 0, wf_batch = 0, coll_batch = 0;
+	int nfail = 0;
 
-	*out = NULL;
-	memset(err, 0, sizeof(*err));
-	for (i = 0; i < req->workflows.n; i++)
-		mm_list_push(&direct, req->workflows.v[i]);
-	for (i = 0; i < req->components.n; i++)
-		mm_list_push(&direct, req->components.v[i]);
-	per_coll = mm_xcalloc(req->collections.n ? req->collections.n : 1, sizeof(*per_coll));
-	nfail = batch_round(api, req, &direct, &col, &wf_batch, &coll_batch, err);
-	if (nfail)
-		goto out;
-
-	/* Round 1: the workflows and components named directly, and the collections. */
-	if (!wf_batch)
-		for (i = 0; i < direct.n; i++)
-			mm_list_push(&fetch_wf, direct.v[i]);
-	if (!coll_batch) {
-		rc = make_reqs("collections", "collection", &req->collections, "/public");
-		api_get_all(api, rc, req->collections.n);
-		/* Some deployments answer /collections/{id} with components[] instead. */
-		for (i = 0; i < req->collections.n; i++)
-			if (rc[i].notfound)
-				mm_list_push(&retry, req->collections.v[i]);
-	}
+	rc = make_reqs("collections", "collection", &req->collections, "/public");
+	api_get_all(api, rc, req->collections.n);
+	for (i = 0; i < req->collections.n; i++)
+		if (rc[i].notfound)
+			mm_list_push(&retry, req->collections.v[i]);
 	if (retry.n) {
 		rc2 = make_reqs("collections", "collection", &retry, "");
 		api_get_all(api, rc2, retry.n);
 		for (i = 0, j = 0; i < req->collections.n; i++) {
 			if (!rc[i].notfound)
 				continue;
-			free(rc[i].path);
-			free(rc[i].what);
+			areq_release(&rc[i], 1);
 			rc[i] = rc2[j];
 			memset(&rc2[j], 0, sizeof(rc2[j]));
 			if (rc[i].notfound)
@@ -851,7 +844,7 @@ static int discover(struct mm_api *api, const struct mm_discover_req *req,
 			j++;
 		}
 	}
-	for (i = 0; rc && i < req->collections.n; i++) {
+	for (i = 0; i < req->collections.n; i++) {
 		note_failure(err, &rc[i], &nfail);
 		if (rc[i].rc)
 			continue;
@@ -860,57 +853,113 @@ static int discover(struct mm_api *api, const struct mm_discover_req *req,
 			continue;
 		}
 		for (j = 0; j < per_coll[i].n; j++)
-			mm_list_push(&fetch_wf, per_coll[i].v[j]);
+			mm_list_push(fetch_wf, per_coll[i].v[j]);
 	}
-	if (nfail)
-		goto out;
+	areq_clear(rc, req->collections.n);
+	if (rc2)
+		areq_clear(rc2, retry.n);
+	mm_list_free(&retry);
+	return nfail;
+}
 
-	/* Round 2: every workflow, once. */
-	rw = make_reqs("workflows/name", "workflow", &fetch_wf, "");
-	api_get_all(api, rw, fetch_wf.n);
-	for (i = 0; i < fetch_wf.n; i++) {
-		const char *name = fetch_wf.v[i];
+/*
+ * Round 2: every workflow of fetch_wf, once; its models into col, as the
+ * workflow named directly (direct) and as part of each collection that
+ * lists it.  Returns the failures.
+ */
+static int round_workflows(struct mm_api *api, const struct mm_discover_req *req,
+			   const struct mm_list *fetch_wf, const struct mm_list *per_coll, int direct,
+			   struct collect *col, struct mm_err *err)
+{
+	struct areq *rw = make_reqs("workflows/name", "workflow", fetch_wf, "");
+	size_t i, j;
+	int nfail = 0;
+
+	api_get_all(api, rw, fetch_wf->n);
+	for (i = 0; i < fetch_wf->n; i++) {
+		const char *name = fetch_wf->v[i];
 		char *s;
 
 		note_failure(err, &rw[i], &nfail);
 		if (rw[i].rc)
 			continue;
-		if (!wf_batch)
-			nfail += direct_models(&rw[i], name, req, &col, err);
+		if (direct)
+			nfail += direct_models(&rw[i], name, req, col, err);
 		for (j = 0; j < req->collections.n; j++) {
 			if (!mm_list_has(&per_coll[j], name))
 				continue;
 			s = mm_xasprintf("collection:%s/workflow:%s", req->collections.v[j], name);
-			if (workflow_models(&rw[i], s, &col, err))
+			if (workflow_models(&rw[i], s, col, err))
 				nfail++;
 			free(s);
 		}
 	}
-	if (nfail)
-		goto out;
+	areq_clear(rw, fetch_wf->n);
+	return nfail;
+}
 
-	/*
-	 * Round 3: model names to model objects, and models that came without
-	 * download details (no URL, no huggingface_id) filled in by name.
-	 */
-	for (i = 0; i < col.n; i++) {
-		const char *n = col.v[i].obj ? model_name(col.v[i].obj) : col.v[i].name;
+/* The names round 3 looks up: bare names, and objects without download details. */
+static void names_to_resolve(struct collect *col, struct mm_list *names)
+{
+	for (size_t i = 0; i < col->n; i++) {
+		const char *n = col->v[i].obj ? model_name(col->v[i].obj) : col->v[i].name;
 
-		if (col.v[i].obj && (!n || mm_model_has_source(col.v[i].obj)))
+		if (col->v[i].obj && (!n || mm_model_has_source(col->v[i].obj)))
 			continue;
-		if (col.v[i].obj) {
-			free(col.v[i].name);
-			col.v[i].name = mm_xstrdup(n);
+		if (col->v[i].obj) {
+			free(col->v[i].name);
+			col->v[i].name = mm_xstrdup(n);
 		}
-		mm_list_push(&names, n);
+		mm_list_push(names, n);
 	}
+}
+
+/* Each model of col that was looked up takes the answer rn[j] for its name. */
+static void fill_by_name(struct collect *col, const struct mm_list *names, const struct areq *rn)
+{
+	size_t i, j;
+
+	for (i = 0; i < col->n; i++) {
+		if (!col->v[i].name || (col->v[i].obj && mm_model_has_source(col->v[i].obj)))
+			continue;
+		for (j = 0; j < names->n; j++)
+			if (strcmp(names->v[j], col->v[i].name) == 0)
+				break;
+		if (j == names->n || rn[j].rc)
+			continue;
+		if (!col->v[i].obj) {
+			col->v[i].obj = cJSON_Duplicate(rn[j].data, 1);
+		} else {
+			cJSON *f;
+
+			/* What the model said itself wins; the lookup fills the gaps. */
+			cJSON_ArrayForEach(f, rn[j].data)
+				if (f->string && !cJSON_GetObjectItemCaseSensitive(col->v[i].obj, f->string))
+					cJSON_AddItemToObject(col->v[i].obj, f->string, cJSON_Duplicate(f, 1));
+		}
+	}
+}
+
+/*
+ * Round 3: model names to model objects, and models that came without
+ * download details (no URL, no huggingface_id) filled in by name.
+ * Returns the failures.
+ */
+static int round_names(struct mm_api *api, struct collect *col, struct mm_err *err)
+{
+	struct mm_list names = {0};
+	struct areq *rn;
+	size_t i, j;
+	int nfail = 0;
+
+	names_to_resolve(col, &names);
 	rn = make_reqs("models/name", "model", &names, "");
 	api_get_all(api, rn, names.n);
 	for (i = 0; i < names.n; i++) {
 		int by_name = 0;
 
-		for (j = 0; j < col.n; j++)
-			if (!col.v[j].obj && strcmp(col.v[j].name, names.v[i]) == 0)
+		for (j = 0; j < col->n; j++)
+			if (!col->v[j].obj && strcmp(col->v[j].name, names.v[i]) == 0)
 				by_name = 1;
 		/* A model object the API knows no more about stays as it came. */
 		if (rn[i].notfound && !by_name)
@@ -922,34 +971,20 @@ static int discover(struct mm_api *api, const struct mm_discover_req *req,
 			nfail++;
 		}
 	}
-	if (nfail)
-		goto out;
-	for (i = 0; i < col.n; i++) {
-		if (!col.v[i].name || (col.v[i].obj && mm_model_has_source(col.v[i].obj)))
-			continue;
-		for (j = 0; j < names.n; j++)
-			if (strcmp(names.v[j], col.v[i].name) == 0)
-				break;
-		if (j == names.n || rn[j].rc)
-			continue;
-		if (!col.v[i].obj) {
-			col.v[i].obj = cJSON_Duplicate(rn[j].data, 1);
-		} else {
-			cJSON *f;
+	if (!nfail)
+		fill_by_name(col, &names, rn);
+	areq_clear(rn, names.n);
+	mm_list_free(&names);
+	return nfail;
+}
 
-			/* What the model said itself wins; the lookup fills the gaps. */
-			cJSON_ArrayForEach(f, rn[j].data)
-				if (f->string && !cJSON_GetObjectItemCaseSensitive(col.v[i].obj, f->string))
-					cJSON_AddItemToObject(col.v[i].obj, f->string, cJSON_Duplicate(f, 1));
-		}
-	}
+/* The manifest's JSON: what was asked for, the custom nodes, col's models (taken). */
+static cJSON *manifest_json(const struct mm_discover_req *req, struct collect *col)
+{
+	cJSON *root = cJSON_CreateObject(), *models, *src;
+	char ts[32];
+	size_t i;
 
-	/* Round 4: the models each model depends on, by id. */
-	nfail = dependencies(api, &col, err);
-	if (nfail)
-		goto out;
-
-	root = cJSON_CreateObject();
 	mm_iso8601_now(ts);
 	cJSON_AddStringToObject(root, "timestamp", ts);
 	src = cJSON_AddObjectToObject(root, "source");
@@ -969,51 +1004,83 @@ static int discover(struct mm_api *api, const struct mm_discover_req *req,
 	cJSON_AddItemToObject(src, "components",
 			      req->components_as_workflows ? cJSON_CreateArray()
 							   : string_array(&req->components));
-	if (col.nodes) {
-		cJSON_AddItemToObject(root, "custom_nodes", col.nodes);
-		col.nodes = NULL;
+	if (col->nodes) {
+		cJSON_AddItemToObject(root, "custom_nodes", col->nodes);
+		col->nodes = NULL;
 	}
 	models = cJSON_AddArrayToObject(root, "models");
-	for (i = 0; i < col.n; i++) {
-		cJSON *o = col.v[i].obj;
+	for (i = 0; i < col->n; i++) {
+		cJSON *o = col->v[i].obj;
 
-		col.v[i].obj = NULL;
+		col->v[i].obj = NULL;
 		cJSON_DeleteItemFromObjectCaseSensitive(o, "source");
 		cJSON_DeleteItemFromObjectCaseSensitive(o, "sources");
-		cJSON_AddStringToObject(o, "source", col.v[i].source);
+		cJSON_AddStringToObject(o, "source", col->v[i].source);
 		cJSON_AddItemToArray(models, o);
 	}
-	rcode = mm_manifest_from_json(root, MM_MANIFEST_FROM_API, out, err);
-	root = NULL;
-out:
-	if (nfail && !rcode)
+	return root;
+}
+
+static void collect_free(struct collect *col)
+{
+	for (size_t i = 0; i < col->n; i++) {
+		cJSON_Delete(col->v[i].obj);
+		free(col->v[i].name);
+		free(col->v[i].source);
+	}
+	free(col->v);
+	cJSON_Delete(col->nodes);
+}
+
+/*
+ * The rounds of a discovery, each one request per name in parallel
+ * (api_get_all()), each stopping the run on a failure: the batch answer
+ * where the API has one, the collections, the workflows, the models by
+ * name, their dependencies; then the manifest.
+ */
+static int discover(struct mm_api *api, const struct mm_discover_req *req,
+		    struct mm_manifest **out, struct mm_err *err)
+{
+	struct mm_list fetch_wf = {0}, direct = {0};
+	struct mm_list *per_coll;
+	struct collect col = {0};
+	size_t i;
+	int nfail, rcode = 0, wf_batch = 0, coll_batch = 0;
+
+	*out = NULL;
+	memset(err, 0, sizeof(*err));
+	for (i = 0; i < req->workflows.n; i++)
+		mm_list_push(&direct, req->workflows.v[i]);
+	for (i = 0; i < req->components.n; i++)
+		mm_list_push(&direct, req->components.v[i]);
+	per_coll = mm_xcalloc(req->collections.n ? req->collections.n : 1, sizeof(*per_coll));
+	nfail = batch_round(api, req, &direct, &col, &wf_batch, &coll_batch, err);
+	/* Round 1: the workflows and components named directly, and the collections. */
+	if (!nfail && !wf_batch)
+		for (i = 0; i < direct.n; i++)
+			mm_list_push(&fetch_wf, direct.v[i]);
+	if (!nfail && !coll_batch)
+		nfail = round_collections(api, req, per_coll, &fetch_wf, err);
+	if (!nfail)
+		nfail = round_workflows(api, req, &fetch_wf, per_coll, !wf_batch, &col, err);
+	if (!nfail)
+		nfail = round_names(api, &col, err);
+	/* Round 4: the models each model depends on, by id. */
+	if (!nfail)
+		nfail = dependencies(api, &col, err);
+	if (!nfail)
+		rcode = mm_manifest_from_json(manifest_json(req, &col), MM_MANIFEST_FROM_API, out, err);
+	else
 		rcode = err->code ? err->code : MM_EINPUT;
 	if (nfail > 1)
 		snprintf(err->msg + strlen(err->msg), sizeof(err->msg) - strlen(err->msg),
 			 " (and %d more failures)", nfail - 1);
-	cJSON_Delete(root);
-	for (i = 0; i < col.n; i++) {
-		cJSON_Delete(col.v[i].obj);
-		free(col.v[i].name);
-		free(col.v[i].source);
-	}
-	free(col.v);
-	cJSON_Delete(col.nodes);
-	if (rw)
-		areq_clear(rw, fetch_wf.n);
-	if (rc)
-		areq_clear(rc, req->collections.n);
-	if (rc2)
-		areq_clear(rc2, retry.n);
-	if (rn)
-		areq_clear(rn, names.n);
+	collect_free(&col);
 	for (i = 0; i < req->collections.n; i++)
 		mm_list_free(&per_coll[i]);
 	free(per_coll);
 	mm_list_free(&fetch_wf);
 	mm_list_free(&direct);
-	mm_list_free(&names);
-	mm_list_free(&retry);
 	return rcode;
 }
 

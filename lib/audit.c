@@ -131,6 +131,61 @@ static void compare(struct rec *v, size_t n, cJSON *out)
 	free(p);
 }
 
+/*
+ * One machine's models (its inventory document, borrowed) into v: each
+ * file's sha256 (from "sha256", or a sha256 "hash") and whether any hash
+ * proved it.
+ */
+static void add_records(const cJSON *doc, const char *id, struct rec **v, size_t *n, size_t *cap)
+{
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, doc) {
+		const char *name = str_of(e, "name"), *save_to = str_of(e, "saveTo");
+		const char *sha = str_of(e, "sha256"), *hash = str_of(e, "hash");
+		struct mm_hash_spec spec;
+		struct rec *x;
+
+		if (!cJSON_IsObject(e) || !save_to)
+			continue;
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 256;
+			*v = mm_xrealloc(*v, *cap * sizeof(**v));
+		}
+		x = &(*v)[(*n)++];
+		memset(x, 0, sizeof(*x));
+		x->machine = id;
+		x->name = name ? name : save_to;
+		x->save_to = save_to;
+		x->source = str_of(e, "hashSource");
+		if (sha && mm_hash_parse(sha, &spec, NULL) == 0 && spec.algo == MM_HASH_SHA256)
+			memcpy(x->sha, spec.hex, sizeof(x->sha));
+		else if (hash && mm_hash_parse(hash, &spec, NULL) == 0 &&
+			 spec.algo == MM_HASH_SHA256)
+			memcpy(x->sha, spec.hex, sizeof(x->sha));
+		x->proved = x->sha[0] || (hash && mm_hash_parse(hash, &spec, NULL) == 0);
+	}
+}
+
+/* The files no hash proved: [{machine, name, saveTo}]. */
+static cJSON *unproved_of(const struct rec *v, size_t n)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (size_t i = 0; i < n; i++) {
+		cJSON *u;
+
+		if (v[i].proved)
+			continue;
+		u = cJSON_CreateObject();
+		cJSON_AddStringToObject(u, "machine", v[i].machine);
+		cJSON_AddStringToObject(u, "name", v[i].name);
+		cJSON_AddStringToObject(u, "saveTo", v[i].save_to);
+		cJSON_AddItemToArray(a, u);
+	}
+	return a;
+}
+
 int mm_route_audit(struct mm_redis *r, double stale_after, cJSON **out, struct mm_err *err)
 {
 	struct mm_rcmds *q = mm_rcmds_new();
@@ -177,52 +232,17 @@ int mm_route_audit(struct mm_redis *r, double stale_after, cJSON **out, struct m
 	docs = mm_xcalloc(nm + 1, sizeof(*docs));
 	for (i = 0; i < nm; i++) {
 		const char *id = cJSON_GetArrayItem(machines, (int)i)->valuestring;
-		const cJSON *e;
 
 		if (mreps[i]->type != REDIS_REPLY_STRING)
 			continue;
 		docs[i] = cJSON_ParseWithLength(mreps[i]->str, mreps[i]->len);
-		cJSON_ArrayForEach(e, docs[i]) {
-			const char *name = str_of(e, "name"), *save_to = str_of(e, "saveTo");
-			const char *sha = str_of(e, "sha256"), *hash = str_of(e, "hash");
-			struct mm_hash_spec spec;
-			struct rec *x;
-
-			if (!cJSON_IsObject(e) || !save_to)
-				continue;
-			if (n == cap) {
-				cap = cap ? cap * 2 : 256;
-				v = mm_xrealloc(v, cap * sizeof(*v));
-			}
-			x = &v[n++];
-			memset(x, 0, sizeof(*x));
-			x->machine = id;
-			x->name = name ? name : save_to;
-			x->save_to = save_to;
-			x->source = str_of(e, "hashSource");
-			if (sha && mm_hash_parse(sha, &spec, NULL) == 0 && spec.algo == MM_HASH_SHA256)
-				memcpy(x->sha, spec.hex, sizeof(x->sha));
-			else if (hash && mm_hash_parse(hash, &spec, NULL) == 0 &&
-				 spec.algo == MM_HASH_SHA256)
-				memcpy(x->sha, spec.hex, sizeof(x->sha));
-			x->proved = x->sha[0] || (hash && mm_hash_parse(hash, &spec, NULL) == 0);
-		}
+		add_records(docs[i], id, &v, &n, &cap);
 	}
 	cJSON_AddNumberToObject(o, "files", (double)n);
 	dis = cJSON_AddArrayToObject(o, "disagreements");
 	compare(v, n, dis);
-	unproved = cJSON_AddArrayToObject(o, "unproved");
-	for (i = 0; i < n; i++) {
-		cJSON *u;
-
-		if (v[i].proved)
-			continue;
-		u = cJSON_CreateObject();
-		cJSON_AddStringToObject(u, "machine", v[i].machine);
-		cJSON_AddStringToObject(u, "name", v[i].name);
-		cJSON_AddStringToObject(u, "saveTo", v[i].save_to);
-		cJSON_AddItemToArray(unproved, u);
-	}
+	unproved = unproved_of(v, n);
+	cJSON_AddItemToObject(o, "unproved", unproved);
 	cJSON_AddBoolToObject(o, "clean", cJSON_GetArraySize(dis) == 0 &&
 			      cJSON_GetArraySize(unproved) == 0);
 	free(v);

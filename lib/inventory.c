@@ -528,6 +528,129 @@ static int read_names(struct mm_redis *r, const char *key, struct names *out,
 	return 0;
 }
 
+/*
+ * Read what the server holds, under WATCH: its digest tells whether it is
+ * what we last wrote (or what we are about to write), so the name set
+ * itself is read only when neither holds and it is not empty.  Sets *old
+ * (the names there), *now (the server's clock) and *write_models.
+ */
+static int read_server(struct mm_reporter *rep, struct mm_redis *r, struct snapshot *s, int full,
+		       struct names *old, long long *now, int *write_models,
+		       struct mm_inv_stats *st, struct mm_err *err)
+{
+	struct mm_rcmds *q = mm_rcmds_new();
+	redisReply **reps = NULL;
+	const char *server_digest;
+	int same_prev, same_now, rc;
+	long long scard = -1;
+
+	mm_rcmds_add(q, "WATCH", rep->k_models, rep->k_names, (char *)NULL);
+	mm_rcmds_add(q, "TIME", (char *)NULL);
+	mm_rcmds_add(q, "HGET", rep->k_models, "models_sha256", (char *)NULL);
+	mm_rcmds_add(q, "SCARD", rep->k_names, (char *)NULL);
+	rc = send(r, q, &reps, st, err);
+	mm_rcmds_free(q);
+	if (rc)
+		return rc;
+	*now = reply_time(reps[1]);
+	server_digest = reps[2]->type == REDIS_REPLY_STRING ? reps[2]->str : NULL;
+	if (reps[3]->type == REDIS_REPLY_INTEGER)
+		scard = reps[3]->integer;
+	/*
+	 * Without a digest on the server (a first report) ours is needed
+	 * only for the write, so it is computed while the server works.
+	 */
+	if (server_digest)
+		snapshot_order(s);
+	same_now = server_digest && strcmp(server_digest, s->digest) == 0;
+	same_prev = server_digest && rep->have_prev && strcmp(server_digest, rep->digest) == 0;
+	if (same_now && !full)
+		names_borrow(old, &s->names);
+	else if (same_prev && !full)
+		names_borrow(old, &rep->names);
+	else if (scard == 0)
+		names_borrow(old, &(struct names){ 0 });
+	else
+		rc = read_names(r, rep->k_names, old, st, err);
+	*write_models = full || !server_digest || strcmp(server_digest, s->digest) != 0;
+	mm_redis_replies_free(reps, 4);
+	return rc;
+}
+
+/*
+ * Write the difference from old in one MULTI/EXEC: the sets first (the
+ * server queues those thousands of commands while the models JSON is
+ * built), then the models hash and the heartbeat.  0, -1 when a watched
+ * key changed since read_server() (read again), or an error code.
+ */
+static int write_server(struct mm_reporter *rep, struct mm_redis *r, struct snapshot *s, int full,
+			const struct names *old, long long now, int write_models,
+			struct mm_inv_stats *st, struct mm_err *err)
+{
+	struct mm_rcmds *q = mm_rcmds_new();
+	redisReply *xrep = NULL;
+	const char **added = NULL, **removed = NULL;
+	size_t nadded = 0, nremoved = 0, nq;
+	int rc;
+
+	names_diff(&s->names, old, &added, &nadded, &removed, &nremoved);
+	mm_rcmds_add(q, "MULTI", (char *)NULL);
+	if (full) {
+		mm_rcmds_add(q, "DEL", rep->k_names, (char *)NULL);
+		add_members(q, "SADD", rep->k_names, s->names.v, s->names.n);
+	} else {
+		add_members(q, "SREM", rep->k_names, removed, nremoved);
+		add_members(q, "SADD", rep->k_names, added, nadded);
+	}
+	add_index(q, "SREM", rep->id, removed, nremoved);
+	if (full)
+		add_index(q, "SADD", rep->id, s->names.v, s->names.n);
+	else
+		add_index(q, "SADD", rep->id, added, nadded);
+	nq = mm_rcmds_count(q);
+	rc = mm_redis_send(r, q, err);
+	mm_rcmds_free(q);
+	if (rc)
+		goto out;
+	q = mm_rcmds_new();
+	add_hset(q, rep->k_models, rep->id, s, now, write_models);
+	add_heartbeat(q, rep->id, now);
+	mm_rcmds_add(q, "EXEC", (char *)NULL);
+	nq += mm_rcmds_count(q);
+	st->round_trips++;
+	rc = mm_redis_pipeline_last(r, q, &xrep, err);
+	mm_rcmds_free(q);
+	if (rc)
+		goto out;
+	if (xrep->type == REDIS_REPLY_NIL) {
+		/* A watched key changed between the read and EXEC: read again. */
+		st->retries++;
+		rc = -1;
+		goto out;
+	}
+	st->commands = nq;
+	st->added = nadded;
+	st->removed = nremoved;
+	st->models_written = write_models;
+out:
+	if (xrep)
+		freeReplyObject(xrep);
+	free(added);
+	free(removed);
+	return rc;
+}
+
+/* What the server holds now is s: the next report starts from it. */
+static void remember(struct mm_reporter *rep, struct snapshot *s)
+{
+	mm_reporter_forget(rep);
+	names_own(&s->names);
+	rep->names = s->names;
+	memset(&s->names, 0, sizeof(s->names));
+	memcpy(rep->digest, s->digest, sizeof(rep->digest));
+	rep->have_prev = 1;
+}
+
 int mm_reporter_report(struct mm_reporter *rep, struct mm_redis *r,
 		       const struct mm_inv_model *models, size_t n, long long missing, int full,
 		       struct mm_inv_stats *st, struct mm_err *err)
@@ -541,107 +664,16 @@ int mm_reporter_report(struct mm_reporter *rep, struct mm_redis *r,
 	memset(st, 0, sizeof(*st));
 	snapshot_make(&s, models, n, missing);
 	for (attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-		struct mm_rcmds *q = mm_rcmds_new();
-		redisReply **reps = NULL, *xrep = NULL;
 		struct names old = {0};
-		const char **added = NULL, **removed = NULL;
-		size_t nadded = 0, nremoved = 0, nq = 0;
-		const char *server_digest;
-		int same_prev, same_now, write_models;
-		long long now, scard = -1;
+		long long now = 0;
+		int write_models = 0;
 
-		/*
-		 * Read what the server holds: its digest tells whether it is what
-		 * we last wrote (or what we are about to write), so the name set
-		 * itself is read only when neither holds and it is not empty.
-		 */
-		mm_rcmds_add(q, "WATCH", rep->k_models, rep->k_names, (char *)NULL);
-		mm_rcmds_add(q, "TIME", (char *)NULL);
-		mm_rcmds_add(q, "HGET", rep->k_models, "models_sha256", (char *)NULL);
-		mm_rcmds_add(q, "SCARD", rep->k_names, (char *)NULL);
-		rc = send(r, q, &reps, st, err);
-		mm_rcmds_free(q);
-		if (rc)
-			break;
-		now = reply_time(reps[1]);
-		server_digest = reps[2]->type == REDIS_REPLY_STRING ? reps[2]->str : NULL;
-		if (reps[3]->type == REDIS_REPLY_INTEGER)
-			scard = reps[3]->integer;
-		/*
-		 * Without a digest on the server (a first report) ours is needed
-		 * only for the write, so it is computed while the server works.
-		 */
-		if (server_digest)
-			snapshot_order(&s);
-		same_now = server_digest && strcmp(server_digest, s.digest) == 0;
-		same_prev = server_digest && rep->have_prev && strcmp(server_digest, rep->digest) == 0;
-		if (same_now && !full)
-			names_borrow(&old, &s.names);
-		else if (same_prev && !full)
-			names_borrow(&old, &rep->names);
-		else if (scard == 0)
-			names_borrow(&old, &(struct names){ 0 });
-		else if ((rc = read_names(r, rep->k_names, &old, st, err)))
-			goto next;
-		write_models = full || !server_digest || strcmp(server_digest, s.digest) != 0;
-		names_diff(&s.names, &old, &added, &nadded, &removed, &nremoved);
-
-		/*
-		 * The sets first: the server queues those thousands of commands
-		 * while the models JSON is built.
-		 */
-		q = mm_rcmds_new();
-		mm_rcmds_add(q, "MULTI", (char *)NULL);
-		if (full) {
-			mm_rcmds_add(q, "DEL", rep->k_names, (char *)NULL);
-			add_members(q, "SADD", rep->k_names, s.names.v, s.names.n);
-		} else {
-			add_members(q, "SREM", rep->k_names, removed, nremoved);
-			add_members(q, "SADD", rep->k_names, added, nadded);
-		}
-		add_index(q, "SREM", rep->id, removed, nremoved);
-		if (full)
-			add_index(q, "SADD", rep->id, s.names.v, s.names.n);
-		else
-			add_index(q, "SADD", rep->id, added, nadded);
-		nq = mm_rcmds_count(q);
-		rc = mm_redis_send(r, q, err);
-		mm_rcmds_free(q);
-		if (rc)
-			goto next;
-		q = mm_rcmds_new();
-		add_hset(q, rep->k_models, rep->id, &s, now, write_models);
-		add_heartbeat(q, rep->id, now);
-		mm_rcmds_add(q, "EXEC", (char *)NULL);
-		nq += mm_rcmds_count(q);
-		st->round_trips++;
-		rc = mm_redis_pipeline_last(r, q, &xrep, err);
-		mm_rcmds_free(q);
-		if (rc)
-			goto next;
-		if (xrep->type == REDIS_REPLY_NIL) {
-			/* A watched key changed between the read and EXEC: read again. */
-			st->retries++;
-			rc = -1;
-			goto next;
-		}
-		st->commands = nq;
-		st->added = nadded;
-		st->removed = nremoved;
-		st->models_written = write_models;
-		mm_reporter_forget(rep);
-		names_own(&s.names);
-		rep->names = s.names;
-		memset(&s.names, 0, sizeof(s.names));
-		memcpy(rep->digest, s.digest, sizeof(rep->digest));
-		rep->have_prev = 1;
-next:
-		mm_redis_replies_free(reps, reps ? 4 : 0);
-		if (xrep)
-			freeReplyObject(xrep);
-		free(added);
-		free(removed);
+		rc = read_server(rep, r, &s, full, &old, &now, &write_models, st, err);
+		if (rc == 0)
+			rc = write_server(rep, r, &s, full, &old, now, write_models, st, err);
 		names_free(&old);
+		if (rc == 0)
+			remember(rep, &s);
 		if (rc != -1)
 			break;
 		/* The server no longer holds what we think: read it back. */

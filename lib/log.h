@@ -1,10 +1,14 @@
 /*
  * log.h — diagnostics, delivered through a sink the caller installs.
  *
- * The library never prints (mm.h): it formats each message and hands the
- * line to the sink installed with mm_log_set_sink(), as libcurl hands its
- * debug output to CURLOPT_DEBUGFUNCTION.  Without a sink a message goes
- * nowhere.  The commands install mm_log_stderr (prologue.h).
+ * The library never prints (mm.h says exactly what that means): it formats
+ * each message and hands the line to the sink installed with
+ * mm_log_set_sink(), as libcurl hands its debug output to
+ * CURLOPT_DEBUGFUNCTION.  Without a sink a message goes nowhere.  The
+ * commands install mm_log_stderr (prologue.h).  What happened to which
+ * model is reported as an event (fetch.h, verify.h, report.h), for the
+ * command to show as it likes; the log carries the rest (a cache a run goes
+ * on without, a reconnect, a file the scan skips).
  *
  * Text lines look like git's and curl's: "mm-fetch: cannot open 'x': reason",
  * "mm-fetch: warning: ...".  With MM_LOG_FORMAT=json each message is one JSON

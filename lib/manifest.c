@@ -318,20 +318,9 @@ static const char *str_field(struct mm_manifest *m, cJSON *o, const char *key,
 	return v->valuestring;
 }
 
-static void set_number(cJSON *o, const char *key, double v)
+/* o[key] = n, replacing what was there rather than adding a second key. */
+static void set_item(cJSON *o, const char *key, cJSON *n)
 {
-	cJSON *n = cJSON_CreateNumber(v);
-
-	if (cJSON_GetObjectItemCaseSensitive(o, key))
-		cJSON_ReplaceItemInObjectCaseSensitive(o, key, n);
-	else
-		cJSON_AddItemToObject(o, key, n);
-}
-
-static void set_bool(cJSON *o, const char *key, int v)
-{
-	cJSON *n = cJSON_CreateBool(v);
-
 	if (cJSON_GetObjectItemCaseSensitive(o, key))
 		cJSON_ReplaceItemInObjectCaseSensitive(o, key, n);
 	else
@@ -347,34 +336,22 @@ static const char *hash_hex(const char *h)
 }
 
 /* Validate and normalise one model object; fill view.  0 or -1. */
-static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, const char *state_rel,
-		      struct mm_model *v)
+/* A whole number of bytes a JSON number can hold exactly into *out; 0, or -1. */
+static int whole_bytes(const cJSON *it, long long *out)
 {
-	char label[320], why[128];
-	const char *name_s = NULL;
-	cJSON *it, *src, *srcs;
-	size_t before = m->nproblems;
-
-	memset(v, 0, sizeof(*v));
-	v->size = -1;
-	if (!cJSON_IsObject(o)) {
-		problem(m, "models[%zu]: not an object", i);
+	if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 9007199254740992.0 ||
+	    it->valuedouble != floor(it->valuedouble))
 		return -1;
-	}
-	it = cJSON_GetObjectItemCaseSensitive(o, "name");
-	if (!cJSON_IsString(it))
-		it = cJSON_GetObjectItemCaseSensitive(o, "filename");
-	if (cJSON_IsString(it) && it->valuestring && *it->valuestring)
-		name_s = it->valuestring;
-	if (name_s)
-		snprintf(label, sizeof(label), "models[%zu] (%.256s)", i, name_s);
-	else
-		snprintf(label, sizeof(label), "models[%zu]", i);
-	normalise_keys(m, o, label);
-	mm_model_spellings(o, label, flags & MM_MANIFEST_FROM_API ? MM_SPELL_DERIVE : 0,
-			   report_problem, m);
+	*out = (long long)it->valuedouble;
+	return 0;
+}
 
-	v->obj = o;
+/* name, downloadUrl, saveTo and hash, each checked. */
+static void view_fields(struct mm_manifest *m, cJSON *o, int flags, const char *state_rel,
+			const char *label, struct mm_model *v)
+{
+	char why[128];
+
 	v->name = str_field(m, o, "name", label, 1);
 	v->url = str_field(m, o, "downloadUrl", label, flags & MM_MANIFEST_NEED_URL);
 	v->save_to = str_field(m, o, "saveTo", label, 1);
@@ -401,24 +378,20 @@ static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, cons
 		if (mm_hash_parse(v->hash, &spec, &herr))
 			problem(m, "%s: hash '%.80s': %s", label, v->hash, herr.msg);
 	}
+}
 
-	/* Sizes: sizeBytes wins; otherwise parse fileSize. */
-	it = cJSON_GetObjectItemCaseSensitive(o, "sizeBytes");
-	if (it && !cJSON_IsNull(it)) {
-		if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 9007199254740992.0 ||
-		    it->valuedouble != floor(it->valuedouble))
-			problem(m, "%s: sizeBytes must be a whole number of bytes", label);
-		else
-			v->size = (long long)it->valuedouble;
-	}
+/* Sizes: sizeBytes wins; otherwise parse fileSize.  The tolerance follows size.h. */
+static void view_size(struct mm_manifest *m, cJSON *o, const char *label, struct mm_model *v)
+{
+	cJSON *it = cJSON_GetObjectItemCaseSensitive(o, "sizeBytes");
+
+	if (it && !cJSON_IsNull(it) && whole_bytes(it, &v->size) < 0)
+		problem(m, "%s: sizeBytes must be a whole number of bytes", label);
 	it = cJSON_GetObjectItemCaseSensitive(o, "fileSize");
 	if (it && !cJSON_IsNull(it)) {
 		long long sz = -1;
 
-		if (cJSON_IsNumber(it) && it->valuedouble >= 0 &&
-		    it->valuedouble <= 9007199254740992.0 && it->valuedouble == floor(it->valuedouble))
-			sz = (long long)it->valuedouble;
-		else if (cJSON_IsString(it))
+		if (whole_bytes(it, &sz) < 0 && cJSON_IsString(it))
 			sz = mm_parse_size(it->valuestring);
 		if (sz < 0)
 			problem(m, "%s: fileSize is not a size (like \"17.2GB\" or a whole number of bytes)", label);
@@ -426,11 +399,15 @@ static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, cons
 			v->size = sz;
 	}
 	if (v->size >= 0)
-		set_number(o, "sizeBytes", (double)v->size);
+		set_item(o, "sizeBytes", cJSON_CreateNumber((double)v->size));
 	v->size_tol = mm_size_tolerance(it, v->size);
+}
 
-	/* Auth. */
-	it = cJSON_GetObjectItemCaseSensitive(o, "isAuthReq");
+/* isAuthReq and authEnvVar, guessed from the host where the seed system knew it. */
+static void view_auth(struct mm_manifest *m, cJSON *o, const char *label, struct mm_model *v)
+{
+	cJSON *it = cJSON_GetObjectItemCaseSensitive(o, "isAuthReq");
+
 	if (it && !cJSON_IsNull(it)) {
 		if (cJSON_IsBool(it))
 			v->auth_req = cJSON_IsTrue(it);
@@ -441,7 +418,7 @@ static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, cons
 			v->auth_req = !strcasecmp(it->valuestring, "true");
 		else
 			problem(m, "%s: isAuthReq must be true or false", label);
-		set_bool(o, "isAuthReq", v->auth_req);
+		set_item(o, "isAuthReq", cJSON_CreateBool(v->auth_req));
 	}
 	v->auth_env = str_field(m, o, "authEnvVar", label, 0);
 	if (v->auth_env && !*v->auth_env)
@@ -455,22 +432,23 @@ static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, cons
 		const char *env = mm_auth_guess(v->url);
 
 		if (env) {
-			/* Replace an empty or null authEnvVar rather than adding a second one. */
-			if (cJSON_GetObjectItemCaseSensitive(o, "authEnvVar"))
-				cJSON_ReplaceItemInObjectCaseSensitive(o, "authEnvVar", cJSON_CreateString(env));
-			else
-				cJSON_AddStringToObject(o, "authEnvVar", env);
+			/* An empty or null authEnvVar is replaced. */
+			set_item(o, "authEnvVar", cJSON_CreateString(env));
 			v->auth_env = cJSON_GetObjectItemCaseSensitive(o, "authEnvVar")->valuestring;
 		}
 	}
 	if (!v->auth_req)
 		v->auth_env = NULL;
+}
 
-	/* Sources: a list of every asker, seeded from "source". */
-	src = cJSON_GetObjectItemCaseSensitive(o, "source");
+/* Sources: a list of every asker, seeded from "source". */
+static void view_sources(struct mm_manifest *m, cJSON *o, const char *label)
+{
+	cJSON *src = cJSON_GetObjectItemCaseSensitive(o, "source");
+	cJSON *srcs = cJSON_GetObjectItemCaseSensitive(o, "sources");
+
 	if (src && !cJSON_IsNull(src) && !cJSON_IsString(src))
 		problem(m, "%s: source must be a string", label);
-	srcs = cJSON_GetObjectItemCaseSensitive(o, "sources");
 	if (srcs && !cJSON_IsNull(srcs)) {
 		cJSON *s;
 
@@ -484,11 +462,42 @@ static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, cons
 		cJSON *a = cJSON_CreateArray();
 
 		cJSON_AddItemToArray(a, cJSON_CreateString(src->valuestring));
-		if (srcs)
-			cJSON_ReplaceItemInObjectCaseSensitive(o, "sources", a);
-		else
-			cJSON_AddItemToObject(o, "sources", a);
+		set_item(o, "sources", a);
 	}
+}
+
+static int model_view(struct mm_manifest *m, cJSON *o, size_t i, int flags, const char *state_rel,
+		      struct mm_model *v)
+{
+	char label[320];
+	const char *name_s = NULL;
+	cJSON *it;
+	size_t before = m->nproblems;
+
+	memset(v, 0, sizeof(*v));
+	v->size = -1;
+	if (!cJSON_IsObject(o)) {
+		problem(m, "models[%zu]: not an object", i);
+		return -1;
+	}
+	it = cJSON_GetObjectItemCaseSensitive(o, "name");
+	if (!cJSON_IsString(it))
+		it = cJSON_GetObjectItemCaseSensitive(o, "filename");
+	if (cJSON_IsString(it) && it->valuestring && *it->valuestring)
+		name_s = it->valuestring;
+	if (name_s)
+		snprintf(label, sizeof(label), "models[%zu] (%.256s)", i, name_s);
+	else
+		snprintf(label, sizeof(label), "models[%zu]", i);
+	normalise_keys(m, o, label);
+	mm_model_spellings(o, label, flags & MM_MANIFEST_FROM_API ? MM_SPELL_DERIVE : 0,
+			   report_problem, m);
+
+	v->obj = o;
+	view_fields(m, o, flags, state_rel, label, v);
+	view_size(m, o, label, v);
+	view_auth(m, o, label, v);
+	view_sources(m, o, label);
 	return m->nproblems > before ? -1 : 0;
 }
 
@@ -526,7 +535,7 @@ static int merge(struct mm_manifest *m, struct mm_model *a, struct mm_model *b)
 
 		a->size = b->size;
 		a->size_tol = b->size_tol;
-		set_number(a->obj, "sizeBytes", (double)a->size);
+		set_item(a->obj, "sizeBytes", cJSON_CreateNumber((double)a->size));
 		/* The hint comes along, so the merged entry reads back as the same rule. */
 		cJSON_DeleteItemFromObjectCaseSensitive(a->obj, "fileSize");
 		if (fs)
@@ -536,11 +545,9 @@ static int merge(struct mm_manifest *m, struct mm_model *a, struct mm_model *b)
 		cJSON *e;
 
 		a->auth_req = 1;
-		set_bool(a->obj, "isAuthReq", 1);
-		if (b->auth_env && !a->auth_env) {
-			cJSON_DeleteItemFromObjectCaseSensitive(a->obj, "authEnvVar");
-			cJSON_AddStringToObject(a->obj, "authEnvVar", b->auth_env);
-		}
+		set_item(a->obj, "isAuthReq", cJSON_CreateBool(1));
+		if (b->auth_env && !a->auth_env)
+			set_item(a->obj, "authEnvVar", cJSON_CreateString(b->auth_env));
 		e = cJSON_GetObjectItemCaseSensitive(a->obj, "authEnvVar");
 		a->auth_env = cJSON_IsString(e) ? e->valuestring : NULL;
 	}
@@ -845,9 +852,9 @@ char *mm_manifest_print(struct mm_manifest *m)
 	for (i = 0; i < m->n; i++)
 		if (m->models[i].size > 0)
 			total += m->models[i].size;
-	set_number(m->root, "total_models", (double)m->n);
-	set_number(m->root, "total_size_gb",
-		   round((double)total / (1024.0 * 1024 * 1024) * 10) / 10);
+	set_item(m->root, "total_models", cJSON_CreateNumber((double)m->n));
+	set_item(m->root, "total_size_gb",
+		 cJSON_CreateNumber(round((double)total / (1024.0 * 1024 * 1024) * 10) / 10));
 	s = cJSON_Print(m->root);
 	if (!s)
 		return NULL;
@@ -877,10 +884,7 @@ cJSON *mm_model_stage(struct mm_model *model, const char *stage)
 {
 	cJSON *o = cJSON_CreateObject();
 
-	if (cJSON_GetObjectItemCaseSensitive(model->obj, stage))
-		cJSON_ReplaceItemInObjectCaseSensitive(model->obj, stage, o);
-	else
-		cJSON_AddItemToObject(model->obj, stage, o);
+	set_item(model->obj, stage, o);
 	return o;
 }
 

@@ -42,9 +42,12 @@ int mm_error_prefix(struct mm_err *err, const char *fmt, ...)
 	return err->code;
 }
 
-static void oom(size_t n)
+void mm_oom(size_t n)
 {
-	fprintf(stderr, "mm: out of memory allocating %zu bytes\n", n);
+	if (n)
+		fprintf(stderr, "mm: out of memory allocating %zu bytes\n", n);
+	else
+		fprintf(stderr, "mm: out of memory\n");
 	abort();
 }
 
@@ -53,7 +56,7 @@ void *mm_xmalloc(size_t n)
 	void *p = malloc(n ? n : 1);
 
 	if (!p)
-		oom(n);
+		mm_oom(n);
 	return p;
 }
 
@@ -62,7 +65,7 @@ void *mm_xcalloc(size_t n, size_t size)
 	void *p = calloc(n ? n : 1, size ? size : 1);
 
 	if (!p)
-		oom(n * size);
+		mm_oom(n * size);
 	return p;
 }
 
@@ -71,7 +74,7 @@ void *mm_xrealloc(void *p, size_t n)
 	void *q = realloc(p, n ? n : 1);
 
 	if (!q)
-		oom(n);
+		mm_oom(n);
 	return q;
 }
 
@@ -115,7 +118,7 @@ char *mm_xasprintf(const char *fmt, ...)
 	n = vasprintf(&p, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		oom(strlen(fmt));
+		mm_oom(strlen(fmt));
 	return p;
 }
 

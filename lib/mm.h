@@ -9,6 +9,20 @@
  * to print and which exit status to use; the codes are the exit statuses of
  * DESIGN.md, so a command may simply return them.
  *
+ * "Never print", exactly: no library function writes to stdout or stderr,
+ * or to any stream or descriptor, on its own.  What it has to tell goes to
+ * the caller: a return code and struct mm_err; an event callback in its
+ * options, for what happened to which model (fetch.h, verify.h, report.h);
+ * or a diagnostic through mm_log() (log.h), which reaches the sink the
+ * caller installed and nothing at all without one.  A function writes to a
+ * stream only when the caller hands it that stream (mm_manifest_write()).
+ * prologue.h is the commands' own start-up kept here so every binary shares
+ * it: it installs the stderr sink and prints --help and --version because
+ * the command asks it to.  The one exception is mm_oom() below.  Likewise
+ * nothing process-wide (a signal handler, srand()) is set but by a function
+ * the caller calls for that purpose (mm_prologue_init(), mm_prologue_signals(),
+ * mm_hash_catch_sigbus()).
+ *
  * Ownership: a function returning a `char *` or a struct pointer hands it to
  * the caller, who frees it with the matching *_free() or free(); pointers
  * returned as `const` are borrowed and live as long as their owner.
@@ -55,7 +69,10 @@ int mm_error_prefix(struct mm_err *err, const char *fmt, ...)
 /*
  * Allocation that cannot fail: on out-of-memory they print one line and
  * abort(), as git's xmalloc does — there is nothing sensible to return.
+ * mm_oom() is that line and abort, for memory another library failed to
+ * allocate (n: the bytes asked for, 0: not known).
  */
+void mm_oom(size_t n) __attribute__((noreturn));
 void *mm_xmalloc(size_t n);
 void *mm_xcalloc(size_t n, size_t size);
 void *mm_xrealloc(void *p, size_t n);

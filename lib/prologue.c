@@ -24,6 +24,14 @@ void mm_prologue_init(const char *argv0)
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 }
 
+int mm_prologue_number(const char *flag, const char *s, long min, long max, long *out)
+{
+	if (mm_parse_long(s, min, max, out) == 0)
+		return 0;
+	mm_errorf("%s takes a number from %ld to %ld, not '%s'", flag, min, max, s);
+	return -1;
+}
+
 int mm_prologue_option(int c, void (*usage)(FILE *), int *rc)
 {
 	switch (c) {

@@ -40,6 +40,12 @@ void mm_prologue_init(const char *argv0);
 int mm_prologue_option(int c, void (*usage)(FILE *), int *rc);
 
 /*
+ * A whole-number option's value s into *out: 0, or -1 after saying
+ * "FLAG takes a number from MIN to MAX, not 'S'" (the command exits 2).
+ */
+int mm_prologue_number(const char *flag, const char *s, long min, long max, long *out);
+
+/*
  * Catch SIGINT and SIGTERM: the flag returned holds the signal's number
  * once one came (the command stops at its next check and exits 128+n).
  */

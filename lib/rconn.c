@@ -41,13 +41,6 @@ struct mm_rconn {
 	char buf[16384];
 };
 
-/* As mm_xmalloc() does: nothing sensible is left to return. */
-static void out_of_memory(void)
-{
-	fprintf(stderr, "mm: out of memory\n");
-	abort();
-}
-
 /* The reason of OpenSSL's oldest queued error, or fallback; empties the queue. */
 static const char *ssl_reason(const char *fallback)
 {
@@ -413,9 +406,37 @@ int mm_rconn_open(const char *host, int port, const char *path, struct mm_rtls *
 	}
 	c->reader = redisReaderCreate();
 	if (!c->reader)
-		out_of_memory();
+		mm_oom(0);
 	*out = c;
 	return 0;
+}
+
+/*
+ * After an SSL_read() or SSL_write() that returned ret <= 0: wait for what
+ * OpenSSL wants (a renegotiation may read while writing, or write while
+ * reading) and return 0 to call it again, or fail the connection: -1.
+ */
+static int tls_wait(struct mm_rconn *c, int ret)
+{
+	int e = SSL_get_error(c->ssl, ret);
+
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+		return io_wait(c, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT) < 0 ? -1 : 0;
+	return tls_fail(c, ret, "");
+}
+
+/*
+ * After a send() or recv() that failed: an interruption or a full (empty)
+ * socket waits for ev and returns 0 to try again; anything else fails the
+ * connection: -1.
+ */
+static int sock_wait(struct mm_rconn *c, short ev)
+{
+	if (errno == EINTR)
+		return 0;
+	if (errno != EAGAIN && errno != EWOULDBLOCK)
+		return fail(c, "%s", strerror(errno));
+	return io_wait(c, ev) < 0 ? -1 : 0;
 }
 
 int mm_rconn_write(struct mm_rconn *c, const char *buf, size_t n)
@@ -426,36 +447,25 @@ int mm_rconn_write(struct mm_rconn *c, const char *buf, size_t n)
 		size_t k = n > INT_MAX ? INT_MAX : n;
 
 		if (c->ssl) {
-			int ret, e;
+			int ret;
 
 			ERR_clear_error();
 			ret = SSL_write(c->ssl, buf, (int)k);
 			if (ret > 0) {
 				buf += ret;
 				n -= (size_t)ret;
-				continue;
+			} else if (tls_wait(c, ret) < 0) {
+				return -1;
 			}
-			e = SSL_get_error(c->ssl, ret);
-			if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-				if (io_wait(c, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT) < 0)
-					return -1;
-				continue;
-			}
-			return tls_fail(c, ret, "");
 		} else {
 			ssize_t w = send(c->fd, buf, k, MSG_NOSIGNAL);
 
 			if (w >= 0) {
 				buf += w;
 				n -= (size_t)w;
-				continue;
-			}
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return fail(c, "%s", strerror(errno));
-			if (io_wait(c, POLLOUT) < 0)
+			} else if (sock_wait(c, POLLOUT) < 0) {
 				return -1;
+			}
 		}
 	}
 	return 0;
@@ -468,7 +478,7 @@ int mm_rconn_command(struct mm_rconn *c, int argc, const char **argv, const size
 	int rc;
 
 	if (len < 0 || !cmd)
-		out_of_memory();
+		mm_oom(0);
 	rc = mm_rconn_write(c, cmd, (size_t)len);
 	redisFreeCommand(cmd);
 	return rc;
@@ -481,18 +491,14 @@ static int fill(struct mm_rconn *c)
 		ssize_t got;
 
 		if (c->ssl) {
-			int ret, e;
+			int ret;
 
 			ERR_clear_error();
 			ret = SSL_read(c->ssl, c->buf, (int)sizeof(c->buf));
 			if (ret <= 0) {
-				e = SSL_get_error(c->ssl, ret);
-				if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-					if (io_wait(c, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT) < 0)
-						return -1;
-					continue;
-				}
-				return tls_fail(c, ret, "");
+				if (tls_wait(c, ret) < 0)
+					return -1;
+				continue;
 			}
 			got = ret;
 			c->answered = 1;
@@ -501,11 +507,7 @@ static int fill(struct mm_rconn *c)
 			if (got == 0)
 				return fail(c, "server closed the connection");
 			if (got < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno != EAGAIN && errno != EWOULDBLOCK)
-					return fail(c, "%s", strerror(errno));
-				if (io_wait(c, POLLIN) < 0)
+				if (sock_wait(c, POLLIN) < 0)
 					return -1;
 				continue;
 			}

@@ -898,10 +898,8 @@ static int send_cmds(struct mm_redis *r, const struct mm_rcmds *q)
 		for (j = 0; j < n; j++)
 			argv[j] = arg_bytes(q, first + j);
 		len = redisFormatCommandArgv(&cmd, (int)n, argv, q->arglen + first);
-		if (len < 0 || !cmd) {
-			fprintf(stderr, "mm: out of memory\n");
-			abort();
-		}
+		if (len < 0 || !cmd)
+			mm_oom(0);
 		rc = send_put(&s, cmd, (size_t)len);
 		redisFreeCommand(cmd);
 	}

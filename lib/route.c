@@ -203,7 +203,7 @@ int mm_route_explain(struct mm_redis *r, const char *job_id, double stale_after,
 		     cJSON **out, struct mm_err *err)
 {
 	char stale[32];
-	const char *argv[5];
+	const char *argv[] = {"FCALL_RO", "mm_explain_job", "0", job_id, stale};
 	redisReply *rep = NULL;
 	cJSON *o, *missing;
 	size_t i;
@@ -211,11 +211,6 @@ int mm_route_explain(struct mm_redis *r, const char *job_id, double stale_after,
 
 	*out = NULL;
 	snprintf(stale, sizeof(stale), "%g", stale_after);
-	argv[0] = "FCALL_RO";
-	argv[1] = "mm_explain_job";
-	argv[2] = "0";
-	argv[3] = job_id;
-	argv[4] = stale;
 	rc = fcall(r, 5, argv, &rep, err);
 	if (rc)
 		return rc;

@@ -15,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
 #include "paths.h"
 #include "scan.h"
 #include "state.h"
@@ -23,7 +22,12 @@
 #include "upstream.h"
 #include "vcache.h"
 
-enum status { ST_OK, ST_MISMATCH, ST_MISSING, ST_UNVERIFIED, ST_UNREADABLE };
+/* verify.h's statuses, by their short names here. */
+#define ST_OK MM_VERIFY_OK
+#define ST_MISMATCH MM_VERIFY_MISMATCH
+#define ST_MISSING MM_VERIFY_MISSING
+#define ST_UNVERIFIED MM_VERIFY_UNVERIFIED
+#define ST_UNREADABLE MM_VERIFY_UNREADABLE
 
 static const char *const status_name[] = {
 	[ST_OK] = "ok", [ST_MISMATCH] = "mismatch", [ST_MISSING] = "missing",
@@ -42,10 +46,13 @@ struct task {
 	long long size_tol;          /* 0: exact (size.h) */
 	long long order;             /* sort key: size, largest hashed first */
 
-	enum status status;
+	size_t index;                /* place in the manifest or the scan */
+	enum mm_verify_status status;
 	char digest[MM_HASH_HEXMAX + 1];
 	int cached, hashed;
 	int ran;                     /* finished (not abandoned at a stop) */
+	int changed;                 /* changed while it was hashed: not cached */
+	char *uncached;              /* why the digest was not cached, else NULL */
 	long long size;
 	dev_t dev;                   /* the file that was opened */
 	ino_t ino;
@@ -69,11 +76,6 @@ struct pool {
 	size_t done;                 /* tasks finished */
 	uint64_t hashed;             /* bytes hashed so far (atomic) */
 };
-
-/* Seconds between progress lines on stderr during a long run. */
-#ifndef PROGRESS_EVERY
-#define PROGRESS_EVERY 10
-#endif
 
 int mm_ncpu(void)
 {
@@ -179,9 +181,9 @@ static int open_task(struct pool *p, const struct task *t)
 	return -1;
 }
 
-static void fail(struct task *t, enum status st, const char *fmt, ...)
+static void fail(struct task *t, enum mm_verify_status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static void fail(struct task *t, enum status st, const char *fmt, ...)
+static void fail(struct task *t, enum mm_verify_status st, const char *fmt, ...)
 {
 	char buf[512];
 	va_list ap;
@@ -192,6 +194,32 @@ static void fail(struct task *t, enum status st, const char *fmt, ...)
 	t->status = st;
 	free(t->error);
 	t->error = mm_xstrdup(buf);
+}
+
+static void emit(const struct pool *p, struct mm_verify_event *ev)
+{
+	if (p->o->on_event)
+		p->o->on_event(ev, p->o->event_arg);
+}
+
+/* A WARNING event about t (NULL: the run). */
+static void warn(const struct pool *p, const struct task *t, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void warn(const struct pool *p, const struct task *t, const char *fmt, ...)
+{
+	struct mm_verify_event ev = { .kind = MM_VERIFY_EV_WARNING };
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (t) {
+		ev.save_to = t->rel;
+		ev.index = t->index;
+	}
+	ev.text = buf;
+	emit(p, &ev);
 }
 
 static void check_size(struct task *t)
@@ -276,9 +304,9 @@ static void run_task(struct pool *p, struct task *t, void *buf)
 		if (p->vc) {
 			rc = mm_vcache_record(p->vc, fd, &st, t->algo, t->digest, &err);
 			if (rc == 1)
-				mm_warnf("%s changed while it was hashed; its digest is not cached", t->rel);
+				t->changed = 1;
 			else if (rc)
-				mm_debugf("%s: not cached: %s", t->rel, err.msg);
+				t->uncached = mm_xstrdup(err.msg);
 		}
 	}
 	if (t->spec.algo == MM_HASH_NONE || mm_hash_matches(&t->spec, t->digest))
@@ -344,7 +372,8 @@ static int pool_init(struct pool *p, const struct mm_verify_opts *o, struct mm_e
 		if (r)
 			p->allowed[p->nallowed++] = r;
 		else
-			mm_warnf("allowed directory '%s': %s", o->allow_dirs[i], strerror(errno));
+			warn(p, NULL, "allowed directory '%s': %s", o->allow_dirs[i],
+				strerror(errno));
 	}
 	if (o->state_dir && (!o->no_cache || o->quarantine)) {
 		struct mm_err e = { 0 };
@@ -355,7 +384,7 @@ static int pool_init(struct pool *p, const struct mm_verify_opts *o, struct mm_e
 			return rc;
 		}
 		if (rc)
-			mm_warnf("%s: no verified cache%s", e.msg,
+			warn(p, NULL, "%s: no verified cache%s", e.msg,
 				o->quarantine ? " and no quarantine" : "");
 	}
 	if (p->state.fd >= 0 && !o->no_cache) {
@@ -363,14 +392,14 @@ static int pool_init(struct pool *p, const struct mm_verify_opts *o, struct mm_e
 
 		p->vc = mm_vcache_open(&p->state, o->no_xattr ? MM_VCACHE_NOXATTR : 0, &e);
 		if (!p->vc)
-			mm_warnf("verified cache disabled: %s", e.msg);
+			warn(p, NULL, "verified cache disabled: %s", e.msg);
 	}
 	return 0;
 }
 
 /*
  * Hash every task with opts->jobs threads, biggest first, while this thread
- * says every PROGRESS_EVERY seconds how far the run has come.
+ * says every MM_VERIFY_PROGRESS_EVERY seconds how far the run has come.
  */
 static void pool_run(struct pool *p, struct task **tasks, size_t n)
 {
@@ -394,15 +423,20 @@ static void pool_run(struct pool *p, struct task **tasks, size_t n)
 			started++;
 	p->running = started;
 	clock_gettime(CLOCK_REALTIME, &next);
-	next.tv_sec += PROGRESS_EVERY;
+	next.tv_sec += MM_VERIFY_PROGRESS_EVERY;
 	while (p->running > 0) {
 		if (pthread_cond_timedwait(&p->idle, &p->lock, &next) == ETIMEDOUT) {
-			double secs = mm_now() - t0;
-			uint64_t b = __atomic_load_n(&p->hashed, __ATOMIC_RELAXED);
+			struct mm_verify_event ev = { .kind = MM_VERIFY_EV_PROGRESS };
 
-			mm_infof("verifying: %zu of %zu files done, %.1f GB hashed in %.0f s (%.0f MB/s)",
-				p->done, p->n, (double)b / (1 << 30), secs, (double)b / 1e6 / secs);
-			next.tv_sec += PROGRESS_EVERY;
+			ev.done = p->done;
+			ev.total = p->n;
+			ev.bytes = __atomic_load_n(&p->hashed, __ATOMIC_RELAXED);
+			ev.seconds = mm_now() - t0;
+			/* The workers go on while the caller shows it. */
+			pthread_mutex_unlock(&p->lock);
+			emit(p, &ev);
+			pthread_mutex_lock(&p->lock);
+			next.tv_sec += MM_VERIFY_PROGRESS_EVERY;
 		}
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -421,7 +455,7 @@ static void pool_finish(struct pool *p)
 	struct mm_err err = { 0 };
 
 	if (p->vc && mm_vcache_save(p->vc, &err) != 0)
-		mm_warnf("verified cache not saved: %s", err.msg);
+		warn(p, NULL, "verified cache not saved: %s", err.msg);
 	mm_vcache_free(p->vc);
 	mm_state_close(&p->state);
 	if (p->rootfd >= 0)
@@ -434,7 +468,7 @@ static void pool_finish(struct pool *p)
 	pthread_mutex_destroy(&p->lock);
 }
 
-static void write_note(int dirfd, const char *base, const struct task *t)
+static void write_note(const struct pool *p, int dirfd, const char *base, const struct task *t)
 {
 	char now[32], *name = mm_xasprintf("%s.why", base), *note;
 	struct mm_err err = { 0 };
@@ -443,7 +477,7 @@ static void write_note(int dirfd, const char *base, const struct task *t)
 	note = mm_xasprintf("saveTo: %s\nquarantined: %s\nreason: %s\n", t->rel, now,
 		t->error ? t->error : status_name[t->status]);
 	if (mm_state_write(dirfd, name, note, strlen(note), &err) != 0)
-		mm_warnf("%s: no note of why it was quarantined: %s", t->rel, err.msg);
+		warn(p, t, "%s: no note of why it was quarantined: %s", t->rel, err.msg);
 	free(note);
 	free(name);
 }
@@ -461,19 +495,19 @@ static void quarantine(struct pool *p, struct task *t)
 	const char *base = mm_basename(t->rel);
 	struct mm_err err = { 0 };
 	struct stat st;
-	int pfd = -1, qfd = -1;
+	int pfd = -1, qfd = -1, in_state = 0;
 
 	if (p->state.fd < 0)
 		goto out;
 	pfd = strcmp(dir, ".") == 0 ? dup(p->rootfd) :
 		mm_openat_beneath(p->rootfd, dir, O_RDONLY | O_DIRECTORY, 0);
 	if (pfd < 0) {
-		mm_warnf("cannot quarantine %s: %s", t->rel, strerror(errno));
+		warn(p, t, "cannot quarantine %s: %s", t->rel, strerror(errno));
 		goto out;
 	}
 	if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
 	    (!S_ISLNK(st.st_mode) && (st.st_dev != t->dev || st.st_ino != t->ino))) {
-		mm_warnf("cannot quarantine %s: it is no longer the file that was verified", t->rel);
+		warn(p, t, "cannot quarantine %s: it is no longer the file that was verified", t->rel);
 		goto out;
 	}
 	qrel = strcmp(dir, ".") == 0 ? mm_xstrdup(MM_STATE_QUARANTINE) :
@@ -481,11 +515,12 @@ static void quarantine(struct pool *p, struct task *t)
 	qfd = mm_state_subdir(&p->state, qrel, 1, &err);
 	free(qrel);
 	if (qfd < 0) {
-		mm_warnf("cannot quarantine %s: %s", t->rel, err.msg);
+		warn(p, t, "cannot quarantine %s: %s", t->rel, err.msg);
 		goto out;
 	}
 	if (renameat(pfd, base, qfd, base) == 0) {
 		t->quarantined = mm_xasprintf("%s/%s", MM_STATE_QUARANTINE, t->rel);
+		in_state = 1;
 	} else if (errno == EXDEV) {
 		char *hidden = mm_xasprintf(".%s" MM_QUARANTINED_SUFFIX, base);
 
@@ -494,14 +529,19 @@ static void quarantine(struct pool *p, struct task *t)
 				mm_xasprintf("%s/%s", dir, hidden);
 		free(hidden);
 		if (!t->quarantined)
-			mm_warnf("cannot quarantine %s: %s", t->rel, strerror(errno));
+			warn(p, t, "cannot quarantine %s: %s", t->rel, strerror(errno));
 	} else {
-		mm_warnf("cannot quarantine %s: %s", t->rel, strerror(errno));
+		warn(p, t, "cannot quarantine %s: %s", t->rel, strerror(errno));
 	}
 	if (t->quarantined) {
-		write_note(qfd, base, t);
-		mm_warnf("%s quarantined to %s%s", t->rel,
-			t->quarantined[0] == 'q' ? "MM_STATE_DIR/" : "MM_ROOT/", t->quarantined);
+		struct mm_verify_event ev = { .kind = MM_VERIFY_EV_QUARANTINED };
+
+		write_note(p, qfd, base, t);
+		ev.save_to = t->rel;
+		ev.index = t->index;
+		ev.text = t->quarantined;
+		ev.state_dir = in_state;
+		emit(p, &ev);
 	}
 out:
 	if (pfd >= 0)
@@ -550,22 +590,37 @@ static void count(struct mm_verify_stats *s, const struct task *t)
 	s->quarantined += t->quarantined != NULL;
 }
 
-static void log_task(const struct task *t)
+/* Say why t's digest was not cached, if it was not (calling thread). */
+static void report_uncached(const struct pool *p, struct task *t)
 {
-	switch (t->status) {
-	case ST_OK:
-		mm_debugf("%s: ok%s", t->rel, t->cached ? " (cached)" : "");
-		break;
-	case ST_UNVERIFIED:
-		mm_debugf("%s: unverified (no hash)", t->rel);
-		break;
-	case ST_MISSING:
-		mm_errorf("%s: missing", t->rel);
-		break;
-	default:
-		mm_errorf("%s: %s: %s", t->rel, status_name[t->status], t->error);
-		break;
-	}
+	struct mm_verify_event ev = { .kind = MM_VERIFY_EV_NOT_CACHED };
+
+	if (!t->changed && !t->uncached)
+		return;
+	ev.save_to = t->rel;
+	ev.index = t->index;
+	ev.changed = t->changed;
+	ev.text = t->uncached;
+	emit(p, &ev);
+	free(t->uncached);
+	t->uncached = NULL;
+}
+
+static void report_task(const struct pool *p, const struct task *t)
+{
+	struct mm_verify_event ev = { .kind = MM_VERIFY_EV_MODEL };
+
+	ev.save_to = t->rel;
+	ev.index = t->index;
+	ev.status = t->status;
+	ev.cached = t->cached;
+	ev.text = t->status == ST_OK ? NULL : t->error;
+	emit(p, &ev);
+}
+
+const char *mm_verify_status_name(enum mm_verify_status st)
+{
+	return (size_t)st < sizeof(status_name) / sizeof(status_name[0]) ? status_name[st] : "?";
 }
 
 static int open_root(struct pool *p, struct mm_err *err)
@@ -598,6 +653,7 @@ int mm_verify(struct mm_manifest *m, const struct mm_verify_opts *o,
 		struct mm_model *model = &m->models[i];
 
 		t->rel = model->save_to;
+		t->index = i;
 		t->size = -1;
 		t->want_size = model->size;
 		t->size_tol = model->size_tol;
@@ -613,13 +669,14 @@ int mm_verify(struct mm_manifest *m, const struct mm_verify_opts *o,
 
 		if (!t->ran)
 			continue;
+		report_uncached(&p, t);
 		if (o->quarantine && t->status == ST_MISMATCH && o->state_dir)
 			quarantine(&p, t);
 		if (o->require_hash && t->status == ST_UNVERIFIED && !t->error)
 			t->error = mm_xstrdup("no hash to verify against (--require-hash)");
 		set_verify(&m->models[i], t);
 		count(stats, t);
-		log_task(t);
+		report_task(&p, t);
 		if (t->status == ST_MISMATCH || t->status == ST_MISSING ||
 		    t->status == ST_UNREADABLE || (o->require_hash && t->status == ST_UNVERIFIED))
 			rc = MM_EFAIL;
@@ -635,6 +692,52 @@ int mm_verify(struct mm_manifest *m, const struct mm_verify_opts *o,
 	return rc;
 }
 
+/*
+ * The manifest of a scan: each file with its size and, where it was
+ * hashed, its digest; each task is reported (report_task()) and counted.
+ */
+static cJSON *scan_json(const struct pool *p, const char *dir, const struct mm_scan *s,
+			struct task *tasks, struct mm_verify_stats *stats)
+{
+	cJSON *root = cJSON_CreateObject(), *models, *src;
+	char now[32];
+
+	mm_iso8601_now(now);
+	cJSON_AddStringToObject(root, "timestamp", now);
+	src = cJSON_AddObjectToObject(root, "source");
+	if (dir) {
+		cJSON_AddStringToObject(src, "scan", dir);
+	} else {
+		char *d = mm_xasprintf("%s/models", p->o->root);
+
+		cJSON_AddStringToObject(src, "scan", d);
+		free(d);
+	}
+	models = cJSON_AddArrayToObject(root, "models");
+	for (size_t i = 0; i < s->n; i++) {
+		cJSON *e = cJSON_CreateObject();
+		char size[32];
+
+		cJSON_AddStringToObject(e, "name", s->v[i].name);
+		cJSON_AddStringToObject(e, "saveTo", s->v[i].save_to);
+		mm_format_size((long long)s->v[i].st.st_size, size, sizeof(size));
+		cJSON_AddStringToObject(e, "fileSize", size);
+		cJSON_AddNumberToObject(e, "sizeBytes", (double)s->v[i].st.st_size);
+		if (tasks) {
+			struct task *t = &tasks[i];
+
+			report_uncached(p, t);
+			if (t->status == ST_OK)
+				cJSON_AddStringToObject(e, "hash", t->digest);
+			report_task(p, t);
+			count(stats, t);
+			free(t->error);
+		}
+		cJSON_AddItemToArray(models, e);
+	}
+	return root;
+}
+
 int mm_verify_scan(const char *dir, enum mm_hash_algo algo, const struct mm_verify_opts *o,
 	struct mm_manifest **out, struct mm_verify_stats *stats, struct mm_err *err)
 {
@@ -642,8 +745,7 @@ int mm_verify_scan(const char *dir, enum mm_hash_algo algo, const struct mm_veri
 	struct mm_scan s;
 	struct pool p;
 	struct task *tasks = NULL, **order = NULL;
-	cJSON *root, *models, *src;
-	char now[32];
+	cJSON *root;
 	double t0 = mm_now();
 	int rc;
 
@@ -673,6 +775,7 @@ int mm_verify_scan(const char *dir, enum mm_hash_algo algo, const struct mm_veri
 		order = mm_xcalloc(s.n, sizeof(*order));
 		for (size_t i = 0; i < s.n; i++) {
 			tasks[i].rel = s.v[i].save_to;
+			tasks[i].index = i;
 			tasks[i].path = s.v[i].path;
 			tasks[i].listed = &s.v[i].st;
 			tasks[i].algo = algo;
@@ -683,6 +786,10 @@ int mm_verify_scan(const char *dir, enum mm_hash_algo algo, const struct mm_veri
 		pool_run(&p, order, s.n);
 		if (stopped(&p)) {
 			rc = mm_error(err, *o->stop == SIGTERM ? MM_ETERM : MM_EINT, "interrupted");
+			for (size_t i = 0; i < s.n; i++) {
+				free(tasks[i].error);
+				free(tasks[i].uncached);
+			}
 			free(tasks);
 			free(order);
 			pool_finish(&p);
@@ -690,40 +797,7 @@ int mm_verify_scan(const char *dir, enum mm_hash_algo algo, const struct mm_veri
 			return rc;
 		}
 	}
-	mm_iso8601_now(now);
-	root = cJSON_CreateObject();
-	cJSON_AddStringToObject(root, "timestamp", now);
-	src = cJSON_AddObjectToObject(root, "source");
-	if (dir) {
-		cJSON_AddStringToObject(src, "scan", dir);
-	} else {
-		char *d = mm_xasprintf("%s/models", o->root);
-
-		cJSON_AddStringToObject(src, "scan", d);
-		free(d);
-	}
-	models = cJSON_AddArrayToObject(root, "models");
-	for (size_t i = 0; i < s.n; i++) {
-		cJSON *e = cJSON_CreateObject();
-		char size[32];
-
-		cJSON_AddStringToObject(e, "name", s.v[i].name);
-		cJSON_AddStringToObject(e, "saveTo", s.v[i].save_to);
-		mm_format_size((long long)s.v[i].st.st_size, size, sizeof(size));
-		cJSON_AddStringToObject(e, "fileSize", size);
-		cJSON_AddNumberToObject(e, "sizeBytes", (double)s.v[i].st.st_size);
-		if (tasks) {
-			struct task *t = &tasks[i];
-
-			if (t->status == ST_OK)
-				cJSON_AddStringToObject(e, "hash", t->digest);
-			else
-				mm_errorf("%s: %s", t->rel, t->error ? t->error : status_name[t->status]);
-			count(stats, t);
-			free(t->error);
-		}
-		cJSON_AddItemToArray(models, e);
-	}
+	root = scan_json(&p, dir, &s, tasks, stats);
 	free(tasks);
 	free(order);
 	pool_finish(&p);

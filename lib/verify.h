@@ -45,6 +45,54 @@
 #include "manifest.h"
 #include "mm.h"
 
+/* A model's verify status (the "status" of its verify object, above). */
+enum mm_verify_status {
+	MM_VERIFY_OK,
+	MM_VERIFY_MISMATCH,
+	MM_VERIFY_MISSING,
+	MM_VERIFY_UNVERIFIED,
+	MM_VERIFY_UNREADABLE,
+};
+
+/* Its one spelling: "ok", "mismatch", ... */
+const char *mm_verify_status_name(enum mm_verify_status st);
+
+/*
+ * What happened to which model: the library reports, the caller shows
+ * (mm-verify turns each event into a line on stderr).  Every event comes
+ * on the thread that called mm_verify() or mm_verify_scan(), never from a
+ * hashing thread.
+ */
+enum mm_verify_event_kind {
+	MM_VERIFY_EV_MODEL,       /* a model's outcome: status, cached; text: why, when not ok */
+	MM_VERIFY_EV_PROGRESS,    /* every MM_VERIFY_PROGRESS_EVERY s of a run: done of total
+	                             files, bytes hashed in seconds (no model) */
+	MM_VERIFY_EV_NOT_CACHED,  /* the model's digest was not recorded in the cache; changed:
+	                             the file changed while it was hashed, else text says why */
+	MM_VERIFY_EV_QUARANTINED, /* text: where the file went, beneath MM_STATE_DIR (state_dir)
+	                             or renamed in place beneath MM_ROOT */
+	MM_VERIFY_EV_WARNING,     /* text: what the run goes on without (an allowed directory,
+	                             the cache, a quarantine or its note); model when there is one */
+};
+
+#define MM_VERIFY_PROGRESS_EVERY 10
+
+struct mm_verify_event {
+	enum mm_verify_event_kind kind;
+	const char *save_to;            /* the model's saveTo; NULL when there is no model */
+	size_t index;                   /* its place in the manifest (or the scan) */
+	enum mm_verify_status status;   /* MODEL */
+	int cached;                     /* MODEL: the digest came from the verified cache */
+	int changed;                    /* NOT_CACHED */
+	int state_dir;                  /* QUARANTINED */
+	const char *text;               /* valid during the call only; may be NULL */
+	size_t done, total;             /* PROGRESS: files */
+	uint64_t bytes;                 /* PROGRESS: bytes hashed so far */
+	double seconds;                 /* PROGRESS: since hashing began */
+};
+
+typedef void mm_verify_event_fn(const struct mm_verify_event *ev, void *arg);
+
 struct mm_verify_opts {
 	const char *root;              /* MM_ROOT */
 	const char *state_dir;         /* MM_STATE_DIR: cache and quarantine; NULL: neither;
@@ -57,6 +105,8 @@ struct mm_verify_opts {
 	int no_xattr;                  /* keep cache records out of the files' xattrs */
 	int require_hash;              /* "unverified" counts as a failure */
 	int quarantine;                /* move mismatched files out of ComfyUI's reach */
+	mm_verify_event_fn *on_event;  /* what happened to which model; NULL: nothing is said */
+	void *event_arg;
 	volatile sig_atomic_t *stop;   /* set to a signal number to stop; may be NULL */
 };
 
@@ -71,7 +121,8 @@ struct mm_verify_stats {
  * Verify every model of m and set its "verify" object.  Returns 0 when
  * every model is ok (or unverified, unless require_hash), MM_EFAIL when any
  * is not, MM_EUSAGE when MM_ROOT cannot be opened.  Per-file problems are in
- * the manifest and logged; err is set only for errors that stop the run.
+ * the manifest and reported through opts->on_event; err is set only for
+ * errors that stop the run.
  * When *opts->stop is set (by a signal handler), no new file is started and
  * a file being hashed is abandoned within one read: the models finished keep
  * their verify object and their digests are cached, the others get none,

@@ -2,7 +2,8 @@
 # What every binary does before its own work (cmd/prologue): -V and
 # --version print "NAME VERSION", -h and --help the usage, all four exit 0,
 # and a write error on stdout (a full disk) makes them exit non-zero; an
-# unknown option is a usage error (2).
+# unknown option is a usage error (2), and so is a number out of range,
+# said the same way by every tool.
 . tests/lib.sh
 
 version=$(sed -n 's/^VERSION = //p' "$MM_TOP/Makefile")
@@ -30,5 +31,14 @@ for b in mm-discover mm-fetch mm-verify mm-report mm-route mm-serve; do
 	else
 		skip "$b > /dev/full" "no writable /dev/full"
 	fi
+done
+
+# A number option out of range says so one way in every tool (mm_prologue_number).
+for c in "mm-discover -j 0 1 64" "mm-fetch -j 0 1 256" "mm-verify -j 0 1 256" \
+	"mm-fetch --attempts 101 1 100" "mm-route --max-scan 0 1 1000"; do
+	set -- $c
+	exit_is 2 "$1 $2 $3 is a usage error" mm "$1" "$2" "$3"
+	like "$(cat "$T/err")" "^$1: $2 takes a number from $4 to $5, not '$3'\$" \
+		"$1 $2 $3 names the option, the range and the value"
 done
 done_testing

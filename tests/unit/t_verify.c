@@ -1,10 +1,12 @@
 /*
  * mm_verify (verify.h) on real files: each status a user can meet, the
- * statistics and the exit rule, and the size rule for models without a hash
- * (size.h, the one mm-fetch uses).
+ * statistics and the exit rule, the size rule for models without a hash
+ * (size.h, the one mm-fetch uses), and the events it reports instead of
+ * printing: one per model, on the calling thread, and nothing on stderr.
  */
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +78,153 @@ static int run(const char *models, int require_hash, struct mm_manifest **out, s
 	o.require_hash = require_hash;
 	memset(st, 0, sizeof(*st));
 	return mm_verify(*out, &o, st, &err);
+}
+
+/* What on_event saw, one line per event. */
+struct seen {
+	char lines[32][300];
+	int n, other_thread;
+	pthread_t self;
+};
+
+static void record(const struct mm_verify_event *ev, void *arg)
+{
+	static const char *const kind[] = {
+		[MM_VERIFY_EV_MODEL] = "model", [MM_VERIFY_EV_PROGRESS] = "progress",
+		[MM_VERIFY_EV_NOT_CACHED] = "not-cached", [MM_VERIFY_EV_QUARANTINED] = "quarantined",
+		[MM_VERIFY_EV_WARNING] = "warning",
+	};
+	struct seen *s = arg;
+
+	if (!pthread_equal(pthread_self(), s->self))
+		s->other_thread++;
+	if (s->n < 32)
+		snprintf(s->lines[s->n++], sizeof(s->lines[0]), "%s %zu %s %s%s%s %s", kind[ev->kind],
+			ev->index, ev->save_to ? ev->save_to : "-",
+			ev->kind == MM_VERIFY_EV_MODEL ? mm_verify_status_name(ev->status) : "",
+			ev->cached ? " cached" : "", ev->state_dir ? " state" : "",
+			ev->text ? ev->text : "-");
+}
+
+/* The line of s that starts with prefix, or "". */
+static const char *line(const struct seen *s, const char *prefix)
+{
+	for (int i = 0; i < s->n; i++)
+		if (strncmp(s->lines[i], prefix, strlen(prefix)) == 0)
+			return s->lines[i];
+	return "";
+}
+
+/*
+ * Verify models with events into *seen, a state directory (cache and
+ * quarantine) and allow_dir, while stderr goes to a file: returns how many
+ * bytes the library wrote there.
+ */
+static long run_events(const char *models, const char *allow_dir, struct seen *seen,
+	struct mm_manifest **out)
+{
+	struct mm_verify_opts o;
+	struct mm_verify_stats st;
+	struct mm_err err = {0};
+	char text[4096], state[128], errpath[128];
+	const char *allow[1] = { allow_dir };
+	struct stat sb;
+	int fd, saved;
+
+	snprintf(text, sizeof(text), "{\"models\":[%s]}", models);
+	snprintf(state, sizeof(state), "%s/.mm", root);
+	snprintf(errpath, sizeof(errpath), "%s/stderr", root);
+	*out = NULL;
+	if (mm_manifest_parse(text, strlen(text), "test", 0, out, &err) != 0)
+		return -1;
+	memset(&o, 0, sizeof(o));
+	memset(seen, 0, sizeof(*seen));
+	seen->self = pthread_self();
+	o.root = root;
+	o.state_dir = state;
+	o.jobs = 3;
+	o.quarantine = 1;
+	o.allow_dirs = allow;
+	o.nallow = allow_dir != NULL;
+	o.on_event = record;
+	o.event_arg = seen;
+	fflush(stderr);
+	saved = dup(2);
+	fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	dup2(fd, 2);
+	close(fd);
+	mm_verify(*out, &o, &st, &err);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	return stat(errpath, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+static void test_events(void)
+{
+	struct mm_manifest *m;
+	struct seen seen;
+	char models[2048], want[300];
+
+	put("models/ev-ok.bin", "hello\n");
+	put("models/ev-bad.bin", "hellO\n");
+	snprintf(models, sizeof(models),
+		 "{\"name\":\"ok\",\"saveTo\":\"models/ev-ok.bin\",\"hash\":\"sha256:%s\"},"
+		 "{\"name\":\"bad\",\"saveTo\":\"models/ev-bad.bin\",\"hash\":\"sha256:%s\"},"
+		 "{\"name\":\"gone\",\"saveTo\":\"models/ev-gone.bin\",\"hash\":\"sha256:%s\"},"
+		 "{\"name\":\"nohash\",\"saveTo\":\"models/plain.bin\"}",
+		 HELLO_SHA256, HELLO_SHA256, HELLO_SHA256);
+	is_int(run_events(models, "/nonexistent-allowed", &seen, &m), 0,
+		"the library writes nothing to stderr, warnings and failures included");
+	is_int(seen.other_thread, 0, "every event comes on the calling thread");
+	is_str(line(&seen, "warning 0 -"),
+		"warning 0 -  allowed directory '/nonexistent-allowed': No such file or directory",
+		"an allowed directory that is not there: a warning for the run");
+	is_str(line(&seen, "model 0"), "model 0 models/ev-ok.bin ok -", "model 0: ok");
+	is_str(line(&seen, "model 1"),
+		"model 1 models/ev-bad.bin mismatch sha256 is "
+		"0655937a5582c55b9ac610ed7ce474ed9be0a0fbefe9afcba31b36040be5530b, expected " HELLO_SHA256,
+		"model 1: mismatch, with why");
+	is_str(line(&seen, "quarantined 1"),
+		"quarantined 1 models/ev-bad.bin  state quarantine/models/ev-bad.bin",
+		"model 1 went to the quarantine beneath the state directory");
+	is_str(line(&seen, "model 2"), "model 2 models/ev-gone.bin missing no file at models/ev-gone.bin",
+		"model 2: missing");
+	is_str(line(&seen, "model 3"), "model 3 models/plain.bin unverified -", "model 3: unverified");
+	is_int(seen.n, 6, "one event per model, one quarantine, one warning: nothing more");
+	mm_manifest_free(m);
+
+	/* The second time the digest comes from the cache. */
+	run_events(models, NULL, &seen, &m);
+	snprintf(want, sizeof(want), "model 0 models/ev-ok.bin ok cached -");
+	is_str(line(&seen, "model 0"), want, "the second run: ok from the cache");
+	mm_manifest_free(m);
+
+	/* A scan with --hash reports each file it hashed the same way. */
+	{
+		struct mm_verify_opts o;
+		struct mm_verify_stats st;
+		struct mm_err err = {0};
+		char dir[128];
+
+		snprintf(dir, sizeof(dir), "%s/models/evscan", root);
+		mkdir(dir, 0755);
+		put("models/evscan/a.safetensors", "hello\n");
+		memset(&o, 0, sizeof(o));
+		memset(&seen, 0, sizeof(seen));
+		seen.self = pthread_self();
+		o.root = root;
+		o.jobs = 2;
+		o.no_cache = 1;
+		o.on_event = record;
+		o.event_arg = &seen;
+		m = NULL;
+		is_int(mm_verify_scan(dir, MM_HASH_SHA256, &o, &m, &st, &err), 0, "the scan: 0");
+		is_str(line(&seen, "model 0"), "model 0 models/evscan/a.safetensors ok -",
+			"a scanned file: one ok event");
+		is_int(seen.n, 1, "and nothing more");
+		mm_manifest_free(m);
+	}
 }
 
 int main(void)
@@ -179,6 +328,7 @@ int main(void)
 	if (rc != -100)
 		is_str(status(m, 0), "ok", "ok");
 	mm_manifest_free(m);
+	test_events();
 	nftw(root, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 	return done_testing();
 }
