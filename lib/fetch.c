@@ -841,6 +841,14 @@ const char *mm_fetch_status_name(enum mm_fetch_status s)
 	return (size_t)s < sizeof(status_name) / sizeof(status_name[0]) ? status_name[s] : "failed";
 }
 
+enum mm_fetch_status mm_fetch_status_from_name(const char *name)
+{
+	for (size_t i = 0; name && i < MM_FETCH_NSTATUS; i++)
+		if (strcmp(name, status_name[i]) == 0)
+			return (enum mm_fetch_status)i;
+	return MM_FETCH_NSTATUS;
+}
+
 /* A new "fetch" object for j saying status. */
 static cJSON *stage(struct job *j, enum mm_fetch_status status)
 {

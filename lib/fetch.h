@@ -107,10 +107,13 @@ enum mm_fetch_status {
 	MM_FETCH_FAILED,
 	MM_FETCH_UNREACHABLE,           /* dry run: the probe failed */
 	MM_FETCH_UNAUTHORIZED,          /* the token is missing, refused or may not go there */
+	MM_FETCH_NSTATUS
 };
 
 /* "present", "downloaded", "would-download", "failed", "unreachable", "unauthorized". */
 const char *mm_fetch_status_name(enum mm_fetch_status s);
+/* The inverse, exact; MM_FETCH_NSTATUS when name is none of them (or NULL). */
+enum mm_fetch_status mm_fetch_status_from_name(const char *name);
 
 /* Fill o with the defaults above (root and state_dir NULL). */
 void mm_fetch_opts_init(struct mm_fetch_opts *o);

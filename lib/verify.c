@@ -23,12 +23,28 @@
 #include "upstream.h"
 #include "vcache.h"
 
-enum status { ST_OK, ST_MISMATCH, ST_MISSING, ST_UNVERIFIED, ST_UNREADABLE };
+enum status {
+	ST_OK = MM_VERIFY_OK, ST_MISMATCH = MM_VERIFY_MISMATCH, ST_MISSING = MM_VERIFY_MISSING,
+	ST_UNVERIFIED = MM_VERIFY_UNVERIFIED, ST_UNREADABLE = MM_VERIFY_UNREADABLE,
+};
 
-static const char *const status_name[] = {
+static const char *const status_name[MM_VERIFY_NSTATUS] = {
 	[ST_OK] = "ok", [ST_MISMATCH] = "mismatch", [ST_MISSING] = "missing",
 	[ST_UNVERIFIED] = "unverified", [ST_UNREADABLE] = "unreadable",
 };
+
+const char *mm_verify_status_name(enum mm_verify_status s)
+{
+	return (size_t)s < MM_VERIFY_NSTATUS ? status_name[s] : "unreadable";
+}
+
+enum mm_verify_status mm_verify_status_from_name(const char *name)
+{
+	for (size_t i = 0; name && i < MM_VERIFY_NSTATUS; i++)
+		if (strcmp(name, status_name[i]) == 0)
+			return (enum mm_verify_status)i;
+	return MM_VERIFY_NSTATUS;
+}
 
 /* One file to look at; the pool fills the results. */
 struct task {
