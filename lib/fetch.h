@@ -60,7 +60,8 @@ enum mm_fetch_event_kind {
 	MM_FETCH_EV_LINKED,     /* text: the saveTo whose bytes it shares */
 	MM_FETCH_EV_FAILED,     /* text: the error */
 	MM_FETCH_EV_TICK,       /* the run's loop turned (no model): time to redraw */
-	MM_FETCH_EV_END,        /* the run is over (no model): the totals below */
+	MM_FETCH_EV_END,        /* the run is over (no model): done bytes received in seconds;
+	                           the counts are the manifest's (summary.h) */
 };
 
 struct mm_fetch_event {
@@ -71,8 +72,6 @@ struct mm_fetch_event {
 	int attempt;
 	double delay, seconds;
 	const char *text;               /* valid during the call only */
-	int downloaded, present, failed;        /* END */
-	int proved[3];                  /* END: downloads proved by the manifest, the origin, a computed digest only */
 };
 
 typedef void mm_fetch_event_fn(const struct mm_fetch_event *ev, void *arg);

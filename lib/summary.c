@@ -50,7 +50,7 @@ void mm_summary_count(const struct mm_manifest *m, struct mm_summary *s)
 
 			if (cJSON_IsNumber(b) && b->valuedouble > 0)
 				s->bytes += (long long)b->valuedouble;
-			s->proved[src == MM_SRC_NONE ? MM_SRC_COMPUTED : src]++;
+			s->proved[src]++;
 		}
 		if (vs != MM_VERIFY_NSTATUS)
 			s->verify[vs]++;

@@ -37,7 +37,8 @@ struct mm_summary {
 	size_t fetch[MM_FETCH_NSTATUS];         /* models by fetch status */
 	size_t verify[MM_VERIFY_NSTATUS];       /* models by verify status */
 	size_t cached;                          /* "ok" from the verified cache */
-	size_t proved[MM_SRC_COMPUTED + 1];     /* downloads by what proved them (hashSource) */
+	size_t proved[MM_SRC_COMPUTED + 1];     /* downloads by what proved them (hashSource);
+	                                           MM_SRC_NONE: none stated (a linked twin) */
 	long long bytes;                        /* the downloads' bytes (fetch.bytes) */
 	size_t nfailed;                         /* models not ready */
 	struct mm_summary_failure *failed;      /* nfailed of them, in manifest order */
