@@ -125,11 +125,12 @@ static int write_summary(const char *file, const struct mm_manifest *m, double f
 
 static void summary(const struct mm_verify_stats *s, size_t n)
 {
-	double gb = (double)s->bytes_hashed / (1 << 30);
+	char hashed[32];
 
+	mm_format_size((long long)s->bytes_hashed, hashed, sizeof(hashed));
 	mm_infof("%zu models: %zu ok, %zu mismatch, %zu missing, %zu unverified, %zu unreadable; "
-		"%zu cached, %zu hashed (%.2f GB in %.2f s%s)", n, s->ok, s->mismatch, s->missing,
-		s->unverified, s->unreadable, s->cached, s->hashed, gb, s->seconds,
+		"%zu cached, %zu hashed (%s in %.2f s%s)", n, s->ok, s->mismatch, s->missing,
+		s->unverified, s->unreadable, s->cached, s->hashed, hashed, s->seconds,
 		s->quarantined ? ", some quarantined" : "");
 }
 
