@@ -15,6 +15,7 @@
 #include "progress.h"
 #include "prologue.h"
 #include "size.h"
+#include "summary.h"
 
 static void usage(FILE *f)
 {
@@ -126,19 +127,27 @@ static void on_event(const struct mm_fetch_event *ev, void *arg)
 	}
 }
 
-/* The run's summary line, after a run that downloaded (or tried to). */
-static void summary(const struct view *v)
+/*
+ * The run's summary line, after a run that downloaded (or tried to): the
+ * counts are the manifest's (summary.h), the bytes and time the run's.
+ */
+static void summary(const struct view *v, const struct mm_manifest *m)
 {
 	const struct mm_fetch_event *e = &v->end;
+	struct mm_summary s;
 	char a[32], b[32];
 
 	if (!v->ended || mm_progress_mode(v->prog) == MM_PROGRESS_NONE)
 		return;
+	mm_summary_count(m, &s);
 	mm_format_size(e->done, a, sizeof(a));
 	mm_format_size(e->seconds > 0 ? (long long)((double)e->done / e->seconds) : 0, b, sizeof(b));
-	mm_infof("%d downloaded, %d present, %d failed: %s in %.1f s (%s/s); proved by the manifest %d, "
-		 "by the origin %d, by computed digest only %d", e->downloaded, e->present, e->failed, a,
-		 e->seconds, b, e->proved[0], e->proved[1], e->proved[2]);
+	mm_infof("%zu downloaded, %zu present, %zu failed: %s in %.1f s (%s/s); proved by the manifest %zu, "
+		 "by the origin %zu, by computed digest only %zu", s.fetch[MM_FETCH_DOWNLOADED],
+		 s.fetch[MM_FETCH_PRESENT], mm_summary_fetch_failed(&s), a, e->seconds, b,
+		 s.proved[MM_SRC_MANIFEST], s.proved[MM_SRC_HUGGINGFACE] + s.proved[MM_SRC_CIVITAI],
+		 s.proved[MM_SRC_COMPUTED]);
+	mm_summary_free(&s);
 }
 
 /* What the options say beside the library's options. */
@@ -311,7 +320,7 @@ static int run(struct mm_manifest *m, struct mm_fetch_opts *o, int progress, str
 	o->event_arg = &view;
 	rc = mm_fetch_run(m, o, err);
 	if (!o->dry_run && rc != MM_ENOSPACE && rc != MM_EUSAGE)
-		summary(&view);
+		summary(&view, m);
 	mm_progress_free(view.prog);
 	free(view.bar);
 	return rc;

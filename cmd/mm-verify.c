@@ -2,10 +2,13 @@
  * mm-verify — prove every model of a manifest intact on disk, in parallel and
  * never twice; or, with --scan, list what the disk really holds.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "hash.h"
@@ -13,6 +16,8 @@
 #include "manifest.h"
 #include "prologue.h"
 #include "metrics.h"
+#include "state.h"
+#include "summary.h"
 #include "text.h"
 #include "upstream.h"
 #include "verify.h"
@@ -20,12 +25,14 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: mm-verify [-qv] [-j n] [--allow-dir dir] [--metrics-dir dir] [--no-cache]\n"
-		"                 [--no-xattr] [--quarantine] [--rehash] [--require-hash]\n"
-		"                 [--state-dir dir] [--table] [file]\n"
+		"usage: mm-verify [-qv] [-j n] [--allow-dir dir] [--fetch-seconds s]\n"
+		"                 [--metrics-dir dir] [--no-cache] [--no-xattr] [--quarantine]\n"
+		"                 [--rehash] [--require-hash] [--state-dir dir] [--summary file]\n"
+		"                 [--table] [file]\n"
 		"       mm-verify --scan [--hash[=algo]] [-qv] [-j n] [--allow-dir dir] [--table] [dir]\n"
 		"\n"
 		"      --allow-dir dir   follow symlinks into dir too (repeatable)\n"
+		"      --fetch-seconds s the time the downloads took, for the rate in --summary\n"
 		"      --hash[=algo]     with --scan: add each file's digest (sha256, sha1, md5)\n"
 		"  -j, --jobs n          files hashed at once (default: number of CPUs)\n"
 		"      --metrics-dir dir write dir/mm_verify.prom for Prometheus (MM_METRICS_DIR)\n"
@@ -36,6 +43,7 @@ static void usage(FILE *f)
 		"      --require-hash    a model without a hash is a failure\n"
 		"      --scan            list the model files under MM_ROOT/models (or dir)\n"
 		"      --state-dir dir   cache and quarantine (MM_STATE_DIR; default $MM_ROOT/.mm)\n"
+		"      --summary file    write the run's totals to file, for a shell to read\n"
 		"      --table           a table for people on stdout instead of JSON\n"
 		"  -q, --quiet           errors only\n"
 		"  -v, --verbose         every file on stderr\n"
@@ -104,11 +112,16 @@ static void on_event(const struct mm_verify_event *ev, void *arg)
 			mm_errorf("%s: %s: %s", ev->save_to, st, ev->text);
 		}
 		break;
-	case MM_VERIFY_EV_PROGRESS:
-		mm_infof("verifying: %zu of %zu files done, %.1f GB hashed in %.0f s (%.0f MB/s)",
-			ev->done, ev->total, (double)ev->bytes / (1 << 30), ev->seconds,
-			(double)ev->bytes / 1e6 / ev->seconds);
+	case MM_VERIFY_EV_PROGRESS: {
+		char got[32], rate[32];
+
+		mm_format_size((long long)ev->bytes, got, sizeof(got));
+		mm_format_size(ev->seconds > 0 ? (long long)((double)ev->bytes / ev->seconds) : 0,
+			       rate, sizeof(rate));
+		mm_infof("verifying: %zu of %zu files done, %s hashed in %.0f s (%s/s)",
+			ev->done, ev->total, got, ev->seconds, rate);
 		break;
+	}
 	case MM_VERIFY_EV_NOT_CACHED:
 		if (ev->changed)
 			mm_warnf("%s changed while it was hashed; its digest is not cached",
@@ -126,13 +139,46 @@ static void on_event(const struct mm_verify_event *ev, void *arg)
 	}
 }
 
+/*
+ * The totals of m for --summary (summary.h), replacing file at once: a
+ * reader sees the whole summary or none, and a symlink at file is replaced,
+ * not followed.
+ */
+static int write_summary(const char *file, const struct mm_manifest *m, double fetch_seconds)
+{
+	struct mm_summary s;
+	struct mm_err err = { 0 };
+	const char *slash = strrchr(file, '/');
+	char *dir = slash ? mm_xstrndup(file, slash == file ? 1 : (size_t)(slash - file)) : NULL;
+	char *text;
+	int dfd, rc;
+
+	dfd = open(dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		mm_errorf("cannot write the summary '%s': %s", file, strerror(errno));
+		free(dir);
+		return MM_EFAIL;
+	}
+	mm_summary_count(m, &s);
+	text = mm_summary_text(&s, fetch_seconds);
+	rc = mm_state_write(dfd, slash ? slash + 1 : file, text, strlen(text), &err);
+	if (rc)
+		mm_errorf("cannot write the summary '%s': %s", file, err.msg);
+	free(text);
+	mm_summary_free(&s);
+	close(dfd);
+	free(dir);
+	return rc;
+}
+
 static void summary(const struct mm_verify_stats *s, size_t n)
 {
-	double gb = (double)s->bytes_hashed / (1 << 30);
+	char hashed[32];
 
+	mm_format_size((long long)s->bytes_hashed, hashed, sizeof(hashed));
 	mm_infof("%zu models: %zu ok, %zu mismatch, %zu missing, %zu unverified, %zu unreadable; "
-		"%zu cached, %zu hashed (%.2f GB in %.2f s%s)", n, s->ok, s->mismatch, s->missing,
-		s->unverified, s->unreadable, s->cached, s->hashed, gb, s->seconds,
+		"%zu cached, %zu hashed (%s in %.2f s%s)", n, s->ok, s->mismatch, s->missing,
+		s->unverified, s->unreadable, s->cached, s->hashed, hashed, s->seconds,
 		s->quarantined ? ", some quarantined" : "");
 }
 
@@ -140,10 +186,11 @@ int main(int argc, char **argv)
 {
 	enum {
 		OPT_ALLOW = 256, OPT_HASH, OPT_NOCACHE, OPT_NOXATTR, OPT_QUARANTINE, OPT_REHASH,
-		OPT_REQUIRE, OPT_SCAN, OPT_STATE, OPT_TABLE, OPT_METRICS,
+		OPT_REQUIRE, OPT_SCAN, OPT_STATE, OPT_TABLE, OPT_METRICS, OPT_SUMMARY, OPT_FETCH_SECONDS,
 	};
 	static const struct option opts[] = {
 		{"allow-dir", required_argument, NULL, OPT_ALLOW},
+		{"fetch-seconds", required_argument, NULL, OPT_FETCH_SECONDS},
 		{"hash", optional_argument, NULL, OPT_HASH},
 		{"help", no_argument, NULL, 'h'},
 		{"jobs", required_argument, NULL, 'j'},
@@ -156,6 +203,7 @@ int main(int argc, char **argv)
 		{"require-hash", no_argument, NULL, OPT_REQUIRE},
 		{"scan", no_argument, NULL, OPT_SCAN},
 		{"state-dir", required_argument, NULL, OPT_STATE},
+		{"summary", required_argument, NULL, OPT_SUMMARY},
 		{"table", no_argument, NULL, OPT_TABLE},
 		{"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, 'V'},
@@ -165,8 +213,8 @@ int main(int argc, char **argv)
 	struct mm_verify_stats stats = { 0 };
 	struct mm_manifest *m = NULL;
 	struct mm_err err = { 0 };
-	const char **allow = NULL, *opt_state = NULL, *arg, *metrics_dir = NULL;
-	double t0 = mm_now();
+	const char **allow = NULL, *opt_state = NULL, *arg, *metrics_dir = NULL, *summary_file = NULL;
+	double t0 = mm_now(), fetch_seconds = 0;
 	enum mm_hash_algo algo = MM_HASH_NONE;
 	char *state_dir = NULL;
 	int c, rc = 0, scan = 0, table = 0;
@@ -203,6 +251,14 @@ int main(int argc, char **argv)
 		case OPT_STATE: opt_state = optarg; break;
 		case OPT_TABLE: table = 1; break;
 		case OPT_METRICS: metrics_dir = optarg; break;
+		case OPT_SUMMARY: summary_file = optarg; break;
+		case OPT_FETCH_SECONDS:
+			if (mm_parse_double(optarg, 0, 1e9, &fetch_seconds) < 0) {
+				mm_errorf("--fetch-seconds takes a number of seconds, not '%s'", optarg);
+				rc = MM_EUSAGE;
+				goto out;
+			}
+			break;
 		}
 	}
 	if (argc - optind > 1) {
@@ -213,6 +269,18 @@ int main(int argc, char **argv)
 	}
 	if (algo != MM_HASH_NONE && !scan) {
 		mm_errorf("--hash goes with --scan");
+		usage(stderr);
+		rc = MM_EUSAGE;
+		goto out;
+	}
+	if (fetch_seconds > 0 && !summary_file) {
+		mm_errorf("--fetch-seconds goes with --summary");
+		usage(stderr);
+		rc = MM_EUSAGE;
+		goto out;
+	}
+	if (summary_file && scan) {
+		mm_errorf("--summary does not go with --scan");
 		usage(stderr);
 		rc = MM_EUSAGE;
 		goto out;
@@ -252,6 +320,8 @@ int main(int argc, char **argv)
 		if (rc == MM_EINT || rc == MM_ETERM)
 			mm_errorf("interrupted: the models not yet verified have no verify object");
 		summary(&stats, m->n);
+		if (summary_file && write_summary(summary_file, m, fetch_seconds) != 0 && rc == 0)
+			rc = MM_EFAIL;
 	}
 	if (table) {
 		print_table(m, scan);

@@ -129,7 +129,6 @@ struct run {
 	struct mm_vcache *vc;
 	double t0;
 	long long bytes;
-	int ndownloaded;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -841,6 +840,14 @@ const char *mm_fetch_status_name(enum mm_fetch_status s)
 	return (size_t)s < sizeof(status_name) / sizeof(status_name[0]) ? status_name[s] : "failed";
 }
 
+enum mm_fetch_status mm_fetch_status_from_name(const char *name)
+{
+	for (size_t i = 0; name && i < MM_FETCH_NSTATUS; i++)
+		if (strcmp(name, status_name[i]) == 0)
+			return (enum mm_fetch_status)i;
+	return MM_FETCH_NSTATUS;
+}
+
 /* A new "fetch" object for j saying status. */
 static cJSON *stage(struct job *j, enum mm_fetch_status status)
 {
@@ -993,7 +1000,6 @@ static void finish(struct run *r, struct job *j)
 	hash_forget(r, j, 1);
 	release(r, j);
 	j->state = J_DONE;
-	r->ndownloaded++;
 	j->t1 = mm_now();
 	secs = j->t1 - j->t0;
 	{
@@ -1865,8 +1871,8 @@ static int download(struct run *r, const long long *sizes, struct mm_err *err)
 	return rc;
 }
 
-/* Each model's "fetch" object; counts what failed and what was present. */
-static void record(struct run *r, int *failed, int *present, int proved[3])
+/* Each model's "fetch" object; counts what failed. */
+static void record(struct run *r, int *failed)
 {
 	const struct mm_fetch_opts *o = r->o;
 	size_t i;
@@ -1876,12 +1882,10 @@ static void record(struct run *r, int *failed, int *present, int proved[3])
 
 		switch (j->state) {
 		case J_PRESENT:
-			(*present)++;
 			fetch_obj(j, MM_FETCH_PRESENT);
 			break;
 		case J_DONE:
 			fetch_obj(j, MM_FETCH_DOWNLOADED);
-			proved[j->src == MM_SRC_MANIFEST ? 0 : j->src == MM_SRC_COMPUTED ? 2 : 1]++;
 			break;
 		case J_QUEUED:
 		case J_LINK:
@@ -1945,7 +1949,7 @@ static void run_close(struct run *r)
 int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm_err *err)
 {
 	struct run r;
-	int rc, failed = 0, present = 0, proved[3] = { 0, 0, 0 };
+	int rc, failed = 0;
 	long long *sizes;
 
 	rc = run_open(&r, m, o, err);
@@ -1957,13 +1961,11 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 	size_up(&r, sizes, &failed);
 	rc = download(&r, sizes, err);
 	free(sizes);
-	record(&r, &failed, &present, proved);
+	record(&r, &failed);
 	if (rc == 0 && o->stop && *o->stop)
 		rc = mm_error(err, *o->stop == SIGINT ? MM_EINT : MM_ETERM, "interrupted");
 	{
-		struct mm_fetch_event ev = { .done = r.bytes, .seconds = mm_now() - r.t0,
-					     .downloaded = r.ndownloaded, .present = present, .failed = failed,
-					     .proved = { proved[0], proved[1], proved[2] } };
+		struct mm_fetch_event ev = { .done = r.bytes, .seconds = mm_now() - r.t0 };
 
 		emit(&r, NULL, MM_FETCH_EV_END, &ev);
 	}

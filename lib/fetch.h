@@ -60,7 +60,8 @@ enum mm_fetch_event_kind {
 	MM_FETCH_EV_LINKED,     /* text: the saveTo whose bytes it shares */
 	MM_FETCH_EV_FAILED,     /* text: the error */
 	MM_FETCH_EV_TICK,       /* the run's loop turned (no model): time to redraw */
-	MM_FETCH_EV_END,        /* the run is over (no model): the totals below */
+	MM_FETCH_EV_END,        /* the run is over (no model): done bytes received in seconds;
+	                           the counts are the manifest's (summary.h) */
 };
 
 struct mm_fetch_event {
@@ -71,8 +72,6 @@ struct mm_fetch_event {
 	int attempt;
 	double delay, seconds;
 	const char *text;               /* valid during the call only */
-	int downloaded, present, failed;        /* END */
-	int proved[3];                  /* END: downloads proved by the manifest, the origin, a computed digest only */
 };
 
 typedef void mm_fetch_event_fn(const struct mm_fetch_event *ev, void *arg);
@@ -107,10 +106,13 @@ enum mm_fetch_status {
 	MM_FETCH_FAILED,
 	MM_FETCH_UNREACHABLE,           /* dry run: the probe failed */
 	MM_FETCH_UNAUTHORIZED,          /* the token is missing, refused or may not go there */
+	MM_FETCH_NSTATUS
 };
 
 /* "present", "downloaded", "would-download", "failed", "unreachable", "unauthorized". */
 const char *mm_fetch_status_name(enum mm_fetch_status s);
+/* The inverse, exact; MM_FETCH_NSTATUS when name is none of them (or NULL). */
+enum mm_fetch_status mm_fetch_status_from_name(const char *name);
 
 /* Fill o with the defaults above (root and state_dir NULL). */
 void mm_fetch_opts_init(struct mm_fetch_opts *o);

@@ -427,20 +427,19 @@ void mm_metrics_fetch(struct mm_metrics *r, const struct mm_manifest *m)
 
 void mm_metrics_verify(struct mm_metrics *r, const struct mm_verify_stats *st)
 {
-	static const char *const names[] = {"ok", "mismatch", "missing", "unverified", "unreadable"};
-	size_t counts[5];
+	size_t counts[MM_VERIFY_NSTATUS];
 
 	if (!r || !st)
 		return;
-	counts[0] = st->ok;
-	counts[1] = st->mismatch;
-	counts[2] = st->missing;
-	counts[3] = st->unverified;
-	counts[4] = st->unreadable;
+	counts[MM_VERIFY_OK] = st->ok;
+	counts[MM_VERIFY_MISMATCH] = st->mismatch;
+	counts[MM_VERIFY_MISSING] = st->missing;
+	counts[MM_VERIFY_UNVERIFIED] = st->unverified;
+	counts[MM_VERIFY_UNREADABLE] = st->unreadable;
 	/* Every outcome, zeros included, so that a rate() has its series from the first run. */
-	for (size_t i = 0; i < 5; i++)
-		mm_metrics_add(r, "mm_verify_results_total", (double)counts[i], "outcome", names[i],
-			       (char *)NULL);
+	for (size_t i = 0; i < MM_VERIFY_NSTATUS; i++)
+		mm_metrics_add(r, "mm_verify_results_total", (double)counts[i], "outcome",
+			       mm_verify_status_name((enum mm_verify_status)i), (char *)NULL);
 	mm_metrics_add(r, "mm_verify_cache_hits_total", (double)st->cached, (char *)NULL);
 	mm_metrics_add(r, "mm_verify_hashed_files_total", (double)st->hashed, (char *)NULL);
 	mm_metrics_add(r, "mm_verify_hashed_bytes_total", (double)st->bytes_hashed, (char *)NULL);

@@ -29,10 +29,23 @@
 #define ST_UNVERIFIED MM_VERIFY_UNVERIFIED
 #define ST_UNREADABLE MM_VERIFY_UNREADABLE
 
-static const char *const status_name[] = {
+static const char *const status_name[MM_VERIFY_NSTATUS] = {
 	[ST_OK] = "ok", [ST_MISMATCH] = "mismatch", [ST_MISSING] = "missing",
 	[ST_UNVERIFIED] = "unverified", [ST_UNREADABLE] = "unreadable",
 };
+
+const char *mm_verify_status_name(enum mm_verify_status s)
+{
+	return (size_t)s < MM_VERIFY_NSTATUS ? status_name[s] : "unreadable";
+}
+
+enum mm_verify_status mm_verify_status_from_name(const char *name)
+{
+	for (size_t i = 0; name && i < MM_VERIFY_NSTATUS; i++)
+		if (strcmp(name, status_name[i]) == 0)
+			return (enum mm_verify_status)i;
+	return MM_VERIFY_NSTATUS;
+}
 
 /* One file to look at; the pool fills the results. */
 struct task {
@@ -582,6 +595,7 @@ static void count(struct mm_verify_stats *s, const struct task *t)
 	case ST_MISSING: s->missing++; break;
 	case ST_UNVERIFIED: s->unverified++; break;
 	case ST_UNREADABLE: s->unreadable++; break;
+	case MM_VERIFY_NSTATUS: break;
 	}
 	s->cached += t->cached;
 	s->hashed += t->hashed;
@@ -616,11 +630,6 @@ static void report_task(const struct pool *p, const struct task *t)
 	ev.cached = t->cached;
 	ev.text = t->status == ST_OK ? NULL : t->error;
 	emit(p, &ev);
-}
-
-const char *mm_verify_status_name(enum mm_verify_status st)
-{
-	return (size_t)st < sizeof(status_name) / sizeof(status_name[0]) ? status_name[st] : "?";
 }
 
 static int open_root(struct pool *p, struct mm_err *err)

@@ -45,17 +45,20 @@
 #include "manifest.h"
 #include "mm.h"
 
-/* A model's verify status (the "status" of its verify object, above). */
+/* A model's "verify" status, as above, and its one spelling. */
 enum mm_verify_status {
 	MM_VERIFY_OK,
 	MM_VERIFY_MISMATCH,
 	MM_VERIFY_MISSING,
 	MM_VERIFY_UNVERIFIED,
 	MM_VERIFY_UNREADABLE,
+	MM_VERIFY_NSTATUS
 };
 
-/* Its one spelling: "ok", "mismatch", ... */
-const char *mm_verify_status_name(enum mm_verify_status st);
+/* "ok", "mismatch", "missing", "unverified", "unreadable". */
+const char *mm_verify_status_name(enum mm_verify_status s);
+/* The inverse, exact; MM_VERIFY_NSTATUS when name is none of them (or NULL). */
+enum mm_verify_status mm_verify_status_from_name(const char *name);
 
 /*
  * What happened to which model: the library reports, the caller shows

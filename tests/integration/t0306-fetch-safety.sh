@@ -90,9 +90,14 @@ is "$(fix_count --method GET /files/a.bin)" 1 "is downloaded once"
 check "both paths hold the bytes" cmp "$MM_ROOT/models/y/a.bin" "$A"
 is "$(stat -c %i "$MM_ROOT/models/x/a.bin")" "$(stat -c %i "$MM_ROOT/models/y/a.bin")" "as one inode"
 is "$(ff 1 linkedFrom)" models/x/a.bin "linkedFrom names the source"
+like "$(cat "$T/log")" 'mm-fetch: 2 downloaded, 0 present, 0 failed' \
+	"the closing line counts what the manifest says: both downloaded"
+like "$(cat "$T/log")" 'proved by the manifest 1, by the origin 0, by computed digest only 0' \
+	"and the link is not said to be proved by an origin"
 rm "$MM_ROOT/models/y/a.bin"
 fix_reset
 fetch 0 "one present, one missing" "$T/two.json"
 is "$(fix_count)" 0 "no request: the present one is linked"
 is "$(st 0) $(st 1)" "present downloaded" "statuses"
+like "$(cat "$T/log")" 'mm-fetch: 1 downloaded, 1 present, 0 failed' "and the closing line says so"
 done_testing

@@ -32,7 +32,7 @@ fi
 
 err=$(cat "$T/entry.err")
 like "$err" 'mm-entrypoint: discover [0-9.]+ m?s, fetch [0-9.]+ m?s, verify [0-9.]+ m?s, report [0-9.]+ m?s$' "each stage's time"
-like "$err" 'mm-entrypoint: models ready in [0-9.]+ s: 0 present, 3 downloaded \(585\.9 KiB, [0-9.]+ ([KMG]i)?B/s\), 0 failed' "the totals line"
+like "$err" 'mm-entrypoint: models ready in [0-9.]+ s: 0 present, 3 downloaded \(586KB, [0-9.]+[KMGT]?B/s\), 0 failed' "the totals line"
 is "$(cat "$T/entry.out")" "" "nothing on stdout"
 is "$(json_get models.# "$MM_STATE_DIR/manifest.json")" 3 "the final manifest is saved"
 is "$(json_get models.1.verify.status "$MM_STATE_DIR/manifest.json")" ok "with the verify results"
