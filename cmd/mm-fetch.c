@@ -9,11 +9,13 @@
 
 #include "config.h"
 #include "fetch.h"
+#include "http.h"
 #include "log.h"
 #include "manifest.h"
 #include "metrics.h"
 #include "progress.h"
 #include "prologue.h"
+#include "route.h"
 #include "size.h"
 
 static void usage(FILE *f)
@@ -85,7 +87,8 @@ static void on_event(const struct mm_fetch_event *ev, void *arg)
 			mm_format_size(ev->done, a, sizeof(a));
 			mm_progress_line(v->prog, "%s: resuming after %s", name, a);
 		} else {
-			mm_progress_line(v->prog, "%s: downloading", name);
+			mm_progress_line(v->prog, "%s: downloading%s%s", name, ev->text ? " from " : "",
+					 ev->text ? ev->text : "");
 		}
 		break;
 	case MM_FETCH_EV_PROGRESS:
@@ -97,6 +100,9 @@ static void on_event(const struct mm_fetch_event *ev, void *arg)
 		break;
 	case MM_FETCH_EV_RESTART:
 		mm_progress_warn(v->prog, "%s: %s; starting over", name, ev->text);
+		break;
+	case MM_FETCH_EV_SOURCE:
+		mm_progress_warn(v->prog, "%s: %s", name, ev->text);
 		break;
 	case MM_FETCH_EV_DOWNLOADED:
 		mm_progress_end(v->prog, *bar, 1);
@@ -140,6 +146,40 @@ static void summary(const struct view *v)
 	mm_infof("%d downloaded, %d present, %d failed: %s in %.1f s (%s/s); proved by the manifest %d, "
 		 "by the origin %d, by computed digest only %d", e->downloaded, e->present, e->failed, a,
 		 e->seconds, b, e->proved[0], e->proved[1], e->proved[2]);
+	if (e->from[MM_SOURCE_PEER] > 0 || e->from[MM_SOURCE_MIRROR] > 0 || e->liars > 0) {
+		char p[32], m[32], o[32];
+
+		mm_format_size(e->from[MM_SOURCE_PEER], p, sizeof(p));
+		mm_format_size(e->from[MM_SOURCE_MIRROR], m, sizeof(m));
+		mm_format_size(e->from[MM_SOURCE_ORIGIN], o, sizeof(o));
+		mm_infof("bytes from peers %s, mirrors %s, origins %s; %d source%s named for bytes that "
+			 "failed the hash", p, m, o, e->liars, e->liars == 1 ? "" : "s");
+	}
+}
+
+/*
+ * Peers (MM_PEERS, REDIS_URL, MACHINE_ID, MM_SERVE_TOKEN) and mirrors
+ * (MM_MIRRORS) for the run; MM_EUSAGE when one is malformed.
+ */
+static int sources_from_env(struct mm_sources **out, struct mm_err *err)
+{
+	const char *token = mm_env("MM_SERVE_TOKEN", NULL);
+	int peers = mm_config_peers(err);
+
+	if (peers < 0)
+		return MM_EUSAGE;
+	if (token && !mm_http_token_ok(token))
+		return mm_error(err, MM_EUSAGE, "MM_SERVE_TOKEN holds a space or control character and "
+				"cannot be sent");
+	if (mm_sources_new(mm_env("MM_MIRRORS", NULL), out, err) != 0)
+		return MM_EUSAGE;
+	if (peers) {
+		if (token)
+			mm_log_secret(token);
+		mm_sources_use_peers(*out, mm_config_redis_url(), mm_env("MACHINE_ID", NULL), token,
+				     MM_ROUTE_DEFAULT_STALE);
+	}
+	return 0;
 }
 
 static int num_opt(const char *flag, const char *s, long min, long max, long *out)
@@ -181,6 +221,7 @@ int main(int argc, char **argv)
 	struct mm_manifest *m = NULL;
 	struct mm_auth *auth = NULL;
 	struct mm_upstream up = { 0 };
+	struct mm_sources *sources = NULL;
 	char *up_state = NULL;
 	struct mm_err err = {0};
 	struct view view = { 0 };
@@ -282,6 +323,12 @@ int main(int argc, char **argv)
 		return MM_EUSAGE;
 	}
 	o.auth = auth;
+	if (sources_from_env(&sources, &err) != 0) {
+		mm_errorf("%s", err.msg);
+		mm_auth_free(auth);
+		return MM_EUSAGE;
+	}
+	o.sources = sources;
 	up.hf_endpoint = mm_config_hf_endpoint();
 	up.civitai_endpoint = mm_env("CIVITAI_ENDPOINT", NULL);
 	up.civitai_token = mm_env("CIVITAI_TOKEN", NULL);
@@ -305,6 +352,7 @@ int main(int argc, char **argv)
 		mm_manifest_log_problems(m, &err);
 		mm_manifest_free(m);
 		mm_auth_free(auth);
+		mm_sources_free(sources);
 		free(up_state);
 		return rc;
 	}
@@ -326,6 +374,7 @@ int main(int argc, char **argv)
 		mm_errorf("%s", err.msg);
 		mm_manifest_free(m);
 		mm_auth_free(auth);
+		mm_sources_free(sources);
 		free(up_state);
 		return rc;
 	}
@@ -347,6 +396,7 @@ int main(int argc, char **argv)
 	}
 	mm_manifest_free(m);
 	mm_auth_free(auth);
+	mm_sources_free(sources);
 	free(up_state);
 	return rc;
 }

@@ -33,6 +33,7 @@
 #include <signal.h>
 
 #include "auth.h"
+#include "sources.h"
 #include "upstream.h"
 #include "manifest.h"
 #include "mm.h"
@@ -52,10 +53,12 @@
  */
 enum mm_fetch_event_kind {
 	MM_FETCH_EV_WAITING,    /* another run is downloading the same file */
-	MM_FETCH_EV_STARTED,    /* done: bytes kept from an earlier try; total: size, hint or -1 */
+	MM_FETCH_EV_STARTED,    /* done: bytes kept from an earlier try; total: size, hint or -1;
+				 * text: the source's label (sources.h) when not the origin */
 	MM_FETCH_EV_PROGRESS,   /* done bytes on disk of total (-1: not known yet) */
 	MM_FETCH_EV_RETRY,      /* text: why; delay: seconds until try number attempt */
 	MM_FETCH_EV_RESTART,    /* text: why the download starts over from byte 0 */
+	MM_FETCH_EV_SOURCE,     /* text: a source failed or lied, and which one takes over */
 	MM_FETCH_EV_DOWNLOADED, /* done bytes in seconds; text: the hash that proved it, or NULL */
 	MM_FETCH_EV_LINKED,     /* text: the saveTo whose bytes it shares */
 	MM_FETCH_EV_FAILED,     /* text: the error */
@@ -73,6 +76,8 @@ struct mm_fetch_event {
 	const char *text;               /* valid during the call only */
 	int downloaded, present, failed;        /* END */
 	int proved[3];                  /* END: downloads proved by the manifest, the origin, a computed digest only */
+	long long from[MM_SOURCE_KINDS];        /* END: bytes by kind of source (sources.h) */
+	int liars;                      /* END: sources named for bytes that failed the hash */
 };
 
 typedef void mm_fetch_event_fn(const struct mm_fetch_event *ev, void *arg);
@@ -97,6 +102,7 @@ struct mm_fetch_opts {
 	volatile sig_atomic_t *stop;    /* set to a signal number to stop; may be NULL */
 	const struct mm_auth *auth;     /* where tokens may go (auth.h); NULL: built-in, https */
 	const struct mm_upstream *upstream;  /* the origins' sha256 (upstream.h); NULL: none */
+	struct mm_sources *sources;     /* peers and mirrors (sources.h); NULL: the origin only */
 };
 
 /* A model's "fetch" status (DESIGN.md), and its one spelling. */
