@@ -506,6 +506,11 @@ static int check_response(struct run *r, struct xfer *x)
 			x->restart = 1;
 			return -1;
 		}
+		/* A peer or mirror with a file of another size than the manifest's has another file. */
+		if (!from_origin(j) && x->ans.clen >= 0 && !size_ok(j, x->ans.clen)) {
+			x->restart = 1;
+			return -1;
+		}
 		plan_pieces(r, j, x);
 		return 0;
 	}

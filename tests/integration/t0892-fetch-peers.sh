@@ -132,7 +132,7 @@ fake peer-f "$FIX_ALT_URL/pf/" 0 "$ha" "$hc"
 fix_reset
 cat > "$T/tok.json" <<EOF
 {"models": [{"name": "a.bin", "downloadUrl": "$FIX_URL/files/a.bin", "saveTo": "models/loras/a.bin",
-  "hash": "$ha", "authEnvVar": "MODEL_TOKEN"}]}
+  "hash": "$ha", "isAuthReq": true, "authEnvVar": "MODEL_TOKEN"}]}
 EOF
 MODEL_TOKEN=model-secret-1 HF_TOKEN=hf-secret-2 CIVITAI_TOKEN=cv-secret-3 MM_SERVE_TOKEN=serve-tok \
 	MM_AUTH_HOSTS=MODEL_TOKEN=127.0.0.1 MM_ALLOW_HTTP_AUTH=1 \
@@ -141,9 +141,19 @@ check "the right bytes" cmp "$T/tok/models/loras/a.bin" "$FIX_ROOT/files/a.bin"
 is "$(ff 0 source)" "peer peer-f" "from the peer"
 is "$(fix_header --host 127.0.0.2 "/pf/sha256/$ha" authorization)" "Bearer serve-tok" \
 	"the peer got MM_SERVE_TOKEN as a bearer"
-fix_log > "$T/reqlog.json"
-unlike "$(cat "$T/reqlog.json")" "model-secret-1|hf-secret-2|cv-secret-3" "no model token reached any host that was asked"
+fix_log --host 127.0.0.2 > "$T/reqlog.json"
+unlike "$(cat "$T/reqlog.json")" "model-secret-1|hf-secret-2|cv-secret-3" "no model token reached the peer"
 is "$(gets /files/a.bin)" 0 "the origin was not asked"
+fix_reset
+fix_rule "{\"path\": \"/pf/sha256/$ha\", \"status\": 404}"
+fix_rule '{"path": "/files/a.bin", "require_token": "model-secret-1"}'
+MODEL_TOKEN=model-secret-1 HF_TOKEN=hf-secret-2 CIVITAI_TOKEN=cv-secret-3 MM_SERVE_TOKEN=serve-tok \
+	MM_AUTH_HOSTS=MODEL_TOKEN=127.0.0.1 MM_ALLOW_HTTP_AUTH=1 \
+	MM_ROOT=$T/tok2 MACHINE_ID=gpu-b fetch 0 "the peer 404s: exit 0" "$T/tok.json"
+is "$(fix_header --method GET /files/a.bin authorization)" "Bearer model-secret-1" "the origin got the model's token"
+is "$(fix_header --host 127.0.0.2 "/pf/sha256/$ha" authorization)" "Bearer serve-tok" "the peer MM_SERVE_TOKEN"
+fix_log --host 127.0.0.2 > "$T/reqlog.json"
+unlike "$(cat "$T/reqlog.json")" "secret" "and no model token"
 
 fix_reset
 MM_ROOT=$T/notok MACHINE_ID=gpu-b fetch 0 "without MM_SERVE_TOKEN: exit 0" "$T/in.json"
