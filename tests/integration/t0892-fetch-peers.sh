@@ -52,8 +52,9 @@ like "$(rcli hget machine:peer-a:models serve_url)" "^http://127\\.0\\.0\\.2:" "
 served() { grep -c "GET /sha256/$1" "$T/serve.log"; }
 
 # ------------------------------------------------- machine B takes it from A
+mkdir "$T/mb" "$T/mx"
 fix_reset
-MM_ROOT=$T/b MACHINE_ID=gpu-b fetch 0 "machine B: exit 0" "$T/in.json"
+MM_ROOT=$T/b MACHINE_ID=gpu-b fetch 0 "machine B: exit 0" --metrics-dir "$T/mb" "$T/in.json"
 check "a.bin: the right bytes" cmp "$T/b/models/loras/a.bin" "$FIX_ROOT/files/a.bin"
 check "c.bin: the right bytes" cmp "$T/b/models/loras/c.bin" "$FIX_ROOT/files/c.bin"
 check "m.bin: the right bytes" cmp "$T/b/models/loras/m.bin" "$FIX_ROOT/files/m.bin"
@@ -69,6 +70,9 @@ is "$(ff 2 source)" "" "m.bin: no source beyond its origin"
 like "$(cat "$T/log")" "a.bin: downloading from peer peer-a" "the progress says where from"
 like "$(cat "$T/log")" "bytes from peers 3\\.2 ?MB, mirrors 0" "the summary counts the peers' bytes"
 unlike "$(cat "$T/log")" "$(rcli hget machine:peer-a:models serve_url)" "and shows no URL"
+is "$(grep '^mm_fetch_bytes_from_total{' "$T/mb/mm_fetch.prom" | tr '\n' ' ')" \
+	'mm_fetch_bytes_from_total{from="mirror"} 0 mm_fetch_bytes_from_total{from="origin"} 200000 mm_fetch_bytes_from_total{from="peer"} 3400000 ' \
+	"metrics: bytes by kind of source"
 
 # ------------------------------------------------- who is not a peer
 fix_reset
@@ -187,7 +191,7 @@ unfake peer-f
 fake liar-1 "$FIX_ALT_URL/pf" 0 "$ha" "$hc"
 fix_reset
 fix_rule "{\"path\": \"/pf/sha256/$ha\", \"corrupt_at\": 1234567}"
-MM_ROOT=$T/liar MACHINE_ID=gpu-b fetch 0 "a lying peer: exit 0" -j 1 "$T/in.json"
+MM_ROOT=$T/liar MACHINE_ID=gpu-b fetch 0 "a lying peer: exit 0" -j 1 --metrics-dir "$T/mx" "$T/in.json"
 check "a.bin is still right" cmp "$T/liar/models/loras/a.bin" "$FIX_ROOT/files/a.bin"
 check "c.bin too" cmp "$T/liar/models/loras/c.bin" "$FIX_ROOT/files/c.bin"
 like "$(cat "$T/log")" "a.bin: peer liar-1 sent bytes that fail the hash: it is skipped for the rest of the run" \
@@ -199,6 +203,10 @@ is "$(fix_count --host 127.0.0.2 "/pf/sha256/$hc")" 0 "c.bin was not asked of th
 is "$(gets /files/c.bin)" 1 "c.bin came from its origin"
 like "$(cat "$T/log")" "1 source named for bytes that failed the hash" "the summary counts it"
 is "$(nfiles "$T/liar" '*.mm-part')" 0 "no part file left"
+is "$(grep '^mm_fetch_liars_total{' "$T/mx/mm_fetch.prom")" 'mm_fetch_liars_total{kind="peer"} 1' \
+	"metrics: one lying peer"
+like "$(grep '^mm_fetch_bytes_from_total{' "$T/mx/mm_fetch.prom" | tr '\n' ' ')" \
+	'from="origin"} 3600000 .*from="peer"} 3000000' "metrics: bytes from the peer (the lie) and from the origin"
 
 # Several holders: a few are tried, spread by machine id.
 unfake liar-1
