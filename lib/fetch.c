@@ -1791,7 +1791,11 @@ static const char *known_sha256(const struct job *j)
 {
 	if (j->has_hash && j->spec.algo == MM_HASH_SHA256)
 		return j->spec.hex;
-	return j->origin[0] && strlen(j->origin) == 64 ? j->origin : NULL;
+	/* The origin's, only where the download computes a sha256 to check it with (finish()). */
+	if (j->origin[0] && strlen(j->origin) == 64 &&
+	    (!j->has_hash || mm_hash_algo_computed(j->spec.algo) == MM_HASH_SHA256))
+		return j->origin;
+	return NULL;
 }
 
 /*

@@ -142,6 +142,31 @@ done
 MM_MIRRORS='https://user:hunter2@m.example/{nope}' run 2 "a template with a secret: exit 2" "$T/in.json"
 unlike "$(cat "$T/log")" "hunter2" "the secret is not shown"
 
+# ------------------------------------------------------------- the origin's sha256
+# No hash in the manifest: Civitai's published sha256 lets a mirror serve it;
+# with an md5 in the manifest (the download then checks md5 alone), it does not.
+civitai_file 101 model.safetensors 300000
+hv=$(sha256_of "$FIX_ROOT/_civitai/101/model.safetensors")
+mv5=$(md5_of "$FIX_ROOT/_civitai/101/model.safetensors")
+cp "$FIX_ROOT/_civitai/101/model.safetensors" "$FIX_ROOT/cas/sha256/$hv"
+cat > "$T/cv.json" <<EOF
+{"models": [{"name": "cv", "downloadUrl": "$FIX_URL/api/download/models/101", "saveTo": "models/cv.safetensors"}]}
+EOF
+fix_reset
+CIVITAI_ENDPOINT=$FIX_URL MM_MIRRORS="$CAS" run 0 "no manifest hash, Civitai's sha256: exit 0" "$T/cv.json"
+check "the right bytes" cmp "$T/r$n/models/cv.safetensors" "$FIX_ROOT/_civitai/101/model.safetensors"
+is "$(ff 0 source)" "mirror 1" "from the mirror, by Civitai's sha256"
+is "$(ff 0 hashSource)" "civitai" "proved by it"
+is "$(gets '/_r2/*')" 0 "the origin's file was not downloaded"
+cat > "$T/cv5.json" <<EOF
+{"models": [{"name": "cv", "downloadUrl": "$FIX_URL/api/download/models/101", "saveTo": "models/cv.safetensors",
+  "hash": "md5:$mv5"}]}
+EOF
+fix_reset
+CIVITAI_ENDPOINT=$FIX_URL MM_MIRRORS="$CAS" run 0 "an md5 in the manifest and Civitai's sha256: exit 0" "$T/cv5.json"
+is "$(gets '/cas/*')" 0 "the mirror is not asked: the download checks the md5 alone"
+is "$(ff 0 source)" "" "the origin alone"
+
 # ------------------------------------------------------------- none
 fix_reset
 MM_MIRRORS=" " run 0 "an empty MM_MIRRORS: exit 0" "$T/in.json"
