@@ -18,6 +18,14 @@
  * costs no second pass over the file and the network thread never waits
  * for the digest.
  *
+ * A file whose sha256 is known before its download is taken from the
+ * sources o->sources lists (sources.h): fleet peers, then mirrors, then its
+ * URL.  A source that fails is left for the rest of that file and the next
+ * takes over, keeping the bytes on disk; a peer or mirror whose bytes fail
+ * the hash is named ("liars" in the fetch object), skipped for the rest of
+ * the run, and the file starts over from the next source.  The part file's
+ * validator is then CAS_VALIDATOR: no If-Range is sent, the hash decides.
+ *
  * Every file operation happens through a directory descriptor opened
  * beneath MM_ROOT (paths.h), with O_NOFOLLOW on the last component, so a
  * symlink planted in MM_ROOT cannot redirect a write outside it.  A lock
