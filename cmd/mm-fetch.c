@@ -9,11 +9,13 @@
 
 #include "config.h"
 #include "fetch.h"
+#include "http.h"
 #include "log.h"
 #include "manifest.h"
 #include "metrics.h"
 #include "progress.h"
 #include "prologue.h"
+#include "route.h"
 #include "size.h"
 #include "summary.h"
 
@@ -85,7 +87,8 @@ static void on_event(const struct mm_fetch_event *ev, void *arg)
 			mm_format_size(ev->done, a, sizeof(a));
 			mm_progress_line(v->prog, "%s: resuming after %s", name, a);
 		} else {
-			mm_progress_line(v->prog, "%s: downloading", name);
+			mm_progress_line(v->prog, "%s: downloading%s%s", name, ev->text ? " from " : "",
+					 ev->text ? ev->text : "");
 		}
 		break;
 	case MM_FETCH_EV_PROGRESS:
@@ -97,6 +100,9 @@ static void on_event(const struct mm_fetch_event *ev, void *arg)
 		break;
 	case MM_FETCH_EV_RESTART:
 		mm_progress_warn(v->prog, "%s: %s; starting over", name, ev->text);
+		break;
+	case MM_FETCH_EV_SOURCE:
+		mm_progress_warn(v->prog, "%s: %s", name, ev->text);
 		break;
 	case MM_FETCH_EV_DOWNLOADED:
 		mm_progress_end(v->prog, *bar, 1);
@@ -148,6 +154,40 @@ static void summary(const struct view *v, const struct mm_manifest *m)
 		 s.proved[MM_SRC_MANIFEST], s.proved[MM_SRC_HUGGINGFACE] + s.proved[MM_SRC_CIVITAI],
 		 s.proved[MM_SRC_COMPUTED]);
 	mm_summary_free(&s);
+	if (e->from[MM_SOURCE_PEER] > 0 || e->from[MM_SOURCE_MIRROR] > 0 || e->liars > 0) {
+		char peer[32], mirror[32], origin[32];
+
+		mm_format_size(e->from[MM_SOURCE_PEER], peer, sizeof(peer));
+		mm_format_size(e->from[MM_SOURCE_MIRROR], mirror, sizeof(mirror));
+		mm_format_size(e->from[MM_SOURCE_ORIGIN], origin, sizeof(origin));
+		mm_infof("bytes from peers %s, mirrors %s, origins %s; %d source%s named for bytes that "
+			 "failed the hash", peer, mirror, origin, e->liars, e->liars == 1 ? "" : "s");
+	}
+}
+
+/*
+ * Peers (MM_PEERS, REDIS_URL, MACHINE_ID, MM_SERVE_TOKEN) and mirrors
+ * (MM_MIRRORS) for the run; MM_EUSAGE when one is malformed.
+ */
+static int sources_from_env(struct mm_sources **out, struct mm_err *err)
+{
+	const char *token = mm_env("MM_SERVE_TOKEN", NULL);
+	int peers = mm_config_peers(err);
+
+	if (peers < 0)
+		return MM_EUSAGE;
+	if (token && !mm_http_token_ok(token))
+		return mm_error(err, MM_EUSAGE, "MM_SERVE_TOKEN holds a space or control character and "
+				"cannot be sent");
+	if (mm_sources_new(mm_env("MM_MIRRORS", NULL), out, err) != 0)
+		return MM_EUSAGE;
+	if (peers) {
+		if (token)
+			mm_log_secret(token);
+		mm_sources_use_peers(*out, mm_config_redis_url(), mm_env("MACHINE_ID", NULL), token,
+				     MM_ROUTE_DEFAULT_STALE);
+	}
+	return 0;
 }
 
 /* What the options say beside the library's options. */
@@ -276,7 +316,8 @@ static int parse_args(int argc, char **argv, struct mm_fetch_opts *o, struct arg
  * hashes (upstream.h) into o: 0, or MM_EUSAGE with err set.
  */
 static int configure(struct mm_fetch_opts *o, struct args *a, struct mm_auth **auth,
-		     struct mm_upstream *up, char **up_state, struct mm_err *err)
+		     struct mm_sources **sources, struct mm_upstream *up, char **up_state,
+		     struct mm_err *err)
 {
 	/* Flags win over the environment. */
 	if ((!a->have_jobs && mm_env_long("MODEL_DOWNLOAD_CONCURRENCY", 1, 256, &a->jobs, err)) ||
@@ -286,6 +327,9 @@ static int configure(struct mm_fetch_opts *o, struct args *a, struct mm_auth **a
 	if (mm_config_auth(auth, err) != 0)
 		return MM_EUSAGE;
 	o->auth = *auth;
+	if (sources_from_env(sources, err) != 0)
+		return MM_EUSAGE;
+	o->sources = *sources;
 	up->hf_endpoint = mm_config_hf_endpoint();
 	up->civitai_endpoint = mm_env("CIVITAI_ENDPOINT", NULL);
 	up->civitai_token = mm_env("CIVITAI_TOKEN", NULL);
@@ -334,6 +378,7 @@ int main(int argc, char **argv)
 	struct mm_manifest *m = NULL;
 	struct mm_auth *auth = NULL;
 	struct mm_upstream up = { 0 };
+	struct mm_sources *sources = NULL;
 	char *up_state = NULL;
 	struct mm_err err = {0};
 	int rc;
@@ -343,7 +388,7 @@ int main(int argc, char **argv)
 	mm_fetch_opts_init(&o);
 	if (parse_args(argc, argv, &o, &a, &rc))
 		return rc;
-	rc = configure(&o, &a, &auth, &up, &up_state, &err);
+	rc = configure(&o, &a, &auth, &sources, &up, &up_state, &err);
 	if (rc) {
 		mm_errorf("%s", err.msg);
 		goto out;
@@ -378,6 +423,7 @@ int main(int argc, char **argv)
 out:
 	mm_manifest_free(m);
 	mm_auth_free(auth);
+	mm_sources_free(sources);
 	free(up_state);
 	return rc;
 }

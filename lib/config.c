@@ -57,6 +57,19 @@ int mm_env_bool(const char *name)
 		     !strcasecmp(v, "yes") || !strcasecmp(v, "on"));
 }
 
+int mm_config_peers(struct mm_err *err)
+{
+	const char *v = mm_env("MM_PEERS", NULL);
+
+	if (!v || !strcasecmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+	    !strcasecmp(v, "on"))
+		return mm_config_redis_url() ? 1 : 0;
+	if (!strcasecmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off"))
+		return 0;
+	mm_error(err, MM_EUSAGE, "MM_PEERS takes 1 or 0 (on or off), not '%.40s'", v);
+	return -1;
+}
+
 const char *mm_config_root(void)
 {
 	const char *r = mm_env("MM_ROOT", "COMFYUI_PATH");

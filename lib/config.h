@@ -31,6 +31,13 @@ int mm_env_long(const char *name, long min, long max, long *out, struct mm_err *
 /* True for "1", "true", "yes", "on" (any case); false otherwise or unset. */
 int mm_env_bool(const char *name);
 
+/*
+ * Whether mm-fetch asks fleet peers (sources.h): 1 when REDIS_URL is set and
+ * MM_PEERS is unset or on (1, true, yes, on), 0 when either is not; -1 (err:
+ * MM_EUSAGE) when MM_PEERS is neither on nor off (0, false, no, off).
+ */
+int mm_config_peers(struct mm_err *err);
+
 /* MM_ROOT (alias COMFYUI_PATH), default /workspace/ComfyUI.  Borrowed. */
 const char *mm_config_root(void);
 

@@ -35,6 +35,8 @@
 #define PROBE_TIMEOUT 60L
 #define RAMP_WINDOW 0.3                 /* seconds each connection count is measured */
 #define RAMP_GAIN 1.5                   /* two connections must beat one by this much */
+/* The validator of a part file whose bytes came from a peer or mirror: the sha256 is its identity. */
+#define CAS_VALIDATOR "mm-content-addressed"
 
 enum jstate {
 	J_SKIP,         /* failed before starting, or no work */
@@ -89,6 +91,13 @@ struct job {
 	char error[512];
 	const char *reason;     /* why it failed, for metrics (metrics.h): a fixed word */
 
+	/* Where the bytes come from (sources.h): nearest first, the origin last. */
+	struct mm_source_list srcs;
+	size_t cur;             /* the source in use */
+	long long *sent;        /* bytes of the part file each source wrote since byte 0 */
+	long long from[MM_SOURCE_KINDS];        /* bytes written, by kind of source */
+	struct mm_list liars;   /* sources named for bytes that failed its hash */
+
 	/* Followed by the hashing threads (streamhash.h). */
 	struct mm_streamhash sh;
 };
@@ -98,6 +107,7 @@ struct xfer {
 	struct run *r;
 	struct job *j;
 	long piece;             /* -1: the first request, before the size is known */
+	size_t src;             /* the job's source it asks (j->srcs) */
 	long long off, end;     /* next byte to write; end exclusive or -1 */
 	long long got;
 	int checked, reached_end, restart, werr, probe, probe_get;
@@ -129,6 +139,8 @@ struct run {
 	struct mm_vcache *vc;
 	double t0;
 	long long bytes;
+	long long from[MM_SOURCE_KINDS];
+	struct mm_list liars;           /* sources skipped for the rest of the run */
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -189,6 +201,62 @@ static void set_error(struct job *j, const char *fmt, ...)
 	r = mm_redact(j->error);
 	snprintf(j->error, sizeof(j->error), "%s", r);
 	free(r);
+}
+
+/* ------------------------------------------------------------ sources */
+
+/* The source j asks now; NULL before the sources are planned (the origin). */
+static const struct mm_source *cur_src(const struct job *j)
+{
+	return j->cur < j->srcs.n ? &j->srcs.v[j->cur] : NULL;
+}
+
+static int from_origin(const struct job *j)
+{
+	const struct mm_source *s = cur_src(j);
+
+	return !s || s->kind == MM_SOURCE_ORIGIN;
+}
+
+static const char *job_url(const struct job *j)
+{
+	const struct mm_source *s = cur_src(j);
+
+	return s ? s->url : j->model->url;
+}
+
+/* A source that lied is not asked again in this run; the origin always is. */
+static int src_skipped(const struct run *r, const struct mm_source *s)
+{
+	return s->kind != MM_SOURCE_ORIGIN && mm_list_has(&r->liars, s->label);
+}
+
+/* From source k on, the first one not skipped (the origin, at worst). */
+static size_t src_from(const struct run *r, const struct job *j, size_t k)
+{
+	while (k + 1 < j->srcs.n && src_skipped(r, &j->srcs.v[k]))
+		k++;
+	return k;
+}
+
+/*
+ * The token a transfer of j carries: peers get MM_SERVE_TOKEN alone; a
+ * mirror gets the model's token only where auth.h binds it to the mirror's
+ * host; the origin gets the model's.
+ */
+static const char *src_token(const struct run *r, const struct job *j)
+{
+	const struct mm_source *s = cur_src(j);
+	char why[400];
+
+	if (!s || s->kind == MM_SOURCE_ORIGIN)
+		return j->token;
+	if (s->kind == MM_SOURCE_PEER)
+		return mm_sources_peer_token(r->o->sources);
+	if (j->token && j->model->auth_env &&
+	    mm_auth_check(r->o->auth, j->model->auth_env, s->url, why, sizeof(why)) == MM_AUTH_OK)
+		return j->token;
+	return NULL;
 }
 
 /* --------------------------------------------------------- hashing threads */
@@ -298,6 +366,14 @@ static int xfer_flush(struct xfer *x)
 	p->pos += (long long)n;
 	j->bytes_run += (long long)n;
 	x->r->bytes += (long long)n;
+	{
+		enum mm_source_kind k = x->src < j->srcs.n ? j->srcs.v[x->src].kind : MM_SOURCE_ORIGIN;
+
+		if (x->src < j->srcs.n)
+			j->sent[x->src] += (long long)n;
+		j->from[k] += (long long)n;
+		x->r->from[k] += (long long)n;
+	}
 	x->woff += (long long)n;
 	return 0;
 }
@@ -374,7 +450,9 @@ static void plan_pieces(struct run *r, struct job *j, struct xfer *x)
 
 	j->size = x->ans.clen;
 	j->validator[0] = '\0';
-	if (x->ans.etag[0] && strncmp(x->ans.etag, "W/", 2) != 0)
+	if (!from_origin(j))
+		snprintf(j->validator, sizeof(j->validator), "%s", CAS_VALIDATOR);
+	else if (x->ans.etag[0] && strncmp(x->ans.etag, "W/", 2) != 0)
 		snprintf(j->validator, sizeof(j->validator), "%s", x->ans.etag);
 	else if (x->ans.lastmod[0])
 		snprintf(j->validator, sizeof(j->validator), "%s", x->ans.lastmod);
@@ -424,6 +502,11 @@ static int check_response(struct run *r, struct xfer *x)
 	}
 	if (x->piece < 0) {
 		if (x->status != 200) {
+			x->restart = 1;
+			return -1;
+		}
+		/* A peer or mirror with a file of another size than the manifest's has another file. */
+		if (!from_origin(j) && x->ans.clen >= 0 && !size_ok(j, x->ans.clen)) {
 			x->restart = 1;
 			return -1;
 		}
@@ -518,15 +601,19 @@ static struct xfer *xfer_new(struct run *r, struct job *j)
 	struct mm_http_policy pol;
 
 	memset(&pol, 0, sizeof(pol));
-	pol.bearer = j->token;
+	pol.bearer = src_token(r, j);
 	pol.stall_timeout = r->o->stall_timeout;
 	x->r = r;
 	x->j = j;
 	x->piece = -1;
 	x->end = -1;
+	x->src = j->cur;
 	mm_http_answer_reset(&x->ans);
 	x->h = curl_easy_init();
-	mm_http_setup(x->h, j->model->url, &pol, x->errbuf, NULL);
+	mm_http_setup(x->h, job_url(j), &pol, x->errbuf, NULL);
+	/* mm-serve never redirects: a peer that does is a failed source. */
+	if (cur_src(j) && cur_src(j)->kind == MM_SOURCE_PEER)
+		curl_easy_setopt(x->h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(x->h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(x->h, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, on_write);
@@ -585,10 +672,13 @@ static void start_piece(struct run *r, struct job *j, long i)
 		x->end = p->end;
 		snprintf(range, sizeof(range), "%lld-%lld", x->off, p->end - 1);
 		curl_easy_setopt(x->h, CURLOPT_RANGE, range);
-		hdr = mm_xasprintf("If-Range: %s", j->validator);
-		x->hdrs = curl_slist_append(x->hdrs, hdr);
-		free(hdr);
-		curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs);
+		/* A validator is the origin's; other sources are asked by the sha256 (CAS_VALIDATOR). */
+		if (from_origin(j) && j->validator[0] && strcmp(j->validator, CAS_VALIDATOR) != 0) {
+			hdr = mm_xasprintf("If-Range: %s", j->validator);
+			x->hdrs = curl_slist_append(x->hdrs, hdr);
+			free(hdr);
+			curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs);
+		}
 		p->state = MM_PIECE_ACTIVE;
 	}
 	xfer_add(r, x);
@@ -689,7 +779,81 @@ static void job_restart(struct run *r, struct job *j, const char *why)
 	j->size = -1;
 	j->resumable = j->segmented = 0;
 	j->resumed_from = 0;
+	if (j->sent)
+		memset(j->sent, 0, j->srcs.n * sizeof(*j->sent));
 	mm_streamhash_revive(&r->pool, &j->sh);
+}
+
+/*
+ * j's source failed (refused, stalled, dropped, redirected, answered
+ * another size or range): the next one takes over for the rest of the
+ * file, keeping the bytes on disk (the hash proves them all at the end).
+ */
+static void source_next(struct run *r, struct job *j, const char *why)
+{
+	const struct mm_source *s = cur_src(j);
+	struct mm_fetch_event ev = { 0 };
+	char text[600];
+	size_t k = src_from(r, j, j->cur + 1);
+
+	abort_job(r, j);
+	snprintf(text, sizeof(text), "%s: %s; next: %s", s->label, why, j->srcs.v[k].label);
+	ev.text = text;
+	emit(r, j, MM_FETCH_EV_SOURCE, &ev);
+	mm_debugf("%s: %s", j->model->name, text);
+	j->cur = k;
+	j->failures = 0;
+	j->not_before = 0;
+	for (k = 0; k < j->npieces; k++)
+		j->pieces[k].not_before = 0;
+	if (j->npieces > 0 && !j->resumable) {
+		/* Nothing the next source can continue: from byte 0. */
+		job_restart(r, j, "the next source starts from byte 0");
+		j->restarts--;
+	} else if (j->npieces > 0) {
+		if (!from_origin(j))
+			snprintf(j->validator, sizeof(j->validator), "%s", CAS_VALIDATOR);
+		state_save(r, j);
+	}
+}
+
+/*
+ * j's bytes failed the hash: name every source but the origin that wrote
+ * some of them, skip it for the rest of the run, and start over from the
+ * next source.  0 when none but the origin wrote any (the caller fails j).
+ */
+static int blame(struct run *r, struct job *j)
+{
+	size_t k;
+	int named = 0;
+
+	for (k = 0; k < j->srcs.n; k++) {
+		const struct mm_source *s = &j->srcs.v[k];
+
+		if (s->kind == MM_SOURCE_ORIGIN || j->sent[k] == 0)
+			continue;
+		mm_list_push(&r->liars, s->label);
+		mm_list_push(&j->liars, s->label);
+		mm_errorf("%s: %s sent bytes that fail the hash: it is skipped for the rest of the run",
+			  j->model->name, s->label);
+		named++;
+	}
+	if (!named)
+		return 0;
+	job_restart(r, j, "bytes from another source failed the hash");
+	if (j->state != J_RUNNING)
+		return 1;
+	j->restarts--;
+	j->cur = src_from(r, j, j->cur);
+	{
+		char text[300];
+		struct mm_fetch_event ev = { .text = text };
+
+		snprintf(text, sizeof(text), "starting over from byte 0, from %s", j->srcs.v[j->cur].label);
+
+		emit(r, j, MM_FETCH_EV_SOURCE, &ev);
+	}
+	return 1;
 }
 
 static void describe(struct xfer *x, CURLcode rc, char *buf, size_t n)
@@ -736,6 +900,11 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 		job_fail(r, j, x->werr == ENOSPC || x->werr == EDQUOT);
 		goto out;
 	}
+	if ((x->restart || (p && x->status == 416)) && !from_origin(j)) {
+		source_next(r, j, x->status == 416 ? "refused the range (416)" :
+			    "answered with another size or range");
+		goto out;
+	}
 	if (x->restart || (p && x->status == 416)) {
 		job_restart(r, j, x->status == 416 ? "the server refused to continue the part file (416)"
 				  : "the file changed on the server");
@@ -766,6 +935,10 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 	if (x->encoded)
 		snprintf(why, sizeof(why), "the server sent the file encoded (Content-Encoding: %s), "
 			 "not as it is", x->ans.cenc);
+	if (!from_origin(j)) {
+		source_next(r, j, why);
+		goto out;
+	}
 	j->reason = x->encoded ? "http" : mm_http_reason(rc, x->status);
 	if (cls == MM_HTTP_FATAL) {
 		set_error(j, "%s", why);
@@ -875,6 +1048,22 @@ static void fetch_obj(struct job *j, enum mm_fetch_status status)
 		cJSON_AddNumberToObject(f, "resumedFrom", (double)j->resumed_from);
 	if (j->link_from)
 		cJSON_AddStringToObject(f, "linkedFrom", j->link_from->model->save_to);
+	if (j->srcs.n > 1 || j->from[MM_SOURCE_PEER] || j->from[MM_SOURCE_MIRROR]) {
+		cJSON *b = cJSON_AddObjectToObject(f, "bytesFrom");
+		int k;
+
+		for (k = 0; k < MM_SOURCE_KINDS; k++)
+			cJSON_AddNumberToObject(b, mm_source_kind_name((enum mm_source_kind)k), (double)j->from[k]);
+		if (status == MM_FETCH_DOWNLOADED && cur_src(j))
+			cJSON_AddStringToObject(f, "source", cur_src(j)->label);
+	}
+	if (j->liars.n > 0) {
+		cJSON *a = cJSON_AddArrayToObject(f, "liars");
+		size_t k;
+
+		for (k = 0; k < j->liars.n; k++)
+			cJSON_AddItemToArray(a, cJSON_CreateString(j->liars.v[k]));
+	}
 	if (j->error[0])
 		cJSON_AddStringToObject(f, "error", j->error);
 	if (status == MM_FETCH_FAILED)
@@ -967,6 +1156,9 @@ static void finish(struct run *r, struct job *j)
 		j->restarts--;
 		return;
 	}
+	/* Bytes from a peer or mirror: it is named, and the next source starts over. */
+	if (((j->has_hash && !mm_hash_matches(&j->spec, j->sh.digest)) || !origin_ok(j)) && blame(r, j))
+		return;
 	if (j->has_hash && mm_hash_matches(&j->spec, j->sh.digest) && !origin_ok(j)) {
 		set_error(j, "the hash sources disagree: the manifest says %s %s, %s says sha256 %s; "
 			  "the file's sha256 is %s", mm_hash_algo_name(j->spec.algo), j->spec.hex,
@@ -1215,8 +1407,12 @@ static void start_job(struct run *r, struct job *j)
 	j->t0 = mm_now();
 	j->state = J_RUNNING;
 	j->started = 1;
+	j->cur = src_from(r, j, j->cur);
+	if (!from_origin(j) && j->validator[0] && strcmp(j->validator, CAS_VALIDATOR) != 0)
+		snprintf(j->validator, sizeof(j->validator), "%s", CAS_VALIDATOR);
 	{
-		struct mm_fetch_event ev = { .done = j->resumed_from, .total = j->size >= 0 ? j->size : j->hint };
+		struct mm_fetch_event ev = { .done = j->resumed_from, .total = j->size >= 0 ? j->size : j->hint,
+					     .text = from_origin(j) ? NULL : cur_src(j)->label };
 
 		emit(r, j, MM_FETCH_EV_STARTED, &ev);
 	}
@@ -1394,6 +1590,9 @@ static void job_free(struct job *j)
 	if (j->lockfd >= 0)
 		close(j->lockfd);
 	mm_hasher_free(j->sh.hasher);
+	mm_source_list_free(&j->srcs);
+	free(j->sent);
+	mm_list_free(&j->liars);
 	free(j->pieces);
 	free(j->dir);
 	free(j->base);
@@ -1591,6 +1790,50 @@ static void civitai_digests(struct run *r)
 	}
 	free(q);
 	free(js);
+}
+
+/* The sha256 j is known by before a byte is fetched (the manifest's or the origin's), or NULL. */
+static const char *known_sha256(const struct job *j)
+{
+	if (j->has_hash && j->spec.algo == MM_HASH_SHA256)
+		return j->spec.hex;
+	/* The origin's, only where the download computes a sha256 to check it with (finish()). */
+	if (j->origin[0] && strlen(j->origin) == 64 &&
+	    (!j->has_hash || mm_hash_algo_computed(j->spec.algo) == MM_HASH_SHA256))
+		return j->origin;
+	return NULL;
+}
+
+/*
+ * Where each queued file comes from (sources.h): the peers of every known
+ * sha256 in one round trip to Redis, then the mirrors, then the origin.
+ * Redis out of reach costs the peers, never the run.
+ */
+static void plan_sources(struct run *r)
+{
+	const char **want = mm_xcalloc(r->n + 1, sizeof(*want));
+	size_t i, n = 0;
+
+	for (i = 0; i < r->n; i++)
+		if (r->jobs[i].state == J_QUEUED && known_sha256(&r->jobs[i]))
+			want[n++] = known_sha256(&r->jobs[i]);
+	if (r->o->sources && n > 0) {
+		struct mm_err e = { 0 };
+
+		if (mm_sources_find_peers(r->o->sources, want, n, &e) != 0)
+			mm_warnf("no peers: %s; the files come from mirrors and origins", e.msg);
+	}
+	free(want);
+	for (i = 0; i < r->n; i++) {
+		struct job *j = &r->jobs[i];
+
+		if (j->state != J_QUEUED)
+			continue;
+		mm_sources_for(r->o->sources, known_sha256(j), j->model->name, j->model->save_to,
+			       j->model->url, &j->srcs);
+		j->sent = mm_xcalloc(j->srcs.n + 1, sizeof(*j->sent));
+		j->cur = 0;
+	}
 }
 
 static void dry_run(struct run *r, int *failed)
@@ -1939,6 +2182,7 @@ static void run_close(struct run *r)
 	for (i = 0; i < r->n; i++)
 		job_free(&r->jobs[i]);
 	free(r->jobs);
+	mm_list_free(&r->liars);
 	if (r->lockdirfd >= 0)
 		close(r->lockdirfd);
 	curl_multi_cleanup(r->multi);
@@ -1959,13 +2203,16 @@ int mm_fetch_run(struct mm_manifest *m, const struct mm_fetch_opts *o, struct mm
 	civitai_digests(&r);
 	sizes = mm_xcalloc(r.n + 1, sizeof(*sizes));
 	size_up(&r, sizes, &failed);
+	if (!o->dry_run)
+		plan_sources(&r);
 	rc = download(&r, sizes, err);
 	free(sizes);
 	record(&r, &failed);
 	if (rc == 0 && o->stop && *o->stop)
 		rc = mm_error(err, *o->stop == SIGINT ? MM_EINT : MM_ETERM, "interrupted");
 	{
-		struct mm_fetch_event ev = { .done = r.bytes, .seconds = mm_now() - r.t0 };
+		struct mm_fetch_event ev = { .done = r.bytes, .seconds = mm_now() - r.t0,
+					     .from = { r.from[0], r.from[1], r.from[2] }, .liars = (int)r.liars.n };
 
 		emit(&r, NULL, MM_FETCH_EV_END, &ev);
 	}

@@ -18,6 +18,14 @@
  * costs no second pass over the file and the network thread never waits
  * for the digest.
  *
+ * A file whose sha256 is known before its download is taken from the
+ * sources o->sources lists (sources.h): fleet peers, then mirrors, then its
+ * URL.  A source that fails is left for the rest of that file and the next
+ * takes over, keeping the bytes on disk; a peer or mirror whose bytes fail
+ * the hash is named ("liars" in the fetch object), skipped for the rest of
+ * the run, and the file starts over from the next source.  The part file's
+ * validator is then CAS_VALIDATOR: no If-Range is sent, the hash decides.
+ *
  * Every file operation happens through a directory descriptor opened
  * beneath MM_ROOT (paths.h), with O_NOFOLLOW on the last component, so a
  * symlink planted in MM_ROOT cannot redirect a write outside it.  A lock
@@ -33,6 +41,7 @@
 #include <signal.h>
 
 #include "auth.h"
+#include "sources.h"
 #include "upstream.h"
 #include "manifest.h"
 #include "mm.h"
@@ -52,10 +61,12 @@
  */
 enum mm_fetch_event_kind {
 	MM_FETCH_EV_WAITING,    /* another run is downloading the same file */
-	MM_FETCH_EV_STARTED,    /* done: bytes kept from an earlier try; total: size, hint or -1 */
+	MM_FETCH_EV_STARTED,    /* done: bytes kept from an earlier try; total: size, hint or -1;
+				 * text: the source's label (sources.h) when not the origin */
 	MM_FETCH_EV_PROGRESS,   /* done bytes on disk of total (-1: not known yet) */
 	MM_FETCH_EV_RETRY,      /* text: why; delay: seconds until try number attempt */
 	MM_FETCH_EV_RESTART,    /* text: why the download starts over from byte 0 */
+	MM_FETCH_EV_SOURCE,     /* text: a source failed or lied, and which one takes over */
 	MM_FETCH_EV_DOWNLOADED, /* done bytes in seconds; text: the hash that proved it, or NULL */
 	MM_FETCH_EV_LINKED,     /* text: the saveTo whose bytes it shares */
 	MM_FETCH_EV_FAILED,     /* text: the error */
@@ -72,6 +83,8 @@ struct mm_fetch_event {
 	int attempt;
 	double delay, seconds;
 	const char *text;               /* valid during the call only */
+	long long from[MM_SOURCE_KINDS];        /* END: bytes by kind of source (sources.h) */
+	int liars;                      /* END: sources named for bytes that failed the hash */
 };
 
 typedef void mm_fetch_event_fn(const struct mm_fetch_event *ev, void *arg);
@@ -96,6 +109,7 @@ struct mm_fetch_opts {
 	volatile sig_atomic_t *stop;    /* set to a signal number to stop; may be NULL */
 	const struct mm_auth *auth;     /* where tokens may go (auth.h); NULL: built-in, https */
 	const struct mm_upstream *upstream;  /* the origins' sha256 (upstream.h); NULL: none */
+	struct mm_sources *sources;     /* peers and mirrors (sources.h); NULL: the origin only */
 };
 
 /* A model's "fetch" status (DESIGN.md), and its one spelling. */

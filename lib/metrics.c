@@ -46,6 +46,10 @@ static const struct family families[] = {
 	{"mm_fetch_downloads_total", COUNTER, "Models handled by mm-fetch, by source and outcome."},
 	{"mm_fetch_failures_total", COUNTER, "Models mm-fetch failed, by source and reason."},
 	{"mm_fetch_download_seconds_total", COUNTER, "Time spent downloading files, summed over files."},
+	{"mm_fetch_bytes_from_total", COUNTER,
+	 "Bytes downloaded, by the kind of source that sent them: peer, mirror or origin."},
+	{"mm_fetch_liars_total", COUNTER,
+	 "Peers and mirrors named for bytes that failed a model's hash, by kind."},
 
 	{"mm_verify_results_total", COUNTER, "Models checked by mm-verify, by outcome."},
 	{"mm_verify_cache_hits_total", COUNTER, "Files whose digest came from the verified cache."},
@@ -393,6 +397,30 @@ static const char *str(const cJSON *o, const char *key)
 	return cJSON_IsString(it) ? it->valuestring : NULL;
 }
 
+/* bytesFrom and liars of a fetch object (fetch.h): label values from a fixed set only. */
+static void fetch_sources(struct mm_metrics *r, const cJSON *f)
+{
+	static const char *const kinds[] = {"peer", "mirror", "origin"};
+	const cJSON *b = cJSON_GetObjectItemCaseSensitive(f, "bytesFrom");
+	const cJSON *l = cJSON_GetObjectItemCaseSensitive(f, "liars"), *it;
+	size_t k;
+
+	/* Without bytesFrom, the origin was the only source. */
+	for (k = 0; k < 3; k++)
+		mm_metrics_add(r, "mm_fetch_bytes_from_total", cJSON_IsObject(b) ? num(b, kinds[k]) :
+			       k == 2 ? num(f, "bytes") : 0, "from", kinds[k], (char *)NULL);
+	if (!cJSON_IsArray(l))
+		return;
+	cJSON_ArrayForEach(it, l) {
+		if (!cJSON_IsString(it))
+			continue;
+		for (k = 0; k < 2; k++)
+			if (strncmp(it->valuestring, kinds[k], strlen(kinds[k])) == 0 &&
+			    it->valuestring[strlen(kinds[k])] == ' ')
+				mm_metrics_add(r, "mm_fetch_liars_total", 1, "kind", kinds[k], (char *)NULL);
+	}
+}
+
 void mm_metrics_fetch(struct mm_metrics *r, const struct mm_manifest *m)
 {
 	if (!r || !m)
@@ -415,6 +443,7 @@ void mm_metrics_fetch(struct mm_metrics *r, const struct mm_manifest *m)
 			       (char *)NULL);
 		mm_metrics_add(r, "mm_fetch_download_seconds_total", num(f, "seconds"), "source", src,
 			       (char *)NULL);
+		fetch_sources(r, f);
 		if (strcmp(status, "present") == 0 || strcmp(status, "downloaded") == 0)
 			continue;
 		if (!reason)

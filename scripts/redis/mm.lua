@@ -43,6 +43,10 @@
 --       {jobs pending, jobs scanned, name, machines, live machines,
 --        pending jobs, name, ...}: every model a reporting machine holds or a
 --       scanned pending job needs; the first max_scan pending jobs counted
+--   FCALL_RO mm_peers 0 self stale_after sha256...
+--       {{machine, serve_url, {i, ...}}...}: each live machine but self
+--       that advertises a serving URL (mm-serve) and holds some of the
+--       digests, with their places (from 1) among those asked
 --
 -- max_scan (default 100, at most 1000) bounds the pending jobs looked at per
 -- call; stale_after (default 120 s) is how old a heartbeat may be.
@@ -451,6 +455,55 @@ redis.register_function{
 			out[#out + 1] = c[1]
 			out[#out + 1] = c[2]
 			out[#out + 1] = c[3]
+		end
+		return out
+	end,
+}
+
+-- Where mm-fetch may take files from: every live machine but self whose
+-- inventory advertises a serving URL, with the asked digests its models
+-- carry.  A models field that is not a JSON array is passed over.
+redis.register_function{
+	function_name = 'mm_peers',
+	flags = { 'no-writes' },
+	callback = function(keys, args)
+		if #args < 2 then
+			error({ err = 'ERR mm_peers: want self stale_after sha256...' })
+		end
+		local self = args[1]
+		local stale = positive_number(args[2], DEFAULT_STALE, 'stale_after')
+		local want = {}
+		for i = 3, #args do
+			local w = want[args[i]]
+			if not w then
+				w = {}
+				want[args[i]] = w
+			end
+			w[#w + 1] = i - 2
+		end
+		local out = {}
+		for _, id in ipairs(live_machines(stale, (now_parts()))) do
+			if id ~= self then
+				local f = redis.pcall('HMGET', 'machine:' .. id .. ':models', 'serve_url', 'models')
+				if not f.err and type(f[1]) == 'string' and f[1] ~= '' and type(f[2]) == 'string' then
+					local ok, models = pcall(cjson.decode, f[2])
+					if ok and type(models) == 'table' then
+						local has, seen = {}, {}
+						for _, m in ipairs(models) do
+							local d = type(m) == 'table' and m.sha256
+							if type(d) == 'string' and want[d] and not seen[d] then
+								seen[d] = true
+								for _, k in ipairs(want[d]) do
+									has[#has + 1] = k
+								end
+							end
+						end
+						if #has > 0 then
+							out[#out + 1] = { id, f[1], has }
+						end
+					end
+				end
+			end
 		end
 		return out
 	end,

@@ -30,6 +30,15 @@ for run in 1 2; do
 	like "$out" 'SIGTERM received' "SIGTERM reaches the stand-in"
 	like "$out" 'models ready in [0-9.]+ s: 4 present, 0 downloaded, 0 failed' "the warm restart downloads nothing"
 	like "$out" 'HTTP requests during the restart: 0' "and asks nothing of the API"
+	like "$out" 'sdxl-base\.safetensors: downloading from peer demo-gpu-1' \
+		"a second machine takes the checkpoint from the first"
+	like "$out" 'bytes from peers 68(\.0)?MB, mirrors 0B, origins 6(\.0)?MB' \
+		"the files known by sha256 from the peer, the AutoV2 one from its origin"
+	like "$out" 'detail-lora\.safetensors +downloaded +from peer demo-gpu-1' \
+		"the lora too, by the sha256 its hub published"
+	like "$out" 'sdxl-vae\.safetensors +downloaded +from peer demo-gpu-1' "the VAE from the peer too"
+	like "$out" 'esrgan-x4\.pth +downloaded +from origin' "the AutoV2 upscaler from its origin"
+	no_leak demo-fleet-secret "the serving token is printed nowhere" "$T/out" "$T/err"
 	like "$out" 'mm_fetch_downloads_total\{source="other",outcome="present"\} 4' \
 		"the metrics file is shown, with both boots counted"
 	like "$out" '^demo-gpu-1 +live +[0-9]+s +4 ' "it ends with the fleet: this machine, live, its 4 models"
