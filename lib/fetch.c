@@ -889,22 +889,31 @@ static int open_dir(struct run *r, struct job *j)
 	return j->dirfd < 0 ? -1 : 0;
 }
 
-/* This process wrote and hashed the file: its current identity is the one. */
+/* The sha256 the download computed: its digest, or the second one beside a manifest's md5 or sha1. */
+static const char *sha256_of(const struct job *j)
+{
+	if ((!j->has_hash || mm_hash_algo_computed(j->spec.algo) == MM_HASH_SHA256) &&
+	    strlen(j->sh.digest) == 64)
+		return j->sh.digest;
+	return j->sh.hasher2 && strlen(j->sh.digest2) == 64 ? j->sh.digest2 : NULL;
+}
+
+/*
+ * This process wrote and hashed the file: its current identity is the one.
+ * Every digest computed is recorded, so the next check of either is a hit.
+ */
 static void record_vcache(struct run *r, struct job *j, int fd)
 {
 	struct mm_err e;
+	const char *d = sha256_of(j);
 
-	if (!r->vc || !j->has_hash || !j->sh.digest[0])
+	if (!r->vc)
 		return;
-	if (mm_vcache_record(r->vc, fd, NULL, j->spec.algo, j->sh.digest, &e) == MM_EFAIL)
+	if (j->has_hash && j->sh.digest[0] && d != j->sh.digest &&
+	    mm_vcache_record(r->vc, fd, NULL, j->spec.algo, j->sh.digest, &e) == MM_EFAIL)
 		mm_debugf("%s: %s", j->model->name, e.msg);
-}
-
-/* The sha256 the download computed, when it computed one. */
-static const char *sha256_of(const struct job *j)
-{
-	return (!j->has_hash || mm_hash_algo_computed(j->spec.algo) == MM_HASH_SHA256) &&
-	       strlen(j->sh.digest) == 64 ? j->sh.digest : NULL;
+	if (d && mm_vcache_record(r->vc, fd, NULL, MM_HASH_SHA256, d, &e) == MM_EFAIL)
+		mm_debugf("%s: %s", j->model->name, e.msg);
 }
 
 /* The origin's sha256, when there is one and a sha256 was computed, matches. */
@@ -924,11 +933,32 @@ static void proved_by(struct job *j)
 	snprintf(j->sha256, sizeof(j->sha256), "%s", d ? d : "");
 }
 
+/*
+ * The manifest's hash and the origin's sha256 were both checked and one (or
+ * both) does not hold: say which source said what, and what the file is.
+ */
+static void sources_error(struct job *j, int manifest_ok)
+{
+	const char *d = sha256_of(j);
+	const char *what = manifest_ok || origin_ok(j) ? "the hash sources disagree" : "hash mismatch";
+
+	if (mm_hash_algo_computed(j->spec.algo) == MM_HASH_SHA256)
+		set_error(j, "%s: the manifest says %s %s, %s says sha256 %s; the file's sha256 is %s",
+			  what, mm_hash_algo_name(j->spec.algo), j->spec.hex,
+			  mm_hash_source_name(j->origin_src), j->origin, d ? d : "unknown");
+	else
+		set_error(j, "%s: the manifest says %s %s, %s says sha256 %s; the file's %s is %s "
+			  "and its sha256 is %s", what, mm_hash_algo_name(j->spec.algo), j->spec.hex,
+			  mm_hash_source_name(j->origin_src), j->origin, mm_hash_algo_name(j->spec.algo),
+			  j->sh.digest, d ? d : "unknown");
+}
+
 static void finish(struct run *r, struct job *j)
 {
 	struct stat st;
 	char a[32], why[96];
 	double secs;
+	int manifest_ok;
 
 	abort_job(r, j);
 	if (j->sh.fin_rc != 0) {
@@ -951,8 +981,8 @@ static void finish(struct run *r, struct job *j)
 		job_fail(r, j, 1);
 		return;
 	}
-	if (((j->has_hash && !mm_hash_matches(&j->spec, j->sh.digest)) || !origin_ok(j)) &&
-	    j->resumed_from > 0) {
+	manifest_ok = !j->has_hash || mm_hash_matches(&j->spec, j->sh.digest);
+	if ((!manifest_ok || !origin_ok(j)) && j->resumed_from > 0) {
 		/* The part file may be what was wrong (a power loss zeroes blocks): once, from byte 0. */
 		mm_format_size(j->resumed_from, a, sizeof(a));
 		snprintf(why, sizeof(why), "hash mismatch after resuming from %s", a);
@@ -960,14 +990,13 @@ static void finish(struct run *r, struct job *j)
 		j->restarts--;
 		return;
 	}
-	if (j->has_hash && mm_hash_matches(&j->spec, j->sh.digest) && !origin_ok(j)) {
-		set_error(j, "the hash sources disagree: the manifest says %s %s, %s says sha256 %s; "
-			  "the file's sha256 is %s", mm_hash_algo_name(j->spec.algo), j->spec.hex,
-			  mm_hash_source_name(j->origin_src), j->origin, j->sh.digest);
+	/* Both a manifest hash and the origin's sha256: both must hold. */
+	if (j->has_hash && j->origin[0] && (!manifest_ok || !origin_ok(j))) {
+		sources_error(j, manifest_ok);
 		job_fail(r, j, 1);
 		return;
 	}
-	if (j->has_hash && !mm_hash_matches(&j->spec, j->sh.digest)) {
+	if (!manifest_ok) {
 		set_error(j, "hash mismatch: expected %s %s, got %.*s", mm_hash_algo_name(j->spec.algo),
 			  j->spec.hex, (int)mm_hash_hexlen(j->spec.algo), j->sh.digest);
 		job_fail(r, j, 1);
@@ -975,8 +1004,7 @@ static void finish(struct run *r, struct job *j)
 	}
 	if (!origin_ok(j)) {
 		set_error(j, "hash mismatch: %s says sha256 %s, got %s", mm_hash_source_name(j->origin_src),
-			  j->origin, j->sh.digest);
-		j->reason = "mismatch";
+			  j->origin, sha256_of(j));
 		job_fail(r, j, 1);
 		return;
 	}
@@ -1079,6 +1107,9 @@ out:
 		close(dfd);
 	j->link_from = src;
 	j->state = rc == 0 ? J_DONE : J_FAILED;
+	/* The same bytes, proved as its source was (twins share a manifest hash). */
+	j->src = src->src ? src->src : MM_SRC_MANIFEST;
+	memcpy(j->sha256, src->sha256, sizeof(j->sha256));
 	if (rc == 0) {
 		struct mm_fetch_event ev = { .text = src->model->save_to };
 
@@ -1198,10 +1229,17 @@ static void start_job(struct run *r, struct job *j)
 	{
 		struct mm_err e;
 
-		/* Without a hash, the sha256 is computed: the origin's is checked, or it is recorded. */
-		j->sh.hasher = mm_hasher_new(j->has_hash ? mm_hash_algo_computed(j->spec.algo) :
-					     MM_HASH_SHA256, &e);
-		if (!j->sh.hasher) {
+		enum mm_hash_algo a = j->has_hash ? mm_hash_algo_computed(j->spec.algo) : MM_HASH_SHA256;
+
+		/*
+		 * The manifest's hash, and a sha256 beside it when that is weaker
+		 * (md5, sha1), in one pass: the origin's sha256 is checked, or the
+		 * computed one recorded, whatever the manifest gives.
+		 */
+		j->sh.hasher = mm_hasher_new(a, &e);
+		if (j->sh.hasher && a != MM_HASH_SHA256 && !j->sh.hasher2)
+			j->sh.hasher2 = mm_hasher_new(MM_HASH_SHA256, &e);
+		if (!j->sh.hasher || (a != MM_HASH_SHA256 && !j->sh.hasher2)) {
 			set_error(j, "%s", e.msg);
 			goto fail;
 		}
@@ -1388,6 +1426,7 @@ static void job_free(struct job *j)
 	if (j->lockfd >= 0)
 		close(j->lockfd);
 	mm_hasher_free(j->sh.hasher);
+	mm_hasher_free(j->sh.hasher2);
 	free(j->pieces);
 	free(j->dir);
 	free(j->base);
@@ -1560,8 +1599,7 @@ static void civitai_digests(struct run *r)
 	q = mm_xcalloc(r->n + 1, sizeof(*q));
 	js = mm_xcalloc(r->n + 1, sizeof(*js));
 	for (i = 0; i < r->n; i++)
-		if (r->jobs[i].state == J_QUEUED &&
-		    (!r->jobs[i].has_hash || mm_hash_algo_computed(r->jobs[i].spec.algo) == MM_HASH_SHA256)) {
+		if (r->jobs[i].state == J_QUEUED) {
 			js[n] = &r->jobs[i];
 			q[n++].url = r->jobs[i].model->url;
 		}
@@ -1576,7 +1614,9 @@ static void civitai_digests(struct run *r)
 			continue;
 		memcpy(j->origin, q[i].sha256, sizeof(j->origin));
 		j->origin_src = MM_SRC_CIVITAI;
-		if (j->has_hash && !mm_hash_matches(&j->spec, j->origin)) {
+		/* An md5 or sha1 is checked against the bytes, beside this sha256 (finish()). */
+		if (j->has_hash && mm_hash_algo_computed(j->spec.algo) == MM_HASH_SHA256 &&
+		    !mm_hash_matches(&j->spec, j->origin)) {
 			set_error(j, "the hash sources disagree: the manifest says %s %s, civitai says sha256 %s",
 				  mm_hash_algo_name(j->spec.algo), j->spec.hex, j->origin);
 			mm_errorf("%s: %s", j->model->name, j->error);
