@@ -3,6 +3,7 @@
 #include "auth.h"
 #include "config.h"
 #include "diskspace.h"
+#include "digests.h"
 #include "hash.h"
 #include "http.h"
 #include "log.h"
@@ -127,6 +128,7 @@ struct run {
 	struct mm_streamhash **shs;     /* each job's, for the pool */
 	unsigned seed;                  /* for the jitter of retries */
 	struct mm_vcache *vc;
+	struct mm_digests *dg;          /* the sha256 of each saveTo, across runs (digests.h) */
 	double t0;
 	long long bytes;
 	int ndownloaded;
@@ -934,6 +936,19 @@ static void proved_by(struct job *j)
 }
 
 /*
+ * The file at j's saveTo is now the one j proved: its record (digests.h)
+ * holds the origin's or the computed sha256, or goes when the manifest
+ * proved it (the manifest will say so again).
+ */
+static void keep_digest(struct run *r, const struct job *j)
+{
+	if (j->sha256[0] && j->src != MM_SRC_MANIFEST)
+		mm_digests_set(r->dg, j->model->save_to, j->sha256, j->src, j->size);
+	else
+		mm_digests_set(r->dg, j->model->save_to, NULL, MM_SRC_NONE, 0);
+}
+
+/*
  * The manifest's hash and the origin's sha256 were both checked and one (or
  * both) does not hold: say which source said what, and what the file is.
  */
@@ -1018,6 +1033,7 @@ static void finish(struct run *r, struct job *j)
 	state_drop(j);
 	fsync(j->dirfd);
 	record_vcache(r, j, j->fd);
+	keep_digest(r, j);
 	hash_forget(r, j, 1);
 	release(r, j);
 	j->state = J_DONE;
@@ -1111,6 +1127,8 @@ out:
 	j->src = src->src ? src->src : MM_SRC_MANIFEST;
 	memcpy(j->sha256, src->sha256, sizeof(j->sha256));
 	if (rc == 0) {
+		j->size = src->size;
+		keep_digest(r, j);
 		struct mm_fetch_event ev = { .text = src->model->save_to };
 
 		emit(r, j, MM_FETCH_EV_LINKED, &ev);
@@ -1488,26 +1506,39 @@ static int verify_present(struct run *r, struct job *j, int loud)
 	char hex[MM_HASH_HEXMAX + 1];
 	struct stat st;
 	struct mm_err e;
+	struct mm_hash_spec spec = j->spec;
+	enum mm_hash_source src = MM_SRC_MANIFEST;
+	long long rsize;
 	int fd, ok = 0;
 
-	if (!j->has_hash)
-		return 1;
+	/* Without a manifest hash, the sha256 a past download was proved by, if kept. */
+	if (!j->has_hash) {
+		if (!mm_digests_find(r->dg, j->model->save_to, spec.hex, &src, &rsize) ||
+		    !size_ok(j, rsize))
+			return 1;
+		spec.algo = MM_HASH_SHA256;
+	}
 	fd = mm_openat_beneath(r->rootfd, j->model->save_to, O_RDONLY, 0);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		if (fd >= 0)
 			close(fd);
 		return 0;
 	}
-	if (r->vc && mm_vcache_lookup(r->vc, fd, &st, j->spec.algo, hex)) {
-		ok = mm_hash_matches(&j->spec, hex);
-	} else if (mm_hash_fd(fd, mm_hash_algo_computed(j->spec.algo), NULL, 0, hex, NULL, &e) == 0) {
-		ok = mm_hash_matches(&j->spec, hex);
+	if (r->vc && mm_vcache_lookup(r->vc, fd, &st, spec.algo, hex)) {
+		ok = mm_hash_matches(&spec, hex);
+	} else if (mm_hash_fd(fd, mm_hash_algo_computed(spec.algo), NULL, 0, hex, NULL, &e) == 0) {
+		ok = mm_hash_matches(&spec, hex);
 		if (r->vc)
-			mm_vcache_record(r->vc, fd, &st, j->spec.algo, hex, &e);
+			mm_vcache_record(r->vc, fd, &st, spec.algo, hex, &e);
 	}
 	close(fd);
+	if (ok && !j->has_hash) {
+		memcpy(j->sha256, spec.hex, sizeof(j->sha256));
+		j->src = src;
+	}
 	if (!ok && loud)
-		mm_warnf("%s: present but its hash does not match; downloading it again", j->model->name);
+		mm_warnf("%s: present but its %s does not match; downloading it again", j->model->name,
+			 j->has_hash ? "hash" : "recorded sha256");
 	return ok;
 }
 
@@ -1579,6 +1610,8 @@ static int make_lockdir(struct run *r, struct mm_err *err)
 		mm_warnf("%s: downloads are not locked against other runs", e.msg);
 	if (st.fd >= 0 && !r->vc)
 		r->vc = mm_vcache_open(&st, 0, &e);
+	if (st.fd >= 0 && !r->dg)
+		r->dg = mm_digests_open(&st, &e);
 	mm_state_close(&st);
 	return 0;
 }
@@ -1971,6 +2004,13 @@ static void run_close(struct run *r)
 		if (mm_vcache_save(r->vc, &e) != 0)
 			mm_debugf("%s", e.msg);
 		mm_vcache_free(r->vc);
+	}
+	if (r->dg) {
+		struct mm_err e;
+
+		if (mm_digests_save(r->dg, &e) != 0)
+			mm_warnf("the digest record is not saved: %s", e.msg);
+		mm_digests_free(r->dg);
 	}
 	for (i = 0; i < r->n; i++)
 		job_free(&r->jobs[i]);
