@@ -80,8 +80,9 @@ rm -rf "$MM_ROOT" "$MM_STATE_DIR"
 fix_reset
 civ_md5=$(md5_of "$civ")
 civ_sha=$(sha256_of "$civ")
+bad_uc=$(echo "$bad" | tr a-f A-F)
 manifest "$T/civ.json" "$FIX_URL/api/download/models/4242" models/loras/l.safetensors "$civ_md5"
-fix_rule '{"path": "/api/v1/model-versions/4242", "body": {"id": 4242, "files": [{"name": "lora.safetensors", "type": "Model", "primary": true, "metadata": {"format": "SafeTensor"}, "hashes": {"SHA256": "'$(echo $bad | tr a-f A-F)'"}}]}}'
+fix_rule '{"path": "/api/v1/model-versions/4242", "body": {"id": 4242, "files": [{"name": "lora.safetensors", "type": "Model", "primary": true, "metadata": {"format": "SafeTensor"}, "hashes": {"SHA256": "'"$bad_uc"'"}}]}}'
 exit_is 1 "Civitai: md5 right, the version's SHA256 wrong: the model fails" mm mm-fetch "$T/civ.json"
 like "$(json_get models.0.fetch.error "$T/out")" "manifest says md5 $civ_md5, civitai says sha256 $bad" \
 	"the error names both"

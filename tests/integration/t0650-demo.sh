@@ -30,6 +30,8 @@ for run in 1 2; do
 	like "$out" 'SIGTERM received' "SIGTERM reaches the stand-in"
 	like "$out" 'models ready in [0-9.]+ s: 4 present, 0 downloaded, 0 failed' "the warm restart downloads nothing"
 	like "$out" 'HTTP requests during the restart: 0' "and asks nothing of the API"
+	is "$(printf '%s\n' "$out" | grep -c 'verify: 4 ok (4 from the verified cache), 0 without a hash')" 2 \
+		"both boots prove all four from the verified cache; on the warm restart the lora is ok by the sha256 kept from its download, not unverified"
 	like "$out" 'mm_fetch_downloads_total\{source="other",outcome="present"\} 4' \
 		"the metrics file is shown, with both boots counted"
 	like "$out" '^demo-gpu-1 +live +[0-9]+s +4 ' "it ends with the fleet: this machine, live, its 4 models"
