@@ -159,7 +159,7 @@ static void load(struct table *t, int dirfd, size_t *bad)
 		struct rec r = { 0 };
 
 		nl = memchr(line, '\n', (size_t)(b.p + b.len - line));
-		if (!nl)        /* a line cut short: a torn write cannot happen (rename), so garbage */
+		if (!nl)        /* the last line may lack its newline: it is judged as any other */
 			nl = b.p + b.len;
 		if (parse_line(line, (size_t)(nl - line), &r, buf) != 0) {
 			(*bad)++;

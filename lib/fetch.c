@@ -1129,6 +1129,8 @@ out:
 	if (rc == 0) {
 		j->size = src->size;
 		keep_digest(r, j);
+	}
+	if (rc == 0) {
 		struct mm_fetch_event ev = { .text = src->model->save_to };
 
 		emit(r, j, MM_FETCH_EV_LINKED, &ev);
