@@ -170,7 +170,8 @@ static void load(struct table *t, int dirfd, size_t *bad)
 	}
 	free(buf);
 	free(b.p);
-	qsort(t->v, t->n, sizeof(*t->v), by_save_to);
+	if (t->n)
+		qsort(t->v, t->n, sizeof(*t->v), by_save_to);
 	/* A saveTo named twice: kept once if every record agrees, else dropped. */
 	for (i = 0, w = 0; i < t->n; i = k) {
 		int same = 1;
@@ -313,7 +314,8 @@ static int write_file(const struct table *disk, struct table *chg, int dirfd, st
 	size_t i = 0, k = 0;
 	int rc;
 
-	qsort(chg->v, chg->n, sizeof(*chg->v), by_save_to);
+	if (chg->n)
+		qsort(chg->v, chg->n, sizeof(*chg->v), by_save_to);
 	mm_buf_put(&b, HEADER "\n", sizeof(HEADER));
 	while (i < disk->n || k < chg->n) {
 		const struct rec *r;
