@@ -3,6 +3,7 @@
 #include "auth.h"
 #include "config.h"
 #include "diskspace.h"
+#include "digests.h"
 #include "hash.h"
 #include "http.h"
 #include "log.h"
@@ -137,6 +138,7 @@ struct run {
 	struct mm_streamhash **shs;     /* each job's, for the pool */
 	unsigned seed;                  /* for the jitter of retries */
 	struct mm_vcache *vc;
+	struct mm_digests *dg;          /* the sha256 of each saveTo, across runs (digests.h) */
 	double t0;
 	long long bytes;
 	long long from[MM_SOURCE_KINDS];
@@ -1085,22 +1087,31 @@ static int open_dir(struct run *r, struct job *j)
 	return j->dirfd < 0 ? -1 : 0;
 }
 
-/* This process wrote and hashed the file: its current identity is the one. */
+/* The sha256 the download computed: its digest, or the second one beside a manifest's md5 or sha1. */
+static const char *sha256_of(const struct job *j)
+{
+	if ((!j->has_hash || mm_hash_algo_computed(j->spec.algo) == MM_HASH_SHA256) &&
+	    strlen(j->sh.digest) == 64)
+		return j->sh.digest;
+	return j->sh.hasher2 && strlen(j->sh.digest2) == 64 ? j->sh.digest2 : NULL;
+}
+
+/*
+ * This process wrote and hashed the file: its current identity is the one.
+ * Every digest computed is recorded, so the next check of either is a hit.
+ */
 static void record_vcache(struct run *r, struct job *j, int fd)
 {
 	struct mm_err e;
+	const char *d = sha256_of(j);
 
-	if (!r->vc || !j->has_hash || !j->sh.digest[0])
+	if (!r->vc)
 		return;
-	if (mm_vcache_record(r->vc, fd, NULL, j->spec.algo, j->sh.digest, &e) == MM_EFAIL)
+	if (j->has_hash && j->sh.digest[0] && d != j->sh.digest &&
+	    mm_vcache_record(r->vc, fd, NULL, j->spec.algo, j->sh.digest, &e) == MM_EFAIL)
 		mm_debugf("%s: %s", j->model->name, e.msg);
-}
-
-/* The sha256 the download computed, when it computed one. */
-static const char *sha256_of(const struct job *j)
-{
-	return (!j->has_hash || mm_hash_algo_computed(j->spec.algo) == MM_HASH_SHA256) &&
-	       strlen(j->sh.digest) == 64 ? j->sh.digest : NULL;
+	if (d && mm_vcache_record(r->vc, fd, NULL, MM_HASH_SHA256, d, &e) == MM_EFAIL)
+		mm_debugf("%s: %s", j->model->name, e.msg);
 }
 
 /* The origin's sha256, when there is one and a sha256 was computed, matches. */
@@ -1120,11 +1131,45 @@ static void proved_by(struct job *j)
 	snprintf(j->sha256, sizeof(j->sha256), "%s", d ? d : "");
 }
 
+/*
+ * The file at j's saveTo is now the one j proved: its record (digests.h)
+ * holds the origin's or the computed sha256, or goes when the manifest
+ * proved it (the manifest will say so again).
+ */
+static void keep_digest(struct run *r, const struct job *j)
+{
+	if (j->sha256[0] && j->src != MM_SRC_MANIFEST)
+		mm_digests_set(r->dg, j->model->save_to, j->sha256, j->src, j->size);
+	else
+		mm_digests_set(r->dg, j->model->save_to, NULL, MM_SRC_NONE, 0);
+}
+
+/*
+ * The manifest's hash and the origin's sha256 were both checked and one (or
+ * both) does not hold: say which source said what, and what the file is.
+ */
+static void sources_error(struct job *j, int manifest_ok)
+{
+	const char *d = sha256_of(j);
+	const char *what = manifest_ok || origin_ok(j) ? "the hash sources disagree" : "hash mismatch";
+
+	if (mm_hash_algo_computed(j->spec.algo) == MM_HASH_SHA256)
+		set_error(j, "%s: the manifest says %s %s, %s says sha256 %s; the file's sha256 is %s",
+			  what, mm_hash_algo_name(j->spec.algo), j->spec.hex,
+			  mm_hash_source_name(j->origin_src), j->origin, d ? d : "unknown");
+	else
+		set_error(j, "%s: the manifest says %s %s, %s says sha256 %s; the file's %s is %s "
+			  "and its sha256 is %s", what, mm_hash_algo_name(j->spec.algo), j->spec.hex,
+			  mm_hash_source_name(j->origin_src), j->origin, mm_hash_algo_name(j->spec.algo),
+			  j->sh.digest, d ? d : "unknown");
+}
+
 static void finish(struct run *r, struct job *j)
 {
 	struct stat st;
 	char a[32], why[96];
 	double secs;
+	int manifest_ok;
 
 	abort_job(r, j);
 	if (j->sh.fin_rc != 0) {
@@ -1147,8 +1192,8 @@ static void finish(struct run *r, struct job *j)
 		job_fail(r, j, 1);
 		return;
 	}
-	if (((j->has_hash && !mm_hash_matches(&j->spec, j->sh.digest)) || !origin_ok(j)) &&
-	    j->resumed_from > 0) {
+	manifest_ok = !j->has_hash || mm_hash_matches(&j->spec, j->sh.digest);
+	if ((!manifest_ok || !origin_ok(j)) && j->resumed_from > 0) {
 		/* The part file may be what was wrong (a power loss zeroes blocks): once, from byte 0. */
 		mm_format_size(j->resumed_from, a, sizeof(a));
 		snprintf(why, sizeof(why), "hash mismatch after resuming from %s", a);
@@ -1157,16 +1202,15 @@ static void finish(struct run *r, struct job *j)
 		return;
 	}
 	/* Bytes from a peer or mirror: it is named, and the next source starts over. */
-	if (((j->has_hash && !mm_hash_matches(&j->spec, j->sh.digest)) || !origin_ok(j)) && blame(r, j))
+	if ((!manifest_ok || !origin_ok(j)) && blame(r, j))
 		return;
-	if (j->has_hash && mm_hash_matches(&j->spec, j->sh.digest) && !origin_ok(j)) {
-		set_error(j, "the hash sources disagree: the manifest says %s %s, %s says sha256 %s; "
-			  "the file's sha256 is %s", mm_hash_algo_name(j->spec.algo), j->spec.hex,
-			  mm_hash_source_name(j->origin_src), j->origin, j->sh.digest);
+	/* Both a manifest hash and the origin's sha256: both must hold. */
+	if (j->has_hash && j->origin[0] && (!manifest_ok || !origin_ok(j))) {
+		sources_error(j, manifest_ok);
 		job_fail(r, j, 1);
 		return;
 	}
-	if (j->has_hash && !mm_hash_matches(&j->spec, j->sh.digest)) {
+	if (!manifest_ok) {
 		set_error(j, "hash mismatch: expected %s %s, got %.*s", mm_hash_algo_name(j->spec.algo),
 			  j->spec.hex, (int)mm_hash_hexlen(j->spec.algo), j->sh.digest);
 		job_fail(r, j, 1);
@@ -1174,8 +1218,7 @@ static void finish(struct run *r, struct job *j)
 	}
 	if (!origin_ok(j)) {
 		set_error(j, "hash mismatch: %s says sha256 %s, got %s", mm_hash_source_name(j->origin_src),
-			  j->origin, j->sh.digest);
-		j->reason = "mismatch";
+			  j->origin, sha256_of(j));
 		job_fail(r, j, 1);
 		return;
 	}
@@ -1189,6 +1232,7 @@ static void finish(struct run *r, struct job *j)
 	state_drop(j);
 	fsync(j->dirfd);
 	record_vcache(r, j, j->fd);
+	keep_digest(r, j);
 	hash_forget(r, j, 1);
 	release(r, j);
 	j->state = J_DONE;
@@ -1277,6 +1321,13 @@ out:
 		close(dfd);
 	j->link_from = src;
 	j->state = rc == 0 ? J_DONE : J_FAILED;
+	/* The same bytes, proved as its source was (twins share a manifest hash). */
+	j->src = src->src ? src->src : MM_SRC_MANIFEST;
+	memcpy(j->sha256, src->sha256, sizeof(j->sha256));
+	if (rc == 0) {
+		j->size = src->size;
+		keep_digest(r, j);
+	}
 	if (rc == 0) {
 		struct mm_fetch_event ev = { .text = src->model->save_to };
 
@@ -1396,10 +1447,17 @@ static void start_job(struct run *r, struct job *j)
 	{
 		struct mm_err e;
 
-		/* Without a hash, the sha256 is computed: the origin's is checked, or it is recorded. */
-		j->sh.hasher = mm_hasher_new(j->has_hash ? mm_hash_algo_computed(j->spec.algo) :
-					     MM_HASH_SHA256, &e);
-		if (!j->sh.hasher) {
+		enum mm_hash_algo a = j->has_hash ? mm_hash_algo_computed(j->spec.algo) : MM_HASH_SHA256;
+
+		/*
+		 * The manifest's hash, and a sha256 beside it when that is weaker
+		 * (md5, sha1), in one pass: the origin's sha256 is checked, or the
+		 * computed one recorded, whatever the manifest gives.
+		 */
+		j->sh.hasher = mm_hasher_new(a, &e);
+		if (j->sh.hasher && a != MM_HASH_SHA256 && !j->sh.hasher2)
+			j->sh.hasher2 = mm_hasher_new(MM_HASH_SHA256, &e);
+		if (!j->sh.hasher || (a != MM_HASH_SHA256 && !j->sh.hasher2)) {
 			set_error(j, "%s", e.msg);
 			goto fail;
 		}
@@ -1593,6 +1651,7 @@ static void job_free(struct job *j)
 	mm_source_list_free(&j->srcs);
 	free(j->sent);
 	mm_list_free(&j->liars);
+	mm_hasher_free(j->sh.hasher2);
 	free(j->pieces);
 	free(j->dir);
 	free(j->base);
@@ -1654,26 +1713,39 @@ static int verify_present(struct run *r, struct job *j, int loud)
 	char hex[MM_HASH_HEXMAX + 1];
 	struct stat st;
 	struct mm_err e;
+	struct mm_hash_spec spec = j->spec;
+	enum mm_hash_source src = MM_SRC_MANIFEST;
+	long long rsize;
 	int fd, ok = 0;
 
-	if (!j->has_hash)
-		return 1;
+	/* Without a manifest hash, the sha256 a past download was proved by, if kept. */
+	if (!j->has_hash) {
+		if (!mm_digests_find(r->dg, j->model->save_to, spec.hex, &src, &rsize) ||
+		    !size_ok(j, rsize))
+			return 1;
+		spec.algo = MM_HASH_SHA256;
+	}
 	fd = mm_openat_beneath(r->rootfd, j->model->save_to, O_RDONLY, 0);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		if (fd >= 0)
 			close(fd);
 		return 0;
 	}
-	if (r->vc && mm_vcache_lookup(r->vc, fd, &st, j->spec.algo, hex)) {
-		ok = mm_hash_matches(&j->spec, hex);
-	} else if (mm_hash_fd(fd, mm_hash_algo_computed(j->spec.algo), NULL, 0, hex, NULL, &e) == 0) {
-		ok = mm_hash_matches(&j->spec, hex);
+	if (r->vc && mm_vcache_lookup(r->vc, fd, &st, spec.algo, hex)) {
+		ok = mm_hash_matches(&spec, hex);
+	} else if (mm_hash_fd(fd, mm_hash_algo_computed(spec.algo), NULL, 0, hex, NULL, &e) == 0) {
+		ok = mm_hash_matches(&spec, hex);
 		if (r->vc)
-			mm_vcache_record(r->vc, fd, &st, j->spec.algo, hex, &e);
+			mm_vcache_record(r->vc, fd, &st, spec.algo, hex, &e);
 	}
 	close(fd);
+	if (ok && !j->has_hash) {
+		memcpy(j->sha256, spec.hex, sizeof(j->sha256));
+		j->src = src;
+	}
 	if (!ok && loud)
-		mm_warnf("%s: present but its hash does not match; downloading it again", j->model->name);
+		mm_warnf("%s: present but its %s does not match; downloading it again", j->model->name,
+			 j->has_hash ? "hash" : "recorded sha256");
 	return ok;
 }
 
@@ -1745,6 +1817,8 @@ static int make_lockdir(struct run *r, struct mm_err *err)
 		mm_warnf("%s: downloads are not locked against other runs", e.msg);
 	if (st.fd >= 0 && !r->vc)
 		r->vc = mm_vcache_open(&st, 0, &e);
+	if (st.fd >= 0 && !r->dg)
+		r->dg = mm_digests_open(&st, &e);
 	mm_state_close(&st);
 	return 0;
 }
@@ -1765,8 +1839,7 @@ static void civitai_digests(struct run *r)
 	q = mm_xcalloc(r->n + 1, sizeof(*q));
 	js = mm_xcalloc(r->n + 1, sizeof(*js));
 	for (i = 0; i < r->n; i++)
-		if (r->jobs[i].state == J_QUEUED &&
-		    (!r->jobs[i].has_hash || mm_hash_algo_computed(r->jobs[i].spec.algo) == MM_HASH_SHA256)) {
+		if (r->jobs[i].state == J_QUEUED) {
 			js[n] = &r->jobs[i];
 			q[n++].url = r->jobs[i].model->url;
 		}
@@ -1781,7 +1854,9 @@ static void civitai_digests(struct run *r)
 			continue;
 		memcpy(j->origin, q[i].sha256, sizeof(j->origin));
 		j->origin_src = MM_SRC_CIVITAI;
-		if (j->has_hash && !mm_hash_matches(&j->spec, j->origin)) {
+		/* An md5 or sha1 is checked against the bytes, beside this sha256 (finish()). */
+		if (j->has_hash && mm_hash_algo_computed(j->spec.algo) == MM_HASH_SHA256 &&
+		    !mm_hash_matches(&j->spec, j->origin)) {
 			set_error(j, "the hash sources disagree: the manifest says %s %s, civitai says sha256 %s",
 				  mm_hash_algo_name(j->spec.algo), j->spec.hex, j->origin);
 			mm_errorf("%s: %s", j->model->name, j->error);
@@ -1797,9 +1872,8 @@ static const char *known_sha256(const struct job *j)
 {
 	if (j->has_hash && j->spec.algo == MM_HASH_SHA256)
 		return j->spec.hex;
-	/* The origin's, only where the download computes a sha256 to check it with (finish()). */
-	if (j->origin[0] && strlen(j->origin) == 64 &&
-	    (!j->has_hash || mm_hash_algo_computed(j->spec.algo) == MM_HASH_SHA256))
+	/* The origin's: every download computes a sha256 to check it with (finish()). */
+	if (j->origin[0] && strlen(j->origin) == 64)
 		return j->origin;
 	return NULL;
 }
@@ -2178,6 +2252,13 @@ static void run_close(struct run *r)
 		if (mm_vcache_save(r->vc, &e) != 0)
 			mm_debugf("%s", e.msg);
 		mm_vcache_free(r->vc);
+	}
+	if (r->dg) {
+		struct mm_err e;
+
+		if (mm_digests_save(r->dg, &e) != 0)
+			mm_warnf("the digest record is not saved: %s", e.msg);
+		mm_digests_free(r->dg);
 	}
 	for (i = 0; i < r->n; i++)
 		job_free(&r->jobs[i]);

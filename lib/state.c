@@ -20,6 +20,7 @@ static const char *const known_dirs[] = { MM_STATE_API, MM_STATE_LOCKS, MM_STATE
 				       MM_STATE_CIVITAI };
 static const char *const known_files[] = {
 	MM_STATE_VERIFIED, MM_STATE_VERIFIED ".lock", MM_STATE_READY,
+	MM_STATE_DIGESTS, MM_STATE_DIGESTS ".lock",
 };
 
 /* MM_EUSAGE with how to fix it when the folder open as fd (shown) breaks the rule; else 0. */

@@ -7,6 +7,8 @@
  *   locks/<n>.lock    one flock per saveTo while it downloads (mm-fetch)
  *   civitai/<id>.json Civitai's model-versions answers (mm-fetch, upstream.h)
  *   verified          the verified-result cache (vcache.h), with verified.lock
+ *   digests           the sha256 each saveTo was proved by when the manifest
+ *                     gives none (digests.h), with digests.lock
  *   quarantine/<saveTo>, quarantine/<saveTo>.why
  *                     files that failed verification (mm-verify --quarantine)
  *   ready             written by mm-entrypoint once the models are in place
@@ -46,6 +48,7 @@
 #define MM_STATE_LOCKS "locks"
 #define MM_STATE_CIVITAI "civitai"
 #define MM_STATE_VERIFIED "verified"
+#define MM_STATE_DIGESTS "digests"
 #define MM_STATE_QUARANTINE "quarantine"
 #define MM_STATE_READY "ready"
 

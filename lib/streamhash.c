@@ -58,6 +58,8 @@ static void *hash_main(void *arg)
 
 		if (j->hasher && j->hasher_gen != gen) {
 			mm_hasher_reset(j->hasher, NULL);
+			if (j->hasher2)
+				mm_hasher_reset(j->hasher2, NULL);
 			j->hasher_gen = gen;
 		}
 		if (fin_now) {
@@ -67,7 +69,8 @@ static void *hash_main(void *arg)
 			if (fsync(j->fd) < 0) {
 				snprintf(err, sizeof(err), "cannot fsync the part file: %s", strerror(errno));
 				rc = -1;
-			} else if (j->hasher && mm_hasher_final(j->hasher, j->digest, &e) != 0) {
+			} else if ((j->hasher && mm_hasher_final(j->hasher, j->digest, &e) != 0) ||
+				   (j->hasher && j->hasher2 && mm_hasher_final(j->hasher2, j->digest2, &e) != 0)) {
 				snprintf(err, sizeof(err), "%.200s", e.msg);
 				rc = -1;
 			}
@@ -90,6 +93,8 @@ static void *hash_main(void *arg)
 				}
 				if (rc == 0)
 					mm_hasher_update(j->hasher, buf, (size_t)n, NULL);
+				if (rc == 0 && j->hasher2)
+					mm_hasher_update(j->hasher2, buf, (size_t)n, NULL);
 			}
 			/* Start writeback early so the final fsync has little left to do. */
 			if (rc == 0 && off + n - j->synced >= WRITEBACK_EVERY) {

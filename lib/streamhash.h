@@ -39,15 +39,20 @@
 
 #include "hash.h"
 
-/* One file followed by the pool.  Zero it, then set fd and hasher. */
+/*
+ * One file followed by the pool.  Zero it, then set fd and hasher (and
+ * hasher2 for a second digest of the same bytes, read once for both).
+ */
 struct mm_streamhash {
 	int fd;                         /* the part file, open for reading */
 	struct mm_hasher *hasher;       /* NULL: only fsync, no digest */
+	struct mm_hasher *hasher2;      /* NULL, or a second algorithm fed the same bytes */
 	/* Under the pool's mutex. */
 	long long frontier, hashed;
 	int complete, busy, dead, fin, fin_rc;
 	unsigned gen, hasher_gen;
 	char digest[MM_HASH_HEXMAX + 1];
+	char digest2[MM_HASH_HEXMAX + 1];       /* hasher2's, when it has one */
 	char fin_err[256];
 	long long synced;               /* writeback started up to here */
 };

@@ -39,6 +39,8 @@ for run in 1 2; do
 	like "$out" 'sdxl-vae\.safetensors +downloaded +from peer demo-gpu-1' "the VAE from the peer too"
 	like "$out" 'esrgan-x4\.pth +downloaded +from origin' "the AutoV2 upscaler from its origin"
 	no_leak demo-fleet-secret "the serving token is printed nowhere" "$T/out" "$T/err"
+	is "$(printf '%s\n' "$out" | grep -c 'verify: 4 ok (4 from the verified cache), 0 without a hash')" 2 \
+		"both boots prove all four from the verified cache; on the warm restart the lora is ok by the sha256 kept from its download, not unverified"
 	like "$out" 'mm_fetch_downloads_total\{source="other",outcome="present"\} 4' \
 		"the metrics file is shown, with both boots counted"
 	like "$out" '^demo-gpu-1 +live +[0-9]+s +4 ' "it ends with the fleet: this machine, live, its 4 models"

@@ -144,7 +144,7 @@ unlike "$(cat "$T/log")" "hunter2" "the secret is not shown"
 
 # ------------------------------------------------------------- the origin's sha256
 # No hash in the manifest: Civitai's published sha256 lets a mirror serve it;
-# with an md5 in the manifest (the download then checks md5 alone), it does not.
+# with an md5 in the manifest too, since the download checks both.
 civitai_file 101 model.safetensors 300000
 hv=$(sha256_of "$FIX_ROOT/_civitai/101/model.safetensors")
 mv5=$(md5_of "$FIX_ROOT/_civitai/101/model.safetensors")
@@ -164,8 +164,9 @@ cat > "$T/cv5.json" <<EOF
 EOF
 fix_reset
 CIVITAI_ENDPOINT=$FIX_URL MM_MIRRORS="$CAS" run 0 "an md5 in the manifest and Civitai's sha256: exit 0" "$T/cv5.json"
-is "$(gets '/cas/*')" 0 "the mirror is not asked: the download checks the md5 alone"
-is "$(ff 0 source)" "" "the origin alone"
+check "the right bytes" cmp "$T/r$n/models/cv.safetensors" "$FIX_ROOT/_civitai/101/model.safetensors"
+is "$(ff 0 source)" "mirror 1" "from the mirror: the md5 and Civitai's sha256 are both checked"
+is "$(gets '/_r2/*')" 0 "the origin's file was not downloaded"
 
 # ------------------------------------------------------------- none
 fix_reset
