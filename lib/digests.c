@@ -197,15 +197,9 @@ struct mm_digests *mm_digests_open(const struct mm_state *state, struct mm_err *
 	size_t bad;
 	int fd;
 
-	if (!state || state->fd < 0) {
-		mm_error(err, MM_EUSAGE, "no state directory for the digest record");
+	fd = mm_state_dup(state, "digest record", err);
+	if (fd < 0)
 		return NULL;
-	}
-	fd = fcntl(state->fd, F_DUPFD_CLOEXEC, 0);
-	if (fd < 0) {
-		mm_error(err, MM_EFAIL, "%s: %s", state->path, strerror(errno));
-		return NULL;
-	}
 	d = mm_xcalloc(1, sizeof(*d));
 	d->dir = mm_xstrdup(state->path);
 	d->dirfd = fd;

@@ -231,6 +231,18 @@ void mm_state_close(struct mm_state *s)
 	s->path = NULL;
 }
 
+int mm_state_dup(const struct mm_state *s, const char *what, struct mm_err *err)
+{
+	int fd;
+
+	if (!s || s->fd < 0)
+		return mm_error(err, MM_EUSAGE, "no state directory for the %s", what), -1;
+	fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return mm_error(err, MM_EFAIL, "%s: %s", s->path, strerror(errno)), -1;
+	return fd;
+}
+
 int mm_state_subdir(const struct mm_state *s, const char *rel, int create, struct mm_err *err)
 {
 	struct mm_err e = { 0 };

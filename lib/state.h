@@ -71,6 +71,13 @@ int mm_state_open(struct mm_state *s, const char *path, int create, struct mm_er
 void mm_state_close(struct mm_state *s);
 
 /*
+ * A descriptor of its own of the open state directory s, for a module that
+ * outlives s (what: the module's name, for the message).  Returns it, or -1
+ * with err set (MM_EUSAGE when s is not open).
+ */
+int mm_state_dup(const struct mm_state *s, const char *what, struct mm_err *err);
+
+/*
  * Open the folder rel ("quarantine/models/loras": one or more components)
  * beneath the state directory, each component a real folder held to the
  * rule, created 0700 when missing and create is set.  Returns a descriptor,

@@ -177,15 +177,9 @@ struct mm_vcache *mm_vcache_open(const struct mm_state *state, int flags, struct
 	struct mm_vcache *vc;
 	int fd;
 
-	if (!state || state->fd < 0) {
-		mm_error(err, MM_EUSAGE, "no state directory for the verified cache");
+	fd = mm_state_dup(state, "verified cache", err);
+	if (fd < 0)
 		return NULL;
-	}
-	fd = fcntl(state->fd, F_DUPFD_CLOEXEC, 0);
-	if (fd < 0) {
-		mm_error(err, MM_EFAIL, "%s: %s", state->path, strerror(errno));
-		return NULL;
-	}
 	vc = mm_xcalloc(1, sizeof(*vc));
 	vc->dir = mm_xstrdup(state->path);
 	vc->dirfd = fd;
