@@ -92,8 +92,9 @@ is "$(stat -c %i "$MM_ROOT/models/x/a.bin")" "$(stat -c %i "$MM_ROOT/models/y/a.
 is "$(ff 1 linkedFrom)" models/x/a.bin "linkedFrom names the source"
 like "$(cat "$T/log")" 'mm-fetch: 2 downloaded, 0 present, 0 failed' \
 	"the closing line counts what the manifest says: both downloaded"
-like "$(cat "$T/log")" 'proved by the manifest 1, by the origin 0, by computed digest only 0' \
-	"and the link is not said to be proved by an origin"
+is "$(ff 1 hashSource)" manifest "the link is proved as its source was: by the manifest"
+like "$(cat "$T/log")" 'proved by the manifest 2, by the origin 0, by computed digest only 0' \
+	"and counted so, not as proved by an origin"
 rm "$MM_ROOT/models/y/a.bin"
 fix_reset
 fetch 0 "one present, one missing" "$T/two.json"
