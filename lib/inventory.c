@@ -391,6 +391,32 @@ static void add_hset(struct mm_rcmds *q, const char *key, const char *id,
 		mm_rcmds_add(q, "HDEL", key, "missing_models", (char *)NULL);
 }
 
+/*
+ * The set of proved sha256 digests, written whole with the models JSON:
+ * mm_peers (scripts/redis/mm.lua) asks it, not the JSON, which it would
+ * decode for every machine on every call.
+ */
+static void add_sha256s(struct mm_rcmds *q, const char *id, const struct snapshot *s)
+{
+	char *key = mm_xasprintf(MM_RKEY_MACHINE_SHA256S, id);
+	size_t i, n = 0;
+
+	mm_rcmds_add(q, "DEL", key, (char *)NULL);
+	for (i = 0; i < s->n; i++) {
+		const char *d = s->models[i].sha256;
+
+		if (!d || !*d)
+			continue;
+		if (n++ % 1000 == 0) {
+			mm_rcmds_begin(q);
+			mm_rcmds_arg(q, "SADD");
+			mm_rcmds_arg(q, key);
+		}
+		mm_rcmds_arg(q, d);
+	}
+	free(key);
+}
+
 /* One command with a fixed head and a list of members, e.g. SADD key a b c. */
 static void add_members(struct mm_rcmds *q, const char *cmd, const char *key,
 			const char *const *v, size_t n)
@@ -448,6 +474,7 @@ struct mm_rcmds *mm_inv_full_commands(const char *id, const struct mm_inv_model 
 	add_members(q, "SADD", k_names, s.names.v, s.names.n);
 	add_index(q, "SADD", id, s.names.v, s.names.n);
 	add_hset(q, k_models, id, &s, now, 1);
+	add_sha256s(q, id, &s);
 	add_heartbeat(q, id, now);
 	mm_rcmds_add(q, "EXEC", (char *)NULL);
 	snapshot_free(&s);
@@ -614,6 +641,8 @@ static int write_server(struct mm_reporter *rep, struct mm_redis *r, struct snap
 		goto out;
 	q = mm_rcmds_new();
 	add_hset(q, rep->k_models, rep->id, s, now, write_models);
+	if (write_models)
+		add_sha256s(q, rep->id, s);
 	add_heartbeat(q, rep->id, now);
 	mm_rcmds_add(q, "EXEC", (char *)NULL);
 	nq += mm_rcmds_count(q);
@@ -699,6 +728,7 @@ static int remove_machine(struct mm_redis *r, const char *id, long long cutoff, 
 	char *k_models = mm_xasprintf(MM_RKEY_MACHINE_MODELS, id);
 	char *k_names = mm_xasprintf(MM_RKEY_MACHINE_NAMES, id);
 	char *k_wf = mm_xasprintf(MM_RKEY_MACHINE_WORKFLOWS, id);
+	char *k_sha = mm_xasprintf(MM_RKEY_MACHINE_SHA256S, id);
 	struct mm_rcmds *q = mm_rcmds_new();
 	redisReply **reps = NULL, *xrep = NULL;
 	struct names old = {0};
@@ -739,7 +769,7 @@ static int remove_machine(struct mm_redis *r, const char *id, long long cutoff, 
 		mm_rcmds_add(q, "SREM", ik, id, (char *)NULL);
 		free(ik);
 	}
-	mm_rcmds_add(q, "DEL", k_models, k_names, k_wf, (char *)NULL);
+	mm_rcmds_add(q, "DEL", k_models, k_names, k_wf, k_sha, (char *)NULL);
 	mm_rcmds_add(q, "ZREM", MM_RKEY_HEARTBEAT, id, (char *)NULL);
 	mm_rcmds_add(q, "EXEC", (char *)NULL);
 	rc = mm_redis_pipeline_last(r, q, &xrep, err);
@@ -758,6 +788,7 @@ out:
 	free(k_models);
 	free(k_names);
 	free(k_wf);
+	free(k_sha);
 	return rc;
 }
 

@@ -14,6 +14,7 @@
 #define MM_RKEY_MACHINE_MODELS     "machine:%s:models"       /* hash */
 #define MM_RKEY_MACHINE_NAMES      "machine:%s:model_names"  /* set of model names */
 #define MM_RKEY_MACHINE_WORKFLOWS  "machine:%s:workflows"    /* set of workflow names */
+#define MM_RKEY_MACHINE_SHA256S    "machine:%s:sha256s"      /* set of the proved sha256 digests */
 #define MM_RKEY_MODEL_INDEX_PREFIX "models:index:"           /* + name: set of machine ids */
 #define MM_RKEY_WORKFLOW_INDEX     "workflows:index:%s"      /* set of machine ids */
 #define MM_RKEY_HEARTBEAT          "machines:models:heartbeat" /* zset id -> unix time */

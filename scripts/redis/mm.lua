@@ -460,9 +460,53 @@ redis.register_function{
 	end,
 }
 
+-- The asked digests (indexes into want, by digest) that machine id holds:
+-- from its set of proved digests, or, for a machine an older mm-report
+-- published (no set), from its models JSON.  nil when it holds none.
+local function peer_holds(id, want, digests)
+	local key = 'machine:' .. id .. ':sha256s'
+	local has = {}
+	local t = redis.call('TYPE', key).ok
+	if t == 'set' then
+		local member = call_chunked('SMISMEMBER', key, digests)
+		for i, d in ipairs(digests) do
+			if member[i] == 1 then
+				for _, k in ipairs(want[d]) do
+					has[#has + 1] = k
+				end
+			end
+		end
+	elseif t == 'none' then
+		local js = redis.pcall('HGET', 'machine:' .. id .. ':models', 'models')
+		if type(js) ~= 'string' then
+			return nil
+		end
+		local ok, models = pcall(cjson.decode, js)
+		if not ok or type(models) ~= 'table' then
+			return nil
+		end
+		local seen = {}
+		for _, m in ipairs(models) do
+			local d = type(m) == 'table' and m.sha256
+			if type(d) == 'string' and want[d] and not seen[d] then
+				seen[d] = true
+				for _, k in ipairs(want[d]) do
+					has[#has + 1] = k
+				end
+			end
+		end
+	else
+		return nil
+	end
+	if #has == 0 then
+		return nil
+	end
+	return has
+end
+
 -- Where mm-fetch may take files from: every live machine but self whose
--- inventory advertises a serving URL, with the asked digests its models
--- carry.  A models field that is not a JSON array is passed over.
+-- inventory advertises a serving URL, with the asked digests it holds
+-- (peer_holds).  A machine whose keys are of the wrong type is passed over.
 redis.register_function{
 	function_name = 'mm_peers',
 	flags = { 'no-writes' },
@@ -472,35 +516,27 @@ redis.register_function{
 		end
 		local self = args[1]
 		local stale = positive_number(args[2], DEFAULT_STALE, 'stale_after')
-		local want = {}
+		local want, digests = {}, {}
 		for i = 3, #args do
 			local w = want[args[i]]
 			if not w then
 				w = {}
 				want[args[i]] = w
+				digests[#digests + 1] = args[i]
 			end
 			w[#w + 1] = i - 2
 		end
 		local out = {}
+		if #digests == 0 then
+			return out
+		end
 		for _, id in ipairs(live_machines(stale, (now_parts()))) do
 			if id ~= self then
-				local f = redis.pcall('HMGET', 'machine:' .. id .. ':models', 'serve_url', 'models')
-				if not f.err and type(f[1]) == 'string' and f[1] ~= '' and type(f[2]) == 'string' then
-					local ok, models = pcall(cjson.decode, f[2])
-					if ok and type(models) == 'table' then
-						local has, seen = {}, {}
-						for _, m in ipairs(models) do
-							local d = type(m) == 'table' and m.sha256
-							if type(d) == 'string' and want[d] and not seen[d] then
-								seen[d] = true
-								for _, k in ipairs(want[d]) do
-									has[#has + 1] = k
-								end
-							end
-						end
-						if #has > 0 then
-							out[#out + 1] = { id, f[1], has }
-						end
+				local f = redis.pcall('HMGET', 'machine:' .. id .. ':models', 'serve_url')
+				if not f.err and type(f[1]) == 'string' and f[1] ~= '' then
+					local has = peer_holds(id, want, digests)
+					if has then
+						out[#out + 1] = { id, f[1], has }
 					end
 				end
 			end

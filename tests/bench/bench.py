@@ -1110,6 +1110,7 @@ class Bench:
         r = self.redis.r
         rng = random.Random(11)
         universe = [f"model-{i:04d}.safetensors" for i in range(c["universe"])]
+        digest = {nm: hashlib.sha256(nm.encode()).hexdigest() for nm in universe}
         r.flushall()
         with open(os.path.join(self.top, "scripts", "redis", "mm.lua")) as fh:
             r.function_load(fh.read(), replace=True)
@@ -1119,10 +1120,12 @@ class Bench:
             mid = f"machine-{i:04d}"
             names = rng.sample(universe, c["per"])
             pipe.sadd(f"machine:{mid}:model_names", *names)
+            pipe.sadd(f"machine:{mid}:sha256s", *(digest[nm] for nm in names))
             pipe.hset(f"machine:{mid}:models", mapping={
                 "machine_id": mid, "last_updated": "2026-01-01T00:00:00Z",
+                "serve_url": f"http://127.1.{i // 250}.{i % 250}:8190",
                 "models": json.dumps([{"name": nm, "saveTo": f"models/checkpoints/{nm}",
-                                       "size": 1000000 + i} for nm in names]),
+                                       "size": 1000000 + i, "sha256": digest[nm]} for nm in names]),
                 "total_models": len(names), "total_size_gb": "0.47", "total_bytes": 1000000 * len(names),
                 "unverified_models": i % 3, "missing_models": i % 4})
             pipe.zadd("machines:models:heartbeat", {mid: now - (600 if i % 10 == 0 else i % 60)})
@@ -1154,6 +1157,12 @@ class Bench:
         else:
             self.unavailable(case, fleet, "mm-route")
             self.unavailable(case, models, "mm-route")
+        # What mm-fetch asks at boot: who holds these 20 files (its peers).
+        peers = Row("mm-peers", "redis-cli FCALL_RO mm_peers, 20 digests (mm-fetch's one call)", mm=True)
+        case.rows.append(peers)
+        tools.append((peers, None, ["redis-cli", "-s", self.redis.sock, "FCALL_RO", "mm_peers", "0",
+                                    "machine-new", "120"] + [digest[nm] for nm in universe[:20]],
+                      env, None))
         py = Row("client", "python3 + redis-py: ZRANGE, then HGETALL of every machine (two round trips)")
         case.rows.append(py)
         tools.append((py, None, [sys.executable, "-c", "import json, redis, sys; "
@@ -1166,6 +1175,9 @@ class Bench:
         case.ref = "mm"
         self.rounds(case, self.p["runs"], tools)
         r.flushall()
+        m = peers.median
+        case.target("`mm_peers` at this size (≤ 0.1 s)", m, None if m is None else m <= 0.1,
+                    shown="-" if m is None else f"{m:.3f} s")
         for row, what in ((fleet, "fleet"), (models, "models")):
             m = row.median
             case.target(f"`mm-route {what}` at this size in well under a second (≤ 0.5 s)", m,
