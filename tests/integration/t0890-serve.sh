@@ -2,7 +2,7 @@
 # mm-serve: the verified models of this machine, read-only, by sha256, over
 # real HTTP on loopback: whole files, ranges and HEAD byte for byte; every
 # other path, method and spelling refused; a file changed since it was
-# verified not served; the bearer token; the connection limits under 1,000
+# verified not served; the bearer token; the connection limits under 10,000
 # idle connections; the rate limit; the URL advertised in Redis and
 # withdrawn on SIGTERM.
 . tests/lib.sh
@@ -218,16 +218,16 @@ MM_SERVE_CONNECTIONS=50 MM_SERVE_PER_CLIENT=1000 start_serve "$T/s4.log"
 fd0=$(fds "$PID")
 rss0=$(rss "$PID")
 rm -f "$T/idle.ready"
-python3 "$T/idle.py" 1000 127.0.0.1 "$PORT" "$T/idle.ready" 2 > "$T/idle.out" &
+python3 "$T/idle.py" 10000 127.0.0.1 "$PORT" "$T/idle.ready" 2 > "$T/idle.out" &
 idle=$!
-wait_until 20 test -s "$T/idle.ready" && pass "1,000 idle connections opened" || fail "1,000 idle connections opened"
+wait_until 20 test -s "$T/idle.ready" && pass "10,000 idle connections opened" || fail "10,000 idle connections opened"
 sleep 0.5
 fd1=$(fds "$PID")
 rss1=$(rss "$PID")
 wait "$idle"
 diag "descriptors $fd0 -> $fd1, RSS $rss0 -> $rss1 KiB"
-[ "$((fd1 - fd0))" -le 55 ] && pass "1,000 idle connections hold at most the 50 allowed (+5) descriptors ($fd0 -> $fd1)" ||
-	fail "1,000 idle connections hold at most the 50 allowed descriptors" "$fd0 -> $fd1"
+[ "$((fd1 - fd0))" -le 55 ] && pass "10,000 idle connections hold at most the 50 allowed (+5) descriptors ($fd0 -> $fd1)" ||
+	fail "10,000 idle connections hold at most the 50 allowed descriptors" "$fd0 -> $fd1"
 [ "$((rss1 - rss0))" -le 16384 ] && pass "and under 16 MiB more memory ($rss0 -> $rss1 KiB)" ||
 	fail "and under 16 MiB more memory" "$rss0 -> $rss1 KiB"
 wait_until 10 sh -c "[ \$(ls /proc/$PID/fd | wc -l) -le $((fd0 + 2)) ]" &&
