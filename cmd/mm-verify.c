@@ -182,7 +182,29 @@ static void summary(const struct mm_verify_stats *s, size_t n)
 		s->quarantined ? ", some quarantined" : "");
 }
 
-int main(int argc, char **argv)
+struct args {
+	const char **allow, *state_dir, *metrics_dir, *summary_file;
+	double fetch_seconds;
+	enum mm_hash_algo algo;
+	int scan, table;
+};
+
+/* Options that go only with others: 1 when these do. */
+static int combination_ok(const struct args *a)
+{
+	if (a->algo != MM_HASH_NONE && !a->scan)
+		mm_errorf("--hash goes with --scan");
+	else if (a->fetch_seconds > 0 && !a->summary_file)
+		mm_errorf("--fetch-seconds goes with --summary");
+	else if (a->summary_file && a->scan)
+		mm_errorf("--summary does not go with --scan");
+	else
+		return 1;
+	return 0;
+}
+
+/* The options into o and a: 0 to go on, 1 to exit with *rc. */
+static int parse_args(int argc, char **argv, struct mm_verify_opts *o, struct args *a, int *rc)
 {
 	enum {
 		OPT_ALLOW = 256, OPT_HASH, OPT_NOCACHE, OPT_NOXATTR, OPT_QUARANTINE, OPT_REHASH,
@@ -209,54 +231,42 @@ int main(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	struct mm_verify_opts o = { 0 };
-	struct mm_verify_stats stats = { 0 };
-	struct mm_manifest *m = NULL;
-	struct mm_err err = { 0 };
-	const char **allow = NULL, *opt_state = NULL, *arg, *metrics_dir = NULL, *summary_file = NULL;
-	double t0 = mm_now(), fetch_seconds = 0;
-	enum mm_hash_algo algo = MM_HASH_NONE;
-	char *state_dir = NULL;
-	int c, rc = 0, scan = 0, table = 0;
+	int c;
 	long n;
 
-	mm_prologue_init(argv[0]);
-	allow = mm_xcalloc((size_t)argc, sizeof(*allow));
+	*rc = MM_EUSAGE;
+	a->allow = mm_xcalloc((size_t)argc, sizeof(*a->allow));
 	while ((c = getopt_long(argc, argv, "hj:qVv", opts, NULL)) != -1) {
-		if (mm_prologue_option(c, usage, &rc))
-			goto out;
+		if (mm_prologue_option(c, usage, rc))
+			return 1;
 		switch (c) {
 		case 'j':
-			if (mm_prologue_number("-j", optarg, 1, 256, &n) < 0) {
-				rc = MM_EUSAGE;
-				goto out;
-			}
-			o.jobs = (int)n;
+			if (mm_prologue_number("-j", optarg, 1, 256, &n) < 0)
+				return 1;
+			o->jobs = (int)n;
 			break;
-		case OPT_ALLOW: allow[o.nallow++] = optarg; break;
+		case OPT_ALLOW: a->allow[o->nallow++] = optarg; break;
 		case OPT_HASH:
-			algo = optarg ? mm_hash_algo_from_name(optarg) : MM_HASH_SHA256;
-			if (algo == MM_HASH_NONE || algo == MM_HASH_AUTOV2) {
+			a->algo = optarg ? mm_hash_algo_from_name(optarg) : MM_HASH_SHA256;
+			if (a->algo == MM_HASH_NONE || a->algo == MM_HASH_AUTOV2) {
 				mm_errorf("--hash takes sha256, sha1 or md5, not '%s'", optarg);
-				rc = MM_EUSAGE;
-				goto out;
+				return 1;
 			}
 			break;
-		case OPT_NOCACHE: o.no_cache = 1; break;
-		case OPT_NOXATTR: o.no_xattr = 1; break;
-		case OPT_QUARANTINE: o.quarantine = 1; break;
-		case OPT_REHASH: o.rehash = 1; break;
-		case OPT_REQUIRE: o.require_hash = 1; break;
-		case OPT_SCAN: scan = 1; break;
-		case OPT_STATE: opt_state = optarg; break;
-		case OPT_TABLE: table = 1; break;
-		case OPT_METRICS: metrics_dir = optarg; break;
-		case OPT_SUMMARY: summary_file = optarg; break;
+		case OPT_NOCACHE: o->no_cache = 1; break;
+		case OPT_NOXATTR: o->no_xattr = 1; break;
+		case OPT_QUARANTINE: o->quarantine = 1; break;
+		case OPT_REHASH: o->rehash = 1; break;
+		case OPT_REQUIRE: o->require_hash = 1; break;
+		case OPT_SCAN: a->scan = 1; break;
+		case OPT_STATE: a->state_dir = optarg; break;
+		case OPT_TABLE: a->table = 1; break;
+		case OPT_METRICS: a->metrics_dir = optarg; break;
+		case OPT_SUMMARY: a->summary_file = optarg; break;
 		case OPT_FETCH_SECONDS:
-			if (mm_parse_double(optarg, 0, 1e9, &fetch_seconds) < 0) {
+			if (mm_parse_double(optarg, 0, 1e9, &a->fetch_seconds) < 0) {
 				mm_errorf("--fetch-seconds takes a number of seconds, not '%s'", optarg);
-				rc = MM_EUSAGE;
-				goto out;
+				return 1;
 			}
 			break;
 		}
@@ -264,77 +274,103 @@ int main(int argc, char **argv)
 	if (argc - optind > 1) {
 		mm_errorf("unexpected argument '%s'", argv[optind + 1]);
 		usage(stderr);
-		rc = MM_EUSAGE;
-		goto out;
+		return 1;
 	}
-	if (algo != MM_HASH_NONE && !scan) {
-		mm_errorf("--hash goes with --scan");
+	if (!combination_ok(a)) {
 		usage(stderr);
-		rc = MM_EUSAGE;
-		goto out;
+		return 1;
 	}
-	if (fetch_seconds > 0 && !summary_file) {
-		mm_errorf("--fetch-seconds goes with --summary");
-		usage(stderr);
-		rc = MM_EUSAGE;
-		goto out;
-	}
-	if (summary_file && scan) {
-		mm_errorf("--summary does not go with --scan");
-		usage(stderr);
-		rc = MM_EUSAGE;
-		goto out;
-	}
-	arg = optind < argc ? argv[optind] : NULL;
-	o.root = mm_config_root();
-	state_dir = opt_state ? mm_xstrdup(opt_state) : mm_config_state_dir(o.root);
-	o.state_dir = state_dir;
-	if (opt_state)
-		mm_manifest_set_state_dir(o.root, opt_state);
-	o.allow_dirs = allow;
-	o.stop = mm_prologue_signals();
-	o.on_event = on_event;
-	o.event_arg = &scan;
-	if (mm_hash_catch_sigbus() < 0)
-		mm_debugf("no SIGBUS handler: files are read, not mapped");
+	*rc = 0;
+	return 0;
+}
 
-	if (scan) {
-		rc = mm_verify_scan(arg, algo, &o, &m, &stats, &err);
-		if (!m) {
-			mm_errorf("%s", err.msg);
-			goto out;
+/*
+ * Verify what the manifest (or the scan) lists into *m: the exit code.
+ * *print is set when there is a manifest to print, however it went.
+ */
+static int run(const char *arg, const struct args *a, struct mm_verify_opts *o, struct mm_manifest **m,
+	       struct mm_verify_stats *stats, struct mm_err *err, int *print)
+{
+	int rc;
+
+	*print = 0;
+	if (a->scan) {
+		rc = mm_verify_scan(arg, a->algo, o, m, stats, err);
+		if (!*m) {
+			mm_errorf("%s", err->msg);
+			return rc;
 		}
-		if (algo != MM_HASH_NONE)
-			summary(&stats, m->n);
-	} else {
-		rc = mm_manifest_load(arg, 0, &m, &err);
-		if (rc) {
-			mm_manifest_log_problems(m, &err);
-			goto out;
-		}
-		rc = mm_verify(m, &o, &stats, &err);
-		if (rc == MM_EUSAGE) {
-			mm_errorf("%s", err.msg);
-			goto out;
-		}
-		if (rc == MM_EINT || rc == MM_ETERM)
-			mm_errorf("interrupted: the models not yet verified have no verify object");
-		summary(&stats, m->n);
-		if (summary_file && write_summary(summary_file, m, fetch_seconds) != 0 && rc == 0)
-			rc = MM_EFAIL;
+		if (a->algo != MM_HASH_NONE)
+			summary(stats, (*m)->n);
+		*print = 1;
+		return rc;
 	}
-	if (table) {
-		print_table(m, scan);
+	rc = mm_manifest_load(arg, 0, m, err);
+	if (rc) {
+		mm_manifest_log_problems(*m, err);
+		return rc;
+	}
+	rc = mm_verify(*m, o, stats, err);
+	if (rc == MM_EUSAGE) {
+		mm_errorf("%s", err->msg);
+		return rc;
+	}
+	if (rc == MM_EINT || rc == MM_ETERM)
+		mm_errorf("interrupted: the models not yet verified have no verify object");
+	summary(stats, (*m)->n);
+	*print = 1;
+	if (a->summary_file && write_summary(a->summary_file, *m, a->fetch_seconds) != 0 && rc == 0)
+		rc = MM_EFAIL;
+	return rc;
+}
+
+/* The manifest (or the table) on stdout: rc, or MM_EFAIL when it could not be written. */
+static int output(struct mm_manifest *m, const struct args *a, int rc)
+{
+	struct mm_err err = { 0 };
+
+	if (a->table) {
+		print_table(m, a->scan);
 	} else if (mm_manifest_write(m, stdout, &err) != 0) {
 		mm_errorf("%s", err.msg);
-		rc = MM_EFAIL;
-		goto out;
+		return MM_EFAIL;
 	}
 	if (mm_finish_stdout() != 0 && rc != MM_EINT && rc != MM_ETERM)
 		rc = MM_EFAIL;
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { .algo = MM_HASH_NONE };
+	struct mm_verify_opts o = { 0 };
+	struct mm_verify_stats stats = { 0 };
+	struct mm_manifest *m = NULL;
+	struct mm_err err = { 0 };
+	double t0 = mm_now();
+	char *state_dir = NULL;
+	int rc, print;
+
+	mm_prologue_init(argv[0]);
+	if (parse_args(argc, argv, &o, &a, &rc))
+		goto out;
+	o.root = mm_config_root();
+	state_dir = a.state_dir ? mm_xstrdup(a.state_dir) : mm_config_state_dir(o.root);
+	o.state_dir = state_dir;
+	if (a.state_dir)
+		mm_manifest_set_state_dir(o.root, a.state_dir);
+	o.allow_dirs = a.allow;
+	o.stop = mm_prologue_signals();
+	o.on_event = on_event;
+	o.event_arg = &a.scan;
+	if (mm_hash_catch_sigbus() < 0)
+		mm_debugf("no SIGBUS handler: files are read, not mapped");
+	rc = run(optind < argc ? argv[optind] : NULL, &a, &o, &m, &stats, &err, &print);
+	if (print)
+		rc = output(m, &a, rc);
 out:
 	if (rc != MM_EUSAGE) {
-		struct mm_metrics *mx = mm_metrics_new("mm-verify", mm_metrics_dir(metrics_dir));
+		struct mm_metrics *mx = mm_metrics_new("mm-verify", mm_metrics_dir(a.metrics_dir));
 
 		mm_metrics_verify(mx, m ? &stats : NULL);
 		if (mm_metrics_finish(mx, t0, rc, &err))
@@ -343,6 +379,6 @@ out:
 	}
 	mm_manifest_free(m);
 	free(state_dir);
-	free(allow);
+	free(a.allow);
 	return rc;
 }
