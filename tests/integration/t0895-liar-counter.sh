@@ -76,6 +76,7 @@ MM_ROOT=$T/b MACHINE_ID=gpu-b fetch 0 "machine B, a lying peer and an honest one
 check "a.bin is right" cmp "$T/b/models/loras/a.bin" "$FIX_ROOT/files/a.bin"
 check "c.bin is right" cmp "$T/b/models/loras/c.bin" "$FIX_ROOT/files/c.bin"
 like "$(cat "$T/log")" "a.bin: peer liar-l sent bytes that fail the hash" "the liar is named in the log"
+like "$(cat "$T/log")" "reported 1 lying peer to the fleet" "and the log says it was reported"
 is "$(ff 1 source)" "peer honest-h" "c.bin came from the honest peer"
 now=$(rcli time | head -n 1)
 is "$(rcli type machine:liar-l:liar)" hash "machine:liar-l:liar is a hash"
