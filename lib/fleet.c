@@ -183,8 +183,8 @@ static int cmp_machine(const void *pa, const void *pb)
 		return b->stale - a->stale;
 	if (a->problem != b->problem)
 		return b->problem - a->problem;
-	if ((c = cmp_desc(a->liars, b->liars)) || (c = cmp_desc(a->missing, b->missing)) || (c = cmp_desc(a->unverified, b->unverified)) ||
-	    (c = cmp_desc(a->age, b->age)))
+	if ((c = cmp_desc(a->liars, b->liars)) || (c = cmp_desc(a->missing, b->missing)) ||
+	    (c = cmp_desc(a->unverified, b->unverified)) || (c = cmp_desc(a->age, b->age)))
 		return c;
 	return strcmp(a->id, b->id);
 }
