@@ -412,6 +412,17 @@ int main(int argc, char **argv)
 	} else if (mm_finish_stdout() != 0) {
 		rc = rc ? rc : MM_EFAIL;
 	}
+	/* Only a report for the fleet view: Redis out of reach costs a warning. */
+	if (mm_sources_report_liars(sources, &err) != 0) {
+		mm_warnf("%s", err.msg);
+	} else {
+		size_t n;
+
+		mm_sources_liars(sources, &n);
+		if (n > 0)
+			mm_infof("reported %zu lying peer%s to the fleet (mm-route fleet shows them)", n,
+				 n == 1 ? "" : "s");
+	}
 	{
 		struct mm_metrics *mx = mm_metrics_new("mm-fetch", mm_metrics_dir(a.metrics_dir));
 

@@ -198,8 +198,8 @@ static void table_fleet(const cJSON *o)
 	int w = column_width(o, "machine_id", 7, 40);
 	const cJSON *e;
 
-	printf("%-*s %-5s %9s %6s %10s %10s %7s  %-24s %s\n", w, "MACHINE", "STATE", "HEARTBEAT",
-	       "MODELS", "SIZE", "UNVERIFIED", "MISSING", "LAST REPORT", "PROBLEM");
+	printf("%-*s %-5s %9s %6s %10s %10s %7s %5s  %-24s %s\n", w, "MACHINE", "STATE", "HEARTBEAT",
+	       "MODELS", "SIZE", "UNVERIFIED", "MISSING", "LIARS", "LAST REPORT", "PROBLEM");
 	cJSON_ArrayForEach(e, o) {
 		const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "machine_id");
 		const cJSON *age = cJSON_GetObjectItemCaseSensitive(e, "age_seconds");
@@ -207,22 +207,23 @@ static void table_fleet(const cJSON *o)
 		const cJSON *gb = cJSON_GetObjectItemCaseSensitive(e, "total_size_gb");
 		const cJSON *lu = cJSON_GetObjectItemCaseSensitive(e, "last_updated");
 		const cJSON *pr = cJSON_GetObjectItemCaseSensitive(e, "problem");
-		char a[16], models[24], size[32], unv[24], miss[24];
+		char a[16], models[24], size[32], unv[24], miss[24], liars[24];
 
 		age_str(cJSON_IsNumber(age) ? age->valuedouble : -1, a, sizeof(a));
 		count_str(e, "total_models", models, sizeof(models));
 		count_str(e, "unverified_models", unv, sizeof(unv));
 		count_str(e, "missing_models", miss, sizeof(miss));
+		count_str(e, "liars", liars, sizeof(liars));
 		if (cJSON_IsNumber(bytes))
 			mm_format_size((long long)bytes->valuedouble, size, sizeof(size));
 		else if (cJSON_IsNumber(gb))
 			mm_format_size((long long)(gb->valuedouble * 1073741824.0), size, sizeof(size));
 		else
 			snprintf(size, sizeof(size), "-");
-		printf("%-*s %-5s %9s %6s %10s %10s %7s  %-*s%s%s\n", w,
+		printf("%-*s %-5s %9s %6s %10s %10s %7s %5s  %-*s%s%s\n", w,
 		       cJSON_IsString(id) ? id->valuestring : "?",
 		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "live")) ? "live" : "stale", a,
-		       models, size, unv, miss, cJSON_IsString(pr) ? 24 : 0,
+		       models, size, unv, miss, liars, cJSON_IsString(pr) ? 24 : 0,
 		       cJSON_IsString(lu) ? lu->valuestring : "-", cJSON_IsString(pr) ? " " : "",
 		       cJSON_IsString(pr) ? pr->valuestring : "");
 	}

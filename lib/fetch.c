@@ -836,6 +836,7 @@ static int blame(struct run *r, struct job *j)
 			continue;
 		mm_list_push(&r->liars, s->label);
 		mm_list_push(&j->liars, s->label);
+		mm_sources_blame(r->o->sources, s);
 		mm_errorf("%s: %s sent bytes that fail the hash: it is skipped for the rest of the run",
 			  j->model->name, s->label);
 		named++;

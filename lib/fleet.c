@@ -1,5 +1,6 @@
 /* fleet.c — every machine and every model of the fleet, in one round trip each. */
 #include "fleet.h"
+#include "rkeys.h"
 #include "route.h"
 
 #include <stdlib.h>
@@ -19,6 +20,7 @@ struct machine {
 	const char *id;
 	double age;                 /* seconds since the heartbeat */
 	double missing, unverified; /* -1: not published */
+	double liars;               /* peers' reports; -1: not known */
 	int stale, problem;
 	cJSON *o;
 };
@@ -67,7 +69,52 @@ static double add_count(cJSON *o, int f, const redisReply *e, struct mm_buf *pro
 	return v;
 }
 
-static void judge(struct machine *m, const redisReply *row, double now, double stale_after)
+/*
+ * What peers reported of the machine (MM_RKEY_MACHINE_LIAR): liars, its
+ * count (0 without reports), liar_last_by and liar_last_at.  l is the
+ * machine's entry of mm_fleet's third element, NULL when the library is
+ * older and did not give one: then all three are null.
+ */
+static void add_liars(struct machine *m, const redisReply *l, struct mm_buf *problems)
+{
+	const char *count = NULL, *by = NULL, *at = NULL;
+	double v = 0, t = -1;
+	char *key = mm_xasprintf(MM_RKEY_MACHINE_LIAR, m->id), *msg = NULL;
+
+	m->liars = -1;
+	if (l && l->type == REDIS_REPLY_ARRAY && l->elements == 3) {
+		count = reply_str(l->element[0]);
+		by = reply_str(l->element[1]);
+		at = reply_str(l->element[2]);
+		if (count && mm_parse_double(count, 0, 1e15, &v) < 0)
+			msg = mm_xasprintf("%s: count is not a number", key);
+		else
+			m->liars = v;
+		if (at && mm_parse_double(at, 0, 1e15, &t) < 0)
+			t = -1;
+	} else if (l) {
+		msg = mm_xasprintf("cannot read %s: %s", key, reply_str(l) ? reply_str(l) : "not a hash");
+	}
+	if (msg)
+		add_problem(problems, msg);
+	if (m->liars >= 0)
+		cJSON_AddNumberToObject(m->o, "liars", m->liars);
+	else
+		cJSON_AddNullToObject(m->o, "liars");
+	if (m->liars >= 0 && by && *by)
+		cJSON_AddStringToObject(m->o, "liar_last_by", by);
+	else
+		cJSON_AddNullToObject(m->o, "liar_last_by");
+	if (m->liars >= 0 && t >= 0)
+		cJSON_AddNumberToObject(m->o, "liar_last_at", t);
+	else
+		cJSON_AddNullToObject(m->o, "liar_last_at");
+	free(msg);
+	free(key);
+}
+
+static void judge(struct machine *m, const redisReply *row, const redisReply *liars, double now,
+		  double stale_after)
 {
 	struct mm_buf problems = {0};
 	const char *err = reply_str(row->element[2]), *lu;
@@ -110,6 +157,7 @@ static void judge(struct machine *m, const redisReply *row, double now, double s
 		else if (f == F_UNVERIFIED)
 			m->unverified = v;
 	}
+	add_liars(m, liars, &problems);
 	m->problem = problems.len > 0;
 	if (m->problem) {
 		mm_buf_put(&problems, "", 1);
@@ -135,19 +183,26 @@ static int cmp_machine(const void *pa, const void *pb)
 		return b->stale - a->stale;
 	if (a->problem != b->problem)
 		return b->problem - a->problem;
-	if ((c = cmp_desc(a->missing, b->missing)) || (c = cmp_desc(a->unverified, b->unverified)) ||
-	    (c = cmp_desc(a->age, b->age)))
+	if ((c = cmp_desc(a->liars, b->liars)) || (c = cmp_desc(a->missing, b->missing)) ||
+	    (c = cmp_desc(a->unverified, b->unverified)) || (c = cmp_desc(a->age, b->age)))
 		return c;
 	return strcmp(a->id, b->id);
 }
 
-/* mm_fleet's answer has the shape mm.lua gives it. */
+/*
+ * mm_fleet's answer has the shape mm.lua gives it: {now, rows}, and with
+ * "liars" asked of a library that knows it, a third element of one entry a
+ * row.
+ */
 static int fleet_shape_ok(const redisReply *rep)
 {
 	size_t i;
 
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	if (rep->type != REDIS_REPLY_ARRAY || (rep->elements != 2 && rep->elements != 3) ||
 	    rep->element[0]->type != REDIS_REPLY_INTEGER || rep->element[1]->type != REDIS_REPLY_ARRAY)
+		return 0;
+	if (rep->elements == 3 && (rep->element[2]->type != REDIS_REPLY_ARRAY ||
+				   rep->element[2]->elements != rep->element[1]->elements))
 		return 0;
 	for (i = 0; i < rep->element[1]->elements; i++) {
 		const redisReply *row = rep->element[1]->element[i];
@@ -162,14 +217,14 @@ static int fleet_shape_ok(const redisReply *rep)
 
 int mm_route_fleet(struct mm_redis *r, double stale_after, cJSON **out, struct mm_err *err)
 {
-	const char *argv[] = {"FCALL_RO", "mm_fleet", "0"};
+	const char *argv[] = {"FCALL_RO", "mm_fleet", "0", "liars"};
 	redisReply *rep = NULL, *rows;
 	struct machine *v;
 	size_t i, n;
 	int rc;
 
 	*out = NULL;
-	rc = mm_route_fcall(r, 3, argv, &rep, err);
+	rc = mm_route_fcall(r, 4, argv, &rep, err);
 	if (rc)
 		return rc;
 	if (!fleet_shape_ok(rep)) {
@@ -180,7 +235,8 @@ int mm_route_fleet(struct mm_redis *r, double stale_after, cJSON **out, struct m
 	n = rows->elements;
 	v = mm_xcalloc(n ? n : 1, sizeof(*v));
 	for (i = 0; i < n; i++)
-		judge(&v[i], rows->element[i], (double)rep->element[0]->integer, stale_after);
+		judge(&v[i], rows->element[i], rep->elements == 3 ? rep->element[2]->element[i] : NULL,
+		      (double)rep->element[0]->integer, stale_after);
 	qsort(v, n, sizeof(*v), cmp_machine);
 	*out = cJSON_CreateArray();
 	for (i = 0; i < n; i++)

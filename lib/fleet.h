@@ -18,15 +18,21 @@
 /*
  * Every machine in machines:models:heartbeat, worst first, each
  * {machine_id, live, heartbeat, age_seconds, last_updated, total_models,
- * total_bytes, total_size_gb, unverified_models, missing_models, problem}:
- * the counts as mm-report publishes them in machine:<id>:models (null when
- * it did not: an older mm-report, or missing_models without a manifest),
- * and problem, null or what is wrong with the machine's inventory (no
- * inventory, a key of the wrong type, a field that is not a number).
+ * total_bytes, total_size_gb, unverified_models, missing_models, liars,
+ * liar_last_by, liar_last_at, problem}: the counts as mm-report publishes
+ * them in machine:<id>:models (null when it did not: an older mm-report, or
+ * missing_models without a manifest); liars, how many times peers caught
+ * the machine sending bytes that fail the hash in the last 7 days
+ * (rkeys.h's MM_RKEY_MACHINE_LIAR: 0 without reports, null when the loaded
+ * library is older and does not say), the last reporter and the unix time
+ * of the report (null without); and problem, null or what is wrong with the
+ * machine's keys (no inventory, a key of the wrong type, a field that is
+ * not a number).
  *
  * Worst first: stale machines, then those with a problem, then the others;
- * within each, the most wanted models missing, the most unverified files,
- * the oldest heartbeat, then by id.
+ * within each, the most liar reports, the most wanted models missing, the
+ * most unverified files, the oldest heartbeat, then by id.  A report is
+ * what another machine said: the order shows it, nothing routes by it.
  */
 int mm_route_fleet(struct mm_redis *r, double stale_after, cJSON **out, struct mm_err *err);
 

@@ -19,6 +19,9 @@
 #define MM_RKEY_WORKFLOW_INDEX     "workflows:index:%s"      /* set of machine ids */
 #define MM_RKEY_HEARTBEAT          "machines:models:heartbeat" /* zset id -> unix time */
 
+/* What peers say of a machine (sources.h): a report, never trusted for routing. */
+#define MM_RKEY_MACHINE_LIAR       "machine:%s:liar"         /* hash count, last_by, last_at; 7 days */
+
 /* The job queue's (as deployed). */
 #define MM_RKEY_JOBS_PENDING       "jobs:pending"            /* zset job id -> score */
 #define MM_RKEY_JOB                "job:%s"                  /* hash */

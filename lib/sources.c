@@ -28,6 +28,9 @@ struct mm_sources {
 	size_t nasked;
 	struct peer *peers;
 	size_t npeers;
+	/* The peers named for bytes that failed the hash (mm_sources_blame). */
+	char **liars;
+	size_t nliars;
 };
 
 static const char *const kind_name[] = {
@@ -204,6 +207,9 @@ void mm_sources_free(struct mm_sources *s)
 	for (i = 0; i < s->nmirrors; i++)
 		free(s->mirrors[i]);
 	free(s->mirrors);
+	for (i = 0; i < s->nliars; i++)
+		free(s->liars[i]);
+	free(s->liars);
 	free(s->redis_url);
 	free(s->self);
 	if (s->token) {
@@ -266,10 +272,26 @@ static void take_rows(struct mm_sources *s, const redisReply *rep)
 	}
 }
 
+/* A machine boots without waiting on Redis: one try, briefly. */
+static int connect_briefly(const struct mm_sources *s, struct mm_redis **r, struct mm_err *err)
+{
+	struct mm_redis_opts ro;
+	int rc;
+
+	rc = mm_redis_opts_from_env(&ro, err);
+	if (rc)
+		return rc;
+	ro.retry_for = 0;
+	if (ro.connect_timeout > 3)
+		ro.connect_timeout = 3;
+	if (ro.command_timeout > 10)
+		ro.command_timeout = 10;
+	return mm_redis_connect(s->redis_url, &ro, r, err);
+}
+
 int mm_sources_find_peers(struct mm_sources *s, const char *const *sha256, size_t n,
 			  struct mm_err *err)
 {
-	struct mm_redis_opts ro;
 	struct mm_redis *r = NULL;
 	redisReply *rep = NULL;
 	const char **argv;
@@ -280,16 +302,7 @@ int mm_sources_find_peers(struct mm_sources *s, const char *const *sha256, size_
 	if (!s || !s->peers_on || n == 0)
 		return 0;
 	forget_peers(s);
-	rc = mm_redis_opts_from_env(&ro, err);
-	if (rc)
-		return rc;
-	/* A machine boots without waiting on Redis: one try, briefly. */
-	ro.retry_for = 0;
-	if (ro.connect_timeout > 3)
-		ro.connect_timeout = 3;
-	if (ro.command_timeout > 10)
-		ro.command_timeout = 10;
-	rc = mm_redis_connect(s->redis_url, &ro, &r, err);
+	rc = connect_briefly(s, &r, err);
 	if (rc)
 		return rc;
 	s->asked = mm_xcalloc(n + 1, sizeof(*s->asked));
@@ -311,6 +324,58 @@ int mm_sources_find_peers(struct mm_sources *s, const char *const *sha256, size_
 		take_rows(s, rep);
 	freeReplyObject(rep);
 	mm_redis_close(r);
+	return rc;
+}
+
+/* ------------------------------------------------------------ liars */
+
+int mm_sources_blame(struct mm_sources *s, const struct mm_source *src)
+{
+	size_t i;
+
+	if (!s || !src || src->kind != MM_SOURCE_PEER || !src->peer || !*src->peer)
+		return 0;
+	for (i = 0; i < s->nliars; i++)
+		if (strcmp(s->liars[i], src->peer) == 0)
+			return 0;
+	s->liars = mm_xrealloc(s->liars, (s->nliars + 1) * sizeof(*s->liars));
+	s->liars[s->nliars++] = mm_xstrdup(src->peer);
+	return 1;
+}
+
+const char *const *mm_sources_liars(const struct mm_sources *s, size_t *n)
+{
+	*n = s ? s->nliars : 0;
+	return s ? (const char *const *)s->liars : NULL;
+}
+
+int mm_sources_report_liars(const struct mm_sources *s, struct mm_err *err)
+{
+	struct mm_redis *r = NULL;
+	redisReply *rep = NULL;
+	const char **argv;
+	size_t i;
+	int rc;
+
+	if (!s || !s->peers_on || s->nliars == 0)
+		return 0;
+	rc = connect_briefly(s, &r, err);
+	if (rc == 0) {
+		argv = mm_xcalloc(s->nliars + 4, sizeof(*argv));
+		argv[0] = "FCALL";
+		argv[1] = "mm_report_liars";
+		argv[2] = "0";
+		argv[3] = s->self ? s->self : "";
+		for (i = 0; i < s->nliars; i++)
+			argv[4 + i] = s->liars[i];
+		rc = mm_route_fcall(r, (int)(s->nliars + 4), argv, &rep, err);
+		free(argv);
+		freeReplyObject(rep);
+		mm_redis_close(r);
+	}
+	if (rc)
+		mm_error_prefix(err, "cannot report %zu lying peer%s to Redis", s->nliars,
+				s->nliars == 1 ? "" : "s");
 	return rc;
 }
 

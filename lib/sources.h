@@ -83,6 +83,29 @@ int mm_sources_find_peers(struct mm_sources *s, const char *const *sha256, size_
 			  struct mm_err *err);
 
 /*
+ * src sent bytes that failed the hash (fetch.c names it a liar).  A peer's
+ * machine id is recorded for mm_sources_report_liars(), once however many
+ * files it spoiled; a mirror or the origin has no machine id and is left to
+ * the log and the metrics.  1 when the id is recorded now, 0 otherwise (s
+ * or src NULL, not a peer, or recorded before).  Not thread-safe: fetch.c
+ * calls it from the thread that runs the transfers.
+ */
+int mm_sources_blame(struct mm_sources *s, const struct mm_source *src);
+
+/* The machine ids recorded, in the order first blamed; *n gets how many.  Borrowed from s. */
+const char *const *mm_sources_liars(const struct mm_sources *s, size_t *n);
+
+/*
+ * Tell the fleet about the peers recorded, in one round trip (the function
+ * mm_report_liars of the `mm` library, which counts each in the key
+ * MM_RKEY_MACHINE_LIAR of rkeys.h, this machine as the reporter).  Nothing
+ * is sent, and 0 returned, without peers (MM_PEERS=0, no REDIS_URL) or
+ * with none recorded.  A code with a message when Redis cannot be told:
+ * a report lost, never the run's outcome.
+ */
+int mm_sources_report_liars(const struct mm_sources *s, struct mm_err *err);
+
+/*
  * The URLs for one model, nearest first, into *out: its peers (those
  * mm_sources_find_peers found for sha256), the mirrors, and origin_url,
  * always last.  sha256 NULL (not known): origin_url alone.  s NULL: the

@@ -8,9 +8,12 @@
 --   models:index:<name>        set   machine ids holding the model
 --   jobs:pending               zset  job id -> score, highest first
 --   job:<id>                   hash  service_required, requirements (JSON), ...
+--   machine:<id>:liar          hash  count, last_by, last_at: peers' reports
 -- Keys written when a job is claimed:
 --   jobs:pending (ZREM), job:<id> (status, worker_id, assigned_at),
 --   jobs:active:<worker> (job id -> job JSON)
+-- Keys written when a machine reports lying peers (mm_report_liars):
+--   machine:<id>:liar (HINCRBY count, last_by, last_at; EXPIRE 7 days)
 --
 -- A job's models are requirements.models, or requirements.positive_requirements
 -- .models (both, if both are given): a list of names, one name, or "all", which
@@ -34,11 +37,14 @@
 --       {job_id, pending, service_required, models_mode, {models},
 --        {machines that can run it}, {{machine, {missing models}}...},
 --        status, why it is never matched or ''}
---   FCALL_RO mm_fleet 0
+--   FCALL_RO mm_fleet 0 [liars]
 --       {now, {{machine, heartbeat, error or '', last_updated, total_models,
 --        total_bytes, total_size_gb, unverified_models, missing_models}...}}
 --       for every machine in machines:models:heartbeat; a field it lacks is
---       nil, a models hash of the wrong type is its error
+--       nil, a models hash of the wrong type is its error.  With "liars", a
+--       third element, one entry a row in the same order: {count, last_by,
+--       last_at} of machine:<id>:liar (nil fields when it has none), or the
+--       error reading it (a string)
 --   FCALL_RO mm_models 0 [max_scan [stale_after]]
 --       {jobs pending, jobs scanned, name, machines, live machines,
 --        pending jobs, name, ...}: every model a reporting machine holds or a
@@ -47,6 +53,9 @@
 --       {{machine, serve_url, {i, ...}}...}: each live machine but self
 --       that advertises a serving URL (mm-serve) and holds some of the
 --       digests, with their places (from 1) among those asked
+--   FCALL mm_report_liars 0 by machine...
+--       machine by caught each machine sending bytes that fail the hash:
+--       machine:<id>:liar counts it; returns how many keys were written
 --
 -- max_scan (default 100, at most 1000) bounds the pending jobs looked at per
 -- call; stale_after (default 120 s) is how old a heartbeat may be.
@@ -383,9 +392,13 @@ redis.register_function{
 	callback = function(keys, args)
 		local now = now_parts()
 		local hb = redis.call('ZRANGE', 'machines:models:heartbeat', 0, -1, 'WITHSCORES')
-		local rows = {}
+		local rows, liars = {}, {}
 		for i = 1, #hb, 2 do
 			local id = hb[i]
+			if args[1] == 'liars' then
+				local l = redis.pcall('HMGET', 'machine:' .. id .. ':liar', 'count', 'last_by', 'last_at')
+				liars[#liars + 1] = l.err or l
+			end
 			local f = redis.pcall('HMGET', 'machine:' .. id .. ':models', unpack(FLEET_FIELDS))
 			local row
 			if f.err then
@@ -397,6 +410,9 @@ redis.register_function{
 				end
 			end
 			rows[#rows + 1] = row
+		end
+		if args[1] == 'liars' then
+			return { now, rows, liars }
 		end
 		return { now, rows }
 	end,
@@ -544,3 +560,40 @@ redis.register_function{
 		return out
 	end,
 }
+
+-- A machine caught peers sending bytes that fail the hash (mm-fetch, once a
+-- run): machine:<id>:liar counts the reports, keeps the last reporter and
+-- the server's time, and expires LIAR_TTL after the last report.  A key of
+-- the wrong type or a count that is not an integer is started anew.  Only
+-- a report for the fleet view: nothing routes by it.
+local LIAR_TTL = 7 * 86400
+
+redis.register_function('mm_report_liars', function(keys, args)
+	if #args < 1 then
+		error({ err = 'ERR mm_report_liars: want by machine...' })
+	end
+	local by = args[1]
+	local now = now_parts()
+	local seen, n = {}, 0
+	for i = 2, #args do
+		local id = args[i]
+		if id ~= '' and id ~= by and not seen[id] then
+			seen[id] = true
+			local key = 'machine:' .. id .. ':liar'
+			local c = redis.pcall('HINCRBY', key, 'count', 1)
+			if type(c) == 'table' and c.err then
+				redis.call('DEL', key)
+				redis.call('HSET', key, 'count', 1)
+			end
+			if by ~= '' then
+				redis.call('HSET', key, 'last_by', by, 'last_at', now)
+			else
+				redis.call('HSET', key, 'last_at', now)
+				redis.call('HDEL', key, 'last_by')
+			end
+			redis.call('EXPIRE', key, LIAR_TTL)
+			n = n + 1
+		end
+	end
+	return n
+end)

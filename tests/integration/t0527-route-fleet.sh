@@ -1,8 +1,8 @@
 #!/bin/sh
 # mm-route fleet and models against a real redis-server: an empty fleet,
 # what mm-report publishes (missing and unverified counts) as fleet shows it,
-# live and stale by heartbeat age, the worst-first order, malformed
-# inventories, models' live holders and pending jobs (bounded by
+# live and stale by heartbeat age, the worst-first order, peers' liar
+# reports (machine:<id>:liar) and a broken one, malformed inventories, models' live holders and pending jobs (bounded by
 # --max-scan), and a 1,000 x 500 fleet checked answer by answer.
 . tests/lib.sh
 
@@ -74,6 +74,10 @@ machine lacks-1 5 1 9 flux
 machine unproved 5 0 3 sdxl
 machine old 600 0 0 flux sdxl
 machine older 900 5 0 vae
+# Peers caught ok-a lying three times; liarjunk's report is not a count.
+rcli hset machine:ok-a:liar count 3 last_by gpu-x last_at 1700000000 > /dev/null
+machine liarjunk 5 0 0
+rcli hset machine:liarjunk:liar count lots > /dev/null
 # A models hash that is a string, one with a count that is not a number,
 # and a heartbeat with no inventory at all.
 rcli set machine:wrongtype:models oops > /dev/null
@@ -87,7 +91,7 @@ python3 -c '
 import json, sys
 o = json.load(open(sys.argv[1]))
 order = [m["machine_id"] for m in o]
-want = ["older", "old", "badcount", "ghost", "wrongtype", "lacks-2", "lacks-1", "unproved", "ok-b", "ok-a"]
+want = ["older", "old", "badcount", "ghost", "wrongtype", "liarjunk", "ok-a", "lacks-2", "lacks-1", "unproved", "ok-b"]
 assert order == want, order
 by = {m["machine_id"]: m for m in o}
 assert by["old"]["live"] is False and by["older"]["live"] is False, o
@@ -99,13 +103,21 @@ assert by["badcount"]["problem"] == "total_models is not a number" and by["badco
 assert by["ghost"]["problem"].startswith("no inventory"), by["ghost"]
 assert (by["lacks-1"]["missing_models"], by["lacks-1"]["unverified_models"]) == (1, 9), by["lacks-1"]
 assert (by["ok-a"]["total_models"], by["ok-a"]["total_bytes"], by["ok-a"]["problem"]) == (2, 536870912, None), by["ok-a"]
-' "$T/out" && pass "worst first: stale, broken, most missing, most unverified, oldest; each judged" ||
+assert (by["ok-a"]["liars"], by["ok-a"]["liar_last_by"], by["ok-a"]["liar_last_at"]) == (3, "gpu-x", 1700000000), by["ok-a"]
+assert all((by[i]["liars"], by[i]["liar_last_by"], by[i]["liar_last_at"]) == (0, None, None) for i in want if i not in ("ok-a", "liarjunk")), o
+assert by["liarjunk"]["liars"] is None and by["liarjunk"]["problem"] == "machine:liarjunk:liar: count is not a number", by["liarjunk"]
+' "$T/out" && pass "worst first: stale, broken, most liar reports, most missing, most unverified, oldest; each judged" ||
 	fail "fleet order and values" "$(cat "$T/out")"
 exit_is 0 "fleet --table" mm mm-route --table fleet
 is "$(awk 'NR > 1 { print $1 }' "$T/out" | tr '\n' ' ')" \
-	"older old badcount ghost wrongtype lacks-2 lacks-1 unproved ok-b ok-a " "the table: one line a machine, worst on top"
-like "$(grep '^lacks-1 ' "$T/out")" '^lacks-1 +live +[0-9]+s +1 +512MB +9 +1  2026-01-01T00:00:00Z$' \
-	"a line: state, heartbeat age, models, size, unverified, missing, last report"
+	"older old badcount ghost wrongtype liarjunk ok-a lacks-2 lacks-1 unproved ok-b " "the table: one line a machine, worst on top"
+like "$(head -n 1 "$T/out")" '^MACHINE +STATE +HEARTBEAT +MODELS +SIZE +UNVERIFIED +MISSING +LIARS  LAST REPORT +PROBLEM$' \
+	"the header, LIARS after MISSING"
+like "$(grep '^lacks-1 ' "$T/out")" '^lacks-1 +live +[0-9]+s +1 +512MB +9 +1 +0  2026-01-01T00:00:00Z$' \
+	"a line: state, heartbeat age, models, size, unverified, missing, liar reports, last report"
+like "$(grep '^ok-a ' "$T/out")" '^ok-a +live +[0-9]+s +2 +512MB +0 +0 +3  2026-' "a machine peers caught lying: the count"
+like "$(grep '^liarjunk ' "$T/out")" ' +0 +0 +-  2026-01-01T00:00:00Z +machine:liarjunk:liar: count is not a number$' \
+	"a broken report: -, and the problem says why"
 like "$(grep '^old ' "$T/out")" '^old +stale +10m ' "a stale machine says so, and how long ago"
 like "$(grep '^wrongtype ' "$T/out")" 'WRONGTYPE' "a broken machine says why"
 exit_is 0 "a longer --stale-after counts old as live" mm mm-route --stale-after 3600 fleet
@@ -202,6 +214,7 @@ for m in o:
     i = int(m["machine_id"][1:])
     assert m["live"] == (i >= 100) and m["problem"] is None, m
     assert (m["total_models"], m["total_bytes"], m["unverified_models"], m["missing_models"]) == (400, i * 1000, i % 3, i % 4), m
+    assert m["liars"] == 0, m
 ' "$T/out" "$T/fleet.want" && pass "every machine, its counts, in worst-first order" ||
 	fail "fleet of 1,000" "$(head -c 2000 "$T/out")"
 exit_is 0 "models of 1,000 x 500 with --max-scan 1000" mm mm-route --max-scan 1000 models

@@ -1,4 +1,7 @@
-/* Mirror templates (sources.h): expansion, encoding, and the templates refused. */
+/*
+ * Mirror templates (sources.h): expansion, encoding, and the templates
+ * refused; the liars recorded for the fleet's counter.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +89,68 @@ static void order(void)
 	mm_sources_free(s);
 }
 
+/* A source as fetch.c holds it: kind, label, and a peer's machine id. */
+static struct mm_source src(enum mm_source_kind kind, const char *label, const char *peer)
+{
+	struct mm_source v = { 0 };
+
+	v.kind = kind;
+	v.label = (char *)label;
+	v.peer = (char *)peer;
+	return v;
+}
+
+/* mm_sources_blame records each lying peer once, mirrors and the origin never. */
+static void liars(void)
+{
+	struct mm_sources *s = NULL;
+	struct mm_err err = { 0 };
+	struct mm_source p7 = src(MM_SOURCE_PEER, "peer gpu-7", "gpu-7");
+	struct mm_source p9 = src(MM_SOURCE_PEER, "peer gpu-9", "gpu-9");
+	struct mm_source m1 = src(MM_SOURCE_MIRROR, "mirror 1", NULL);
+	struct mm_source o = src(MM_SOURCE_ORIGIN, "origin", NULL);
+	struct mm_source anon = src(MM_SOURCE_PEER, "peer ?", NULL);
+	struct mm_source empty = src(MM_SOURCE_PEER, "peer ", "");
+	const char *const *v;
+	size_t n = 99;
+
+	is_int(mm_sources_blame(NULL, &p7), 0, "no sources: nothing recorded");
+	v = mm_sources_liars(NULL, &n);
+	ok(v == NULL && n == 0, "and none listed");
+	ok(mm_sources_new(NULL, &s, &err) == 0, "sources");
+	is_int(mm_sources_blame(s, NULL), 0, "no source: nothing recorded");
+	mm_sources_liars(s, &n);
+	is_int(n, 0, "none at first");
+	is_int(mm_sources_blame(s, &p7), 1, "a peer is recorded");
+	is_int(mm_sources_blame(s, &p7), 0, "once, however many files it spoiled");
+	is_int(mm_sources_blame(s, &m1), 0, "a mirror has no machine id: not recorded");
+	is_int(mm_sources_blame(s, &o), 0, "nor the origin");
+	is_int(mm_sources_blame(s, &anon), 0, "nor a peer without an id");
+	is_int(mm_sources_blame(s, &empty), 0, "nor one with an empty id");
+	is_int(mm_sources_blame(s, &p9), 1, "a second peer");
+	v = mm_sources_liars(s, &n);
+	is_int(n, 2, "two recorded");
+	if (n == 2) {
+		is_str(v[0], "gpu-7", "the machine ids, in the order blamed");
+		is_str(v[1], "gpu-9", "  the second");
+	}
+
+	/* Without peers (MM_PEERS=0, no REDIS_URL) nothing is sent, and that is no error. */
+	is_int(mm_sources_report_liars(s, &err), 0, "peers off: nothing sent, 0");
+	is_int(mm_sources_report_liars(NULL, &err), 0, "no sources: 0");
+	mm_sources_free(s);
+
+	/* Peers on, Redis out of reach: nothing recorded is nothing sent; a report lost says so. */
+	ok(mm_sources_new(NULL, &s, &err) == 0, "sources");
+	mm_sources_use_peers(s, "redis://127.0.0.1:1/0", "gpu-1", NULL, 120);
+	is_int(mm_sources_report_liars(s, &err), 0, "no liars: no connection, 0");
+	mm_sources_blame(s, &p7);
+	mm_sources_blame(s, &p9);
+	ok(mm_sources_report_liars(s, &err) != 0, "Redis out of reach: an error code");
+	ok(strstr(err.msg, "cannot report 2 lying peers to Redis") != NULL, "  says: %s", err.msg);
+	mm_sources_free(s);
+}
+
 int main(void)
 {
 	expands("https://m.example/sha256/{sha256}", "x", "y", "https://m.example/sha256/" H);
@@ -128,5 +193,6 @@ int main(void)
 	is_str(mm_source_kind_name(MM_SOURCE_MIRROR), "mirror", "kind names");
 	is_str(mm_source_kind_name(MM_SOURCE_ORIGIN), "origin", "kind names");
 	order();
+	liars();
 	return done_testing();
 }
