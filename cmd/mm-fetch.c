@@ -66,6 +66,7 @@ struct view {
 	int *bar;                       /* per model: its bar, or -1 */
 	struct mm_fetch_event end;      /* the totals, once the run is over */
 	int ended;
+	struct mm_sources *sources;     /* whose peer leases the events renew and settle */
 };
 
 static void on_event(const struct mm_fetch_event *ev, void *arg)
@@ -105,6 +106,7 @@ static void on_event(const struct mm_fetch_event *ev, void *arg)
 		mm_progress_warn(v->prog, "%s: %s", name, ev->text);
 		break;
 	case MM_FETCH_EV_DOWNLOADED:
+		mm_sources_lease_done(v->sources, ev->model->hash, 1);
 		mm_progress_end(v->prog, *bar, 1);
 		*bar = -1;
 		mm_format_size(ev->done, a, sizeof(a));
@@ -115,6 +117,7 @@ static void on_event(const struct mm_fetch_event *ev, void *arg)
 		mm_progress_line(v->prog, "%s: same file as '%s', linked", name, ev->text);
 		break;
 	case MM_FETCH_EV_FAILED:
+		mm_sources_lease_done(v->sources, ev->model->hash, 0);
 		/* The library logs the error; the bar goes first. */
 		if (*bar >= 0) {
 			mm_progress_end(v->prog, *bar, 0);
@@ -123,6 +126,7 @@ static void on_event(const struct mm_fetch_event *ev, void *arg)
 		}
 		break;
 	case MM_FETCH_EV_TICK:
+		mm_sources_lease_tick(v->sources);
 		mm_progress_tick(v->prog, 0);
 		break;
 	case MM_FETCH_EV_END:
@@ -166,15 +170,17 @@ static void summary(const struct view *v, const struct mm_manifest *m)
 }
 
 /*
- * Peers (MM_PEERS, REDIS_URL, MACHINE_ID, MM_SERVE_TOKEN) and mirrors
- * (MM_MIRRORS) for the run; MM_EUSAGE when one is malformed.
+ * Peers (MM_PEERS, REDIS_URL, MACHINE_ID, MM_SERVE_TOKEN), their leases
+ * (MM_SERVE, MM_SERVE_URL, MM_PEER_WAIT) and mirrors (MM_MIRRORS) for the
+ * run; MM_EUSAGE when one is malformed.
  */
 static int sources_from_env(struct mm_sources **out, struct mm_err *err)
 {
 	const char *token = mm_env("MM_SERVE_TOKEN", NULL);
 	int peers = mm_config_peers(err);
+	double wait;
 
-	if (peers < 0)
+	if (peers < 0 || mm_config_peer_wait(&wait, err) != 0)
 		return MM_EUSAGE;
 	if (token && !mm_http_token_ok(token))
 		return mm_error(err, MM_EUSAGE, "MM_SERVE_TOKEN holds a space or control character and "
@@ -186,6 +192,7 @@ static int sources_from_env(struct mm_sources **out, struct mm_err *err)
 			mm_log_secret(token);
 		mm_sources_use_peers(*out, mm_config_redis_url(), mm_env("MACHINE_ID", NULL), token,
 				     MM_ROUTE_DEFAULT_STALE);
+		mm_sources_lease(*out, mm_config_serving(), wait, mm_prologue_signals());
 	}
 	return 0;
 }
@@ -360,6 +367,7 @@ static int run(struct mm_manifest *m, struct mm_fetch_opts *o, int progress, str
 	view.bar = mm_xcalloc(m->n + 1, sizeof(*view.bar));
 	for (size_t i = 0; i < m->n; i++)
 		view.bar[i] = -1;
+	view.sources = o->sources;
 	o->on_event = on_event;
 	o->event_arg = &view;
 	rc = mm_fetch_run(m, o, err);

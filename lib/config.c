@@ -70,6 +70,20 @@ int mm_config_peers(struct mm_err *err)
 	return -1;
 }
 
+int mm_config_peer_wait(double *out, struct mm_err *err)
+{
+	*out = MM_PEER_WAIT_DEFAULT;
+	return mm_env_seconds("MM_PEER_WAIT", 0, 86400, out, err);
+}
+
+int mm_config_serving(void)
+{
+	const char *v = mm_env("MM_SERVE", NULL);
+
+	/* The entrypoint's own test: it starts mm-serve for "1" alone. */
+	return mm_env("MM_SERVE_URL", NULL) != NULL || (v && strcmp(v, "1") == 0);
+}
+
 const char *mm_config_root(void)
 {
 	const char *r = mm_env("MM_ROOT", "COMFYUI_PATH");

@@ -38,6 +38,21 @@ int mm_env_bool(const char *name);
  */
 int mm_config_peers(struct mm_err *err);
 
+/*
+ * MM_PEER_WAIT: how many seconds mm-fetch may wait for a peer that is
+ * already downloading a file (sources.h), fractions allowed, 0 never;
+ * *out is 600 when it is unset.  MM_EUSAGE for a value that is not a number
+ * of seconds from 0 to 86400.
+ */
+#define MM_PEER_WAIT_DEFAULT 600
+int mm_config_peer_wait(double *out, struct mm_err *err);
+
+/*
+ * Whether this machine serves its models to peers (mm-serve(8)): MM_SERVE_URL
+ * is set, or MM_SERVE is 1 (mm-entrypoint then starts mm-serve).
+ */
+int mm_config_serving(void);
+
 /* MM_ROOT (alias COMFYUI_PATH), default /workspace/ComfyUI.  Borrowed. */
 const char *mm_config_root(void);
 

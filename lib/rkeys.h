@@ -29,5 +29,7 @@
 
 /* mm's own: the jobMatching library it replaced (jobmatch.h). */
 #define MM_RKEY_JOBMATCH_SAVED     "mm:jobmatching:saved"    /* hash */
+/* A serving machine's lease on a file it downloads (sources.h): its id, with a TTL. */
+#define MM_RKEY_PEER_LEASE         "mm:fetching:%s"          /* string per sha256 */
 
 #endif

@@ -1,6 +1,8 @@
 /* sources.c — peers, mirrors, then the origin, for content known by its sha256. */
 #include "sources.h"
+#include "hash.h"
 #include "http.h"
+#include "log.h"
 #include "partfile.h"
 #include "redis.h"
 #include "route.h"
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -31,6 +34,15 @@ struct mm_sources {
 	/* The peers named for bytes that failed the hash (mm_sources_blame). */
 	char **liars;
 	size_t nliars;
+	/* Leases (mm_sources_lease). */
+	int lease_on, serving;
+	double max_wait;
+	volatile sig_atomic_t *stop;
+	char **held;            /* the digests whose lease this run took */
+	unsigned char *settled; /* held[i]: no longer renewed */
+	size_t nheld;
+	double next_renew;
+	int renew_broken;
 };
 
 static const char *const kind_name[] = {
@@ -204,6 +216,10 @@ void mm_sources_free(struct mm_sources *s)
 	if (!s)
 		return;
 	forget_peers(s);
+	for (i = 0; i < s->nheld; i++)
+		free(s->held[i]);
+	free(s->held);
+	free(s->settled);
 	for (i = 0; i < s->nmirrors; i++)
 		free(s->mirrors[i]);
 	free(s->mirrors);
@@ -236,6 +252,17 @@ const char *mm_sources_peer_token(const struct mm_sources *s)
 
 /* ------------------------------------------------------------ peers */
 
+/* A row of mm_peers that makes sense, of another machine, with a URL mm-fetch may use. */
+static int row_ok(const struct mm_sources *s, const redisReply *row)
+{
+	if (row->type != REDIS_REPLY_ARRAY || row->elements != 3 ||
+	    row->element[0]->type != REDIS_REPLY_STRING || row->element[1]->type != REDIS_REPLY_STRING ||
+	    row->element[2]->type != REDIS_REPLY_ARRAY)
+		return 0;
+	return !(s->self && strcmp(row->element[0]->str, s->self) == 0) &&
+	       mm_http_url_ok(row->element[1]->str) && !strpbrk(row->element[1]->str, " \t\r\n?#");
+}
+
 /* {id, url, {index, ...}} rows of mm_peers into s->peers; rows that make no sense are passed over. */
 static void take_rows(struct mm_sources *s, const redisReply *rep)
 {
@@ -249,12 +276,7 @@ static void take_rows(struct mm_sources *s, const redisReply *rep)
 		struct peer *p = &s->peers[s->npeers];
 		size_t len;
 
-		if (row->type != REDIS_REPLY_ARRAY || row->elements != 3 ||
-		    row->element[0]->type != REDIS_REPLY_STRING || row->element[1]->type != REDIS_REPLY_STRING ||
-		    row->element[2]->type != REDIS_REPLY_ARRAY)
-			continue;
-		if ((s->self && strcmp(row->element[0]->str, s->self) == 0) ||
-		    !mm_http_url_ok(row->element[1]->str) || strpbrk(row->element[1]->str, " \t\r\n?#"))
+		if (!row_ok(s, row))
 			continue;
 		p->id = mm_xstrdup(row->element[0]->str);
 		p->url = mm_xstrdup(row->element[1]->str);
@@ -272,57 +294,294 @@ static void take_rows(struct mm_sources *s, const redisReply *rep)
 	}
 }
 
-/* A machine boots without waiting on Redis: one try, briefly. */
-static int connect_briefly(const struct mm_sources *s, struct mm_redis **r, struct mm_err *err)
+/* A connection to ask about peers and leases, briefly: a machine boots without waiting on Redis. */
+static int connect_briefly(const struct mm_sources *s, double connect_max, double command_max,
+			   struct mm_redis **r, struct mm_err *err)
 {
 	struct mm_redis_opts ro;
-	int rc;
+	int rc = mm_redis_opts_from_env(&ro, err);
 
-	rc = mm_redis_opts_from_env(&ro, err);
 	if (rc)
 		return rc;
 	ro.retry_for = 0;
-	if (ro.connect_timeout > 3)
-		ro.connect_timeout = 3;
-	if (ro.command_timeout > 10)
-		ro.command_timeout = 10;
+	if (ro.connect_timeout > connect_max)
+		ro.connect_timeout = connect_max;
+	if (ro.command_timeout > command_max)
+		ro.command_timeout = command_max;
 	return mm_redis_connect(s->redis_url, &ro, r, err);
 }
 
-int mm_sources_find_peers(struct mm_sources *s, const char *const *sha256, size_t n,
-			  struct mm_err *err)
+/* FCALL_RO mm_peers for the n digests d; the reply into *rep. */
+static int call_peers(const struct mm_sources *s, struct mm_redis *r, const char *const *d, size_t n,
+		      redisReply **rep, struct mm_err *err)
 {
-	struct mm_redis *r = NULL;
-	redisReply *rep = NULL;
-	const char **argv;
+	const char **argv = mm_xcalloc(n + 5, sizeof(*argv));
 	char stale[32];
-	size_t i;
 	int rc;
 
-	if (!s || !s->peers_on || n == 0)
-		return 0;
-	forget_peers(s);
-	rc = connect_briefly(s, &r, err);
-	if (rc)
-		return rc;
-	s->asked = mm_xcalloc(n + 1, sizeof(*s->asked));
-	argv = mm_xcalloc(n + 5, sizeof(*argv));
 	snprintf(stale, sizeof(stale), "%g", s->stale_after);
 	argv[0] = "FCALL_RO";
 	argv[1] = "mm_peers";
 	argv[2] = "0";
 	argv[3] = s->self ? s->self : "";
 	argv[4] = stale;
-	for (i = 0; i < n; i++) {
-		s->asked[i] = mm_xstrdup(sha256[i]);
-		argv[5 + i] = s->asked[i];
-	}
-	s->nasked = n;
-	rc = mm_route_fcall(r, (int)(n + 5), argv, &rep, err);
+	memcpy(argv + 5, d, n * sizeof(*argv));
+	rc = mm_route_fcall(r, (int)(n + 5), argv, rep, err);
 	free(argv);
+	return rc;
+}
+
+/* Which peers hold the n digests, into s->peers (what mm_sources_for uses). */
+static int ask_peers(struct mm_sources *s, struct mm_redis *r, const char *const *sha256, size_t n,
+		     struct mm_err *err)
+{
+	redisReply *rep = NULL;
+	size_t i;
+	int rc;
+
+	forget_peers(s);
+	s->asked = mm_xcalloc(n + 1, sizeof(*s->asked));
+	for (i = 0; i < n; i++)
+		s->asked[i] = mm_xstrdup(sha256[i]);
+	s->nasked = n;
+	rc = call_peers(s, r, (const char *const *)s->asked, n, &rep, err);
 	if (rc == 0)
 		take_rows(s, rep);
 	freeReplyObject(rep);
+	return rc;
+}
+
+/*
+ * FCALL mm_peer_lease op for the n digests d: holder[i] the reply's string
+ * for d[i] (take, peek: the holder, "" none), or NULL; caller frees each.
+ */
+static int lease_op(const struct mm_sources *s, struct mm_redis *r, const char *op, char *const *d,
+		    size_t n, char **holder, struct mm_err *err)
+{
+	const char **argv = mm_xcalloc(n + 6, sizeof(*argv));
+	redisReply *rep = NULL;
+	char ttl[32];
+	size_t i;
+	int rc;
+
+	snprintf(ttl, sizeof(ttl), "%d", MM_SOURCES_LEASE_TTL * 1000);
+	argv[0] = "FCALL";
+	argv[1] = "mm_peer_lease";
+	argv[2] = "0";
+	argv[3] = op;
+	argv[4] = s->self ? s->self : "-";
+	argv[5] = ttl;
+	memcpy(argv + 6, d, n * sizeof(*argv));
+	rc = mm_route_fcall(r, (int)(n + 6), argv, &rep, err);
+	free(argv);
+	if (rc == 0 && (rep->type != REDIS_REPLY_ARRAY || rep->elements != n))
+		rc = mm_error(err, MM_EFAIL, "mm_peer_lease: an answer of the wrong shape");
+	for (i = 0; rc == 0 && holder && i < n; i++) {
+		const redisReply *e = rep->element[i];
+
+		holder[i] = e->type == REDIS_REPLY_STRING ? mm_xstrdup(e->str) : NULL;
+	}
+	freeReplyObject(rep);
+	return rc;
+}
+
+static void add_held(struct mm_sources *s, const char *sha256)
+{
+	size_t i;
+
+	for (i = 0; i < s->nheld; i++)
+		if (strcmp(s->held[i], sha256) == 0) {
+			s->settled[i] = 0;
+			return;
+		}
+	s->held = mm_xrealloc(s->held, (s->nheld + 1) * sizeof(*s->held));
+	s->settled = mm_xrealloc(s->settled, s->nheld + 1);
+	s->held[s->nheld] = mm_xstrdup(sha256);
+	s->settled[s->nheld++] = 0;
+	if (s->next_renew == 0)
+		s->next_renew = mm_now() + MM_SOURCES_LEASE_RENEW;
+}
+
+/* The digests still waited for, and the machine whose lease each waits on. */
+struct waits {
+	char **d, **who;
+	size_t n;
+};
+
+static void waits_drop(struct waits *w, size_t i)
+{
+	free(w->who[i]);
+	w->d[i] = w->d[w->n - 1];
+	w->who[i] = w->who[w->n - 1];
+	w->n--;
+}
+
+/*
+ * Take or look at the leases of the waited-for digests: those now free (a
+ * serving machine takes them) are waited for no longer.  -1 when Redis
+ * cannot be asked.
+ */
+static int settle_leases(struct mm_sources *s, struct mm_redis *r, struct waits *w, int first)
+{
+	char **holder = mm_xcalloc(w->n + 1, sizeof(*holder));
+	struct mm_err e = { 0 };
+	size_t i, n = w->n;
+
+	if (lease_op(s, r, s->serving ? "take" : "peek", w->d, w->n, holder, &e) != 0) {
+		mm_debugf("peer leases: %s", e.msg);
+		free(holder);
+		return -1;
+	}
+	for (i = w->n; i-- > 0;) {
+		const char *h = holder[i];
+
+		if (h && *h && (!s->self || strcmp(h, s->self) != 0)) {
+			if (s->max_wait > 0 && (first || strcmp(h, w->who[i]) != 0))
+				mm_infof("waiting for %s, which is downloading sha256 %.12s (%g s at most)", h,
+					 w->d[i], s->max_wait);
+			free(w->who[i]);
+			w->who[i] = mm_xstrdup(h);
+			continue;
+		}
+		if (h && *h)
+			add_held(s, w->d[i]);
+		if (!first)
+			mm_infof("sha256 %.12s: the lease of %s is gone; the next source", w->d[i], w->who[i]);
+		waits_drop(w, i);
+	}
+	for (i = 0; i < n; i++)
+		free(holder[i]);
+	free(holder);
+	return 0;
+}
+
+/* Forget the waited-for digests some peer now holds; 1 when there was one, -1 on an error. */
+static int peers_came(struct mm_sources *s, struct mm_redis *r, struct waits *w)
+{
+	redisReply *rep = NULL;
+	struct mm_err e = { 0 };
+	unsigned char *found;
+	size_t i, k;
+	int any = 0;
+
+	if (call_peers(s, r, (const char *const *)w->d, w->n, &rep, &e) != 0) {
+		mm_debugf("peers: %s", e.msg);
+		freeReplyObject(rep);
+		return -1;
+	}
+	found = mm_xcalloc(w->n + 1, 1);
+	for (i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+		const redisReply *row = rep->element[i];
+
+		if (!row_ok(s, row))
+			continue;
+		for (k = 0; k < row->element[2]->elements; k++) {
+			const redisReply *x = row->element[2]->element[k];
+
+			if (x->type == REDIS_REPLY_INTEGER && x->integer >= 1 && (size_t)x->integer <= w->n)
+				found[x->integer - 1] = 1;
+		}
+	}
+	freeReplyObject(rep);
+	for (i = w->n; i-- > 0;)
+		if (found[i]) {
+			mm_infof("sha256 %.12s: %s is done; taking it from the peers", w->d[i], w->who[i]);
+			waits_drop(w, i);
+			any = 1;
+		}
+	free(found);
+	return any;
+}
+
+static int held_by_a_peer(const struct mm_sources *s, size_t i)
+{
+	size_t k;
+
+	for (k = 0; k < s->npeers; k++)
+		if (s->peers[k].has[i])
+			return 1;
+	return 0;
+}
+
+/*
+ * The leases of the digests no peer holds: taken when this machine serves,
+ * waited on when another machine holds them.  1 when a peer came meanwhile
+ * (s->peers is then out of date).
+ */
+static int wait_for_peers(struct mm_sources *s, struct mm_redis *r)
+{
+	struct waits w = { 0 };
+	double deadline;
+	size_t i, k;
+	int came = 0;
+
+	w.d = mm_xcalloc(s->nasked + 1, sizeof(*w.d));
+	w.who = mm_xcalloc(s->nasked + 1, sizeof(*w.who));
+	for (i = 0; i < s->nasked; i++) {
+		if (held_by_a_peer(s, i))
+			continue;
+		for (k = 0; k < w.n && strcmp(w.d[k], s->asked[i]) != 0; k++)
+			;
+		if (k == w.n) {
+			w.d[w.n] = s->asked[i];
+			w.who[w.n++] = mm_xstrdup("");
+		}
+	}
+	if (w.n > 0 && settle_leases(s, r, &w, 1) < 0)
+		goto out;
+	deadline = mm_now() + s->max_wait;
+	while (w.n > 0 && s->max_wait > 0) {
+		double left = deadline - mm_now();
+		struct timespec ts;
+		int rc;
+
+		if (s->stop && *s->stop)
+			break;
+		if (left <= 0) {
+			mm_infof("waited %g s for peers downloading %zu file%s; the next source", s->max_wait,
+				 w.n, w.n == 1 ? "" : "s");
+			break;
+		}
+		if (left > MM_SOURCES_WAIT_POLL)
+			left = MM_SOURCES_WAIT_POLL;
+		ts.tv_sec = (time_t)left;
+		ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+		nanosleep(&ts, NULL);
+		rc = peers_came(s, r, &w);
+		if (rc < 0)
+			break;
+		came |= rc;
+		if (w.n > 0 && settle_leases(s, r, &w, 0) < 0)
+			break;
+	}
+out:
+	for (i = 0; i < w.n; i++)
+		free(w.who[i]);
+	free(w.d);
+	free(w.who);
+	return came;
+}
+
+int mm_sources_find_peers(struct mm_sources *s, const char *const *sha256, size_t n,
+			  struct mm_err *err)
+{
+	struct mm_redis *r = NULL;
+	int rc;
+
+	if (!s || !s->peers_on || n == 0)
+		return 0;
+	forget_peers(s);
+	rc = connect_briefly(s, 3, 10, &r, err);
+	if (rc)
+		return rc;
+	rc = ask_peers(s, r, sha256, n, err);
+	if (rc == 0 && s->lease_on && wait_for_peers(s, r)) {
+		struct mm_err e = { 0 };
+
+		/* Some peer came while we waited: who holds what, once more. */
+		if (ask_peers(s, r, sha256, n, &e) != 0)
+			mm_debugf("peers: %s", e.msg);
+	}
 	mm_redis_close(r);
 	return rc;
 }
@@ -359,7 +618,7 @@ int mm_sources_report_liars(const struct mm_sources *s, struct mm_err *err)
 
 	if (!s || !s->peers_on || s->nliars == 0)
 		return 0;
-	rc = connect_briefly(s, &r, err);
+	rc = connect_briefly(s, 3, 10, &r, err);
 	if (rc == 0) {
 		argv = mm_xcalloc(s->nliars + 4, sizeof(*argv));
 		argv[0] = "FCALL";
@@ -377,6 +636,68 @@ int mm_sources_report_liars(const struct mm_sources *s, struct mm_err *err)
 		mm_error_prefix(err, "cannot report %zu lying peer%s to Redis", s->nliars,
 				s->nliars == 1 ? "" : "s");
 	return rc;
+}
+
+void mm_sources_lease(struct mm_sources *s, int serving, double max_wait, volatile sig_atomic_t *stop)
+{
+	if (!s)
+		return;
+	s->lease_on = 1;
+	/* A lease names its holder: no machine id, no lease. */
+	s->serving = serving && s->self && *s->self;
+	s->max_wait = max_wait;
+	s->stop = stop;
+}
+
+void mm_sources_lease_tick(struct mm_sources *s)
+{
+	struct mm_redis *r = NULL;
+	struct mm_err e = { 0 };
+	char **d;
+	size_t i, n = 0;
+	double now;
+
+	if (!s || s->nheld == 0 || s->renew_broken)
+		return;
+	now = mm_now();
+	if (now < s->next_renew)
+		return;
+	s->next_renew = now + MM_SOURCES_LEASE_RENEW;
+	d = mm_xcalloc(s->nheld + 1, sizeof(*d));
+	for (i = 0; i < s->nheld; i++)
+		if (!s->settled[i])
+			d[n++] = s->held[i];
+	/* One try, briefly: the downloads wait meanwhile. */
+	if (n > 0 && (connect_briefly(s, 1, 2, &r, &e) != 0 || lease_op(s, r, "renew", d, n, NULL, &e) != 0)) {
+		mm_debugf("peer leases are not renewed: %s", e.msg);
+		s->renew_broken = 1;
+	}
+	if (r)
+		mm_redis_close(r);
+	free(d);
+}
+
+void mm_sources_lease_done(struct mm_sources *s, const char *hash, int ok)
+{
+	struct mm_hash_spec spec;
+	struct mm_redis *r = NULL;
+	struct mm_err e = { 0 };
+	size_t i;
+
+	if (!s || s->nheld == 0 || !hash || mm_hash_parse(hash, &spec, NULL) != 0 ||
+	    spec.algo != MM_HASH_SHA256)
+		return;
+	for (i = 0; i < s->nheld && strcmp(s->held[i], spec.hex) != 0; i++)
+		;
+	if (i == s->nheld || s->settled[i])
+		return;
+	s->settled[i] = 1;
+	if (ok || s->renew_broken)
+		return;
+	if (connect_briefly(s, 1, 2, &r, &e) != 0 || lease_op(s, r, "drop", &s->held[i], 1, NULL, &e) != 0)
+		mm_debugf("a peer lease is not dropped: %s", e.msg);
+	if (r)
+		mm_redis_close(r);
 }
 
 struct cand {

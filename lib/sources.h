@@ -21,6 +21,7 @@
 #ifndef MM_SOURCES_H
 #define MM_SOURCES_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include "mm.h"
@@ -70,6 +71,41 @@ void mm_sources_free(struct mm_sources *s);
 void mm_sources_use_peers(struct mm_sources *s, const char *redis_url, const char *self,
 			  const char *token, double stale_after);
 
+/*
+ * Leases: a machine that serves (serving: config.h's mm_config_serving)
+ * takes, for each file it is about to download that no peer holds yet, the
+ * lease MM_RKEY_PEER_LEASE (rkeys.h), its machine id for
+ * MM_SOURCES_LEASE_TTL seconds, renewed while it downloads
+ * (mm_sources_lease_tick).  A machine that finds no peer holding a file but
+ * a lease held by another waits in mm_sources_find_peers(), asking every
+ * MM_SOURCES_WAIT_POLL seconds, until a peer holds it (it is then taken from
+ * that peer) or the lease is gone (then the next source: a serving machine
+ * takes the lease itself), max_wait seconds at most (0: never wait).  stop
+ * (may be NULL) ends a wait when a signal sets it.  Redis out of reach: no
+ * lease, no wait.
+ */
+#define MM_SOURCES_LEASE_TTL 15
+#define MM_SOURCES_LEASE_RENEW 5
+#define MM_SOURCES_WAIT_POLL 0.5
+void mm_sources_lease(struct mm_sources *s, int serving, double max_wait,
+		      volatile sig_atomic_t *stop);
+
+/*
+ * Renew the leases this run holds, every MM_SOURCES_LEASE_RENEW seconds
+ * (call it as often as you like: from the fetch's event callback).  A
+ * renewal that fails is not tried again: the leases then run out.
+ */
+void mm_sources_lease_tick(struct mm_sources *s);
+
+/*
+ * The download of the file with this hash (a manifest's "hash", any
+ * spelling hash.h parses; not a sha256: nothing happens) is over.  ok: its
+ * lease is no longer renewed and runs out within MM_SOURCES_LEASE_TTL, the
+ * time this machine takes to report the file and serve it, so that waiters
+ * still find it a peer; failed: the lease is dropped at once.
+ */
+void mm_sources_lease_done(struct mm_sources *s, const char *hash, int ok);
+
 /* The bearer for peers, or NULL. */
 const char *mm_sources_peer_token(const struct mm_sources *s);
 
@@ -78,6 +114,8 @@ const char *mm_sources_peer_token(const struct mm_sources *s);
  * round trip (the read-only function mm_peers of the `mm` library).  0
  * without peers to ask; MM_EUNAVAIL (or another code) with a message when
  * Redis cannot be asked: then no peer is used, and the caller goes on.
+ * With leases (mm_sources_lease), it takes them and may wait for peers
+ * already downloading some of the digests, as said there.
  */
 int mm_sources_find_peers(struct mm_sources *s, const char *const *sha256, size_t n,
 			  struct mm_err *err);

@@ -56,6 +56,12 @@
 --   FCALL mm_report_liars 0 by machine...
 --       machine by caught each machine sending bytes that fail the hash:
 --       machine:<id>:liar counts it; returns how many keys were written
+--   FCALL mm_peer_lease 0 op self ttl_ms sha256...
+--       the leases mm:fetching:<sha256> (value: the machine id of a serving
+--       machine downloading that file, a TTL it renews): op take (SET NX,
+--       or renew self's own), peek, renew (self's), drop (self's); returns
+--       one value a digest: take and peek the holder ('' none), renew and
+--       drop 1 or 0
 --
 -- max_scan (default 100, at most 1000) bounds the pending jobs looked at per
 -- call; stale_after (default 120 s) is how old a heartbeat may be.
@@ -596,4 +602,43 @@ redis.register_function('mm_report_liars', function(keys, args)
 		end
 	end
 	return n
+end)
+
+-- Leases of files being fetched, so that a machine booting while a peer
+-- downloads a file waits for that peer rather than asking the origin too.
+-- Only the holder renews or drops its lease; a holder that dies loses it
+-- when the TTL runs out.
+local LEASE_OPS = { take = true, peek = true, renew = true, drop = true }
+redis.register_function('mm_peer_lease', function(keys, args)
+	local op, self = args[1], args[2]
+	if #args < 3 or not LEASE_OPS[op] or self == '' then
+		error({ err = 'ERR mm_peer_lease: want take|peek|renew|drop self ttl_ms sha256...' })
+	end
+	local ttl = math.floor(positive_number(args[3], 15000, 'ttl_ms', 3600000))
+	local out = {}
+	for i = 4, #args do
+		local key = 'mm:fetching:' .. args[i]
+		local holder = redis.call('GET', key)
+		if op == 'take' then
+			if not holder then
+				redis.call('SET', key, self, 'PX', ttl)
+				holder = self
+			elseif holder == self then
+				redis.call('PEXPIRE', key, ttl)
+			end
+			out[#out + 1] = holder
+		elseif op == 'peek' then
+			out[#out + 1] = holder or ''
+		elseif holder == self then
+			if op == 'renew' then
+				redis.call('PEXPIRE', key, ttl)
+			else
+				redis.call('DEL', key)
+			end
+			out[#out + 1] = 1
+		else
+			out[#out + 1] = 0
+		end
+	end
+	return out
 end)

@@ -46,6 +46,7 @@ PROFILES = {
         c6=4 * GiB, c6_runs=1, c7=40, c7_size=4 * MiB, c8=GiB, c8_runs=3, c9=100000,
         c10=dict(jobs=10000, machines=200, per=300, universe=1200, calls=1000),
         c11=dict(machines=1000, per=500, universe=600, jobs=1000),
+        c12=dict(size=512 * MiB, machines=8, gap=2.0),
     ),
     "quick": dict(
         runs=3, warmup=1,
@@ -55,6 +56,7 @@ PROFILES = {
         c6=256 * MiB, c6_runs=1, c7=40, c7_size=1 * MiB, c8=128 * MiB, c8_runs=2, c9=100000,
         c10=dict(jobs=10000, machines=200, per=300, universe=1200, calls=200),
         c11=dict(machines=1000, per=500, universe=600, jobs=1000),
+        c12=dict(size=64 * MiB, machines=4, gap=0.5),
     ),
     "smoke": dict(
         runs=1, warmup=0,
@@ -64,6 +66,7 @@ PROFILES = {
         c6=4 * MiB, c6_runs=1, c7=3, c7_size=64 * 1024, c8=4 * MiB, c8_runs=1, c9=1000,
         c10=dict(jobs=200, machines=5, per=30, universe=60, calls=10),
         c11=dict(machines=20, per=10, universe=15, jobs=20),
+        c12=dict(size=8 * MiB, machines=2, gap=0.2),
     ),
 }
 
@@ -79,6 +82,7 @@ CASE_TITLES = {
     9: "Parse a large manifest",
     10: "Routing: the drop-in findMatchingJob against the deployed rule",
     11: "Fleet view: mm-route fleet and models",
+    12: "A fleet boot: peers, leases and a liar",
 }
 
 # mm's configuration variables: a benchmark sees only what it sets itself.
@@ -86,7 +90,8 @@ MM_VARS = """WORKFLOW_IDS COLLECTION_IDS COLLECTIONS COMPONENTS MIGRATE_TO_WORKF
 EMPROPS_API_BASE_URL EMPROPS_API_URL MM_ROOT COMFYUI_PATH MM_STATE_DIR
 MODEL_DOWNLOAD_CONCURRENCY MODEL_DOWNLOAD_TIMEOUT_MINUTES MODEL_DOWNLOAD_RETRY_ATTEMPTS
 HF_TOKEN CIVITAI_TOKEN REDIS_URL MACHINE_ID MODEL_MANAGER_ENABLED MM_ON_FAILURE
-MM_LOG_FORMAT MM_AUTH_HOSTS MM_ALLOW_HTTP_AUTH HF_ENDPOINT http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY""".split()
+MM_LOG_FORMAT MM_PEERS MM_PEER_WAIT MM_SERVE MM_SERVE_URL MM_SERVE_LISTEN MM_SERVE_TOKEN MM_MIRRORS
+MM_AUTH_HOSTS MM_ALLOW_HTTP_AUTH HF_ENDPOINT http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY""".split()
 
 
 def log(msg):
@@ -1532,6 +1537,262 @@ plot "{dat}" using 1:($5==1?$3:1/0):xtic(2) with boxes lc rgb "#2a9d8f" title "t
             log("gnuplot failed: " + rc.stderr.decode(errors="replace")[-500:])
             return None
         return png
+
+
+# ---------------------------------------------------------------- case 12: a fleet boot
+
+class CappedOrigin:
+    """A threaded HTTP origin whose TOTAL upload, all connections together,
+    is capped by one token bucket (bytes per second); GET and HEAD with a
+    single Range.  Counts the body bytes it sent."""
+
+    def __init__(self, root, rate):
+        import http.server
+        import socketserver
+        self.rate, self.sent, self.lock = float(rate), 0, threading.Lock()
+        self.tokens, self.last = 0.0, time.monotonic()
+        origin = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_HEAD(self):
+                self.serve(False)
+
+            def do_GET(self):
+                self.serve(True)
+
+            def serve(self, body):
+                path = os.path.join(root, os.path.basename(self.path.split("?")[0]))
+                if not os.path.isfile(path):
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                size = os.path.getsize(path)
+                first, last, status = 0, size - 1, 200
+                m = re.match(r"bytes=(\d*)-(\d*)$", self.headers.get("Range", ""))
+                if m and (m.group(1) or m.group(2)):
+                    if m.group(1):
+                        first = int(m.group(1))
+                        last = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+                    else:
+                        first = max(0, size - int(m.group(2)))
+                    status = 206
+                self.send_response(status)
+                self.send_header("Content-Length", str(last - first + 1))
+                self.send_header("Accept-Ranges", "bytes")
+                if status == 206:
+                    self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+                self.end_headers()
+                if not body:
+                    return
+                with open(path, "rb") as f:
+                    f.seek(first)
+                    left = last - first + 1
+                    while left > 0:
+                        n = origin.take(min(left, 256 * 1024))
+                        data = f.read(n)
+                        try:
+                            self.wfile.write(data)
+                        except OSError:
+                            return
+                        with origin.lock:
+                            origin.sent += len(data)
+                        left -= len(data)
+
+        class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.httpd = S(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def take(self, want):
+        """Block until want bytes (at most) may be sent; returns how many."""
+        while True:
+            with self.lock:
+                now = time.monotonic()
+                self.tokens = min(self.rate / 10, self.tokens + (now - self.last) * self.rate)
+                self.last = now
+                if self.tokens >= 1:
+                    n = int(min(want, self.tokens))
+                    self.tokens -= n
+                    return n
+            time.sleep(0.005)
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def forge_verified(state, path, sha256):
+    """A machine whose state directory lies: the verified-cache record of
+    path (MM_STATE_DIR/verified) is rewritten to claim sha256, and its
+    xattr flag cleared, so mm-serve serves the file's wrong bytes as that
+    digest.  Returns True when a record was found."""
+    st = os.stat(path)
+    rec = os.path.join(state, "verified")
+    with open(rec) as f:
+        lines = f.read().splitlines()
+    done = False
+    for i, line in enumerate(lines):
+        f = line.split()
+        if len(f) >= 9 and f[0] == str(st.st_dev) and f[1] == str(st.st_ino):
+            f[5], f[8] = "0", sha256
+            lines[i] = " ".join(f)
+            done = True
+    with open(rec, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return done
+
+
+def _case12(self):
+    c = self.p["c12"]
+    size, n, gap = c["size"], c["machines"], c["gap"]
+    rate = 50 * 1000 * 1000
+    case = Case(12, f"{n} machines on this one (each its own MM_ROOT, state directory and mm-serve on "
+                    f"127.0.0.2–{n + 1}), one shared redis-server, one {size_str(size)} random model "
+                    f"from an origin capped at 50 MB/s for all its connections together; the machines "
+                    f"boot {gap:g} s apart, each: mm-fetch, mm-verify | mm-report, then mm-serve")
+    exe = {b: self.mm_bin(b) for b in ("mm-fetch", "mm-verify", "mm-report", "mm-serve")}
+    row = Row("mm", "the fleet boot", mm=True)
+    if not all(exe.values()):
+        self.unavailable(case, row, "mm-fetch, mm-verify, mm-report or mm-serve")
+        self.cases.append(case)
+        return
+    d = os.path.join(self.tmp, "c12")
+    www = os.path.join(d, "origin")
+    h = make_random(os.path.join(www, "model.bin"), size, "c12")
+    origin = CappedOrigin(www, rate)
+    manifest = os.path.join(d, "m.json")
+    with open(manifest, "w") as f:
+        json.dump({"models": [{"name": "model.bin", "downloadUrl": origin.url + "/model.bin",
+                               "saveTo": "models/bench/model.bin", "sizeBytes": size,
+                               "hash": "sha256:" + h}]}, f)
+    r = self.redis.r
+    servers = []
+
+    def env_of(tag, i, root, peers):
+        return self.envwith(MM_ROOT=root, MACHINE_ID=f"{tag}-{i}", REDIS_URL=self.redis.url,
+                            MM_PEERS=1 if peers else 0, MM_SERVE=1 if peers else 0,
+                            # Every machine here connects from 127.0.0.1.
+                            MM_SERVE_PER_CLIENT=64)
+
+    def serve(env, addr):
+        p = subprocess.Popen([exe["mm-serve"], "--listen", f"{addr}:0"], env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        servers.append(p)
+        return p
+
+    def fleet(tag, machines, peers, liar=False):
+        r.flushall()
+        for p in servers:
+            p.terminate()
+            p.wait()
+        servers.clear()
+        if liar:
+            # A machine already in the fleet whose state directory lies: a
+            # wrong file of the right size, its verified-cache record forged
+            # to claim the model's sha256, served by a real mm-serve.
+            root = os.path.join(d, tag, "liar")
+            make_random(os.path.join(root, "models", "bench", "model.bin"), size, "c12-liar")
+            env = env_of(tag, "liar", root, True)
+            env["MACHINE_ID"] = "liar"
+            subprocess.run([exe["mm-verify"], "--scan", "--hash", "-q"], env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            if not forge_verified(os.path.join(root, ".mm"), os.path.join(root, "models", "bench", "model.bin"), h):
+                case.notes.append("the liar's verified-cache record was not found: no liar")
+            serve(env, f"127.0.0.{machines + 2}")
+            deadline = time.time() + 10
+            while time.time() < deadline and not r.hget("machine:liar:models", "serve_url"):
+                time.sleep(0.05)
+            r.sadd("machine:liar:sha256s", h)
+            r.zadd("machines:models:heartbeat", {"liar": int(r.time()[0])})
+        origin.sent = 0
+        res = [dict(rc=None) for _ in range(machines)]
+        t0 = time.monotonic()
+
+        def one(i):
+            time.sleep(max(0.0, t0 + i * gap - time.monotonic()))
+            root = os.path.join(d, tag, f"m{i}")
+            os.makedirs(root, exist_ok=True)
+            env = env_of(tag, i, root, peers)
+            out = os.path.join(root, "fetch.json")
+            with open(out, "wb") as fo:
+                p = subprocess.run([exe["mm-fetch"], "-q", manifest], env=env, stdout=fo,
+                                   stderr=subprocess.PIPE, timeout=self.args.timeout)
+            res[i].update(rc=p.returncode, done=time.monotonic() - t0, err=p.stderr[-300:].decode(errors="replace"))
+            try:
+                with open(out) as fh:
+                    fo = json.load(fh)["models"][0].get("fetch", {})
+                res[i].update(status=fo.get("status"), source=fo.get("source"), liars=fo.get("liars") or [],
+                              bytesFrom=fo.get("bytesFrom") or {})
+            except (OSError, ValueError, IndexError, KeyError):
+                pass
+            if peers:
+                subprocess.run(["sh", "-c", '"$1" -q < "$2" | "$3" -q', "sh", exe["mm-verify"], out,
+                                exe["mm-report"]], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                serve(env, f"127.0.0.{i + 2}")
+
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(machines)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        def held(i):
+            p = os.path.join(d, tag, f"m{i}", "models", "bench", "model.bin")
+            return os.path.isfile(p) and os.path.getsize(p) == size
+
+        # Proved: mm-fetch hashed every byte against the manifest's sha256.
+        proved = sum(1 for i, x in enumerate(res)
+                     if x.get("rc") == 0 and x.get("status") == "downloaded" and held(i))
+        return dict(origin=origin.sent, last=max((x.get("done") or 0) for x in res), proved=proved,
+                    named=sum(1 for x in res if "peer liar" in x.get("liars", [])), res=res)
+
+    try:
+        alone = fleet("alone", 1, False)
+        off = fleet("off", n, False)
+        on = fleet("on", n, True)
+        lie = fleet("liar", n, True, liar=True)
+    finally:
+        for p in servers:
+            p.terminate()
+            p.wait()
+        origin.stop()
+        r.flushall()
+        wipe(d)
+    for label, f in (("alone, from the origin (MM_PEERS=0)", alone), ("peers off (MM_PEERS=0)", off),
+                     ("peers on", on), ("peers on, one lying peer", lie)):
+        rw = Row(label, label, mm=label == "peers on")
+        rw.times = [f["last"]]
+        rw.extra = dict(origin_bytes=f["origin"], proved=f["proved"], named_liar=f["named"])
+        case.rows.append(rw)
+        case.notes.append(f"{label}: the last machine proved the file at {f['last']:.1f} s; the origin sent "
+                          f"{f['origin'] / size:.2f}× the model; {f['proved']} proved copies"
+                          + (f"; {f['named']} machines named the liar" if "lying" in label else ""))
+        bad = [x.get("err", "") for x in f["res"] if x.get("rc") != 0]
+        if bad:
+            case.notes.append(f"{label}: a machine failed: {bad[0][:200]}")
+    case.ref = "peers on"
+    a = on["origin"] / size
+    case.target("(a) bytes from the origin for the whole fleet ÷ the model, peers on (≤ 1.2×; "
+                f"peers off: {off['origin'] / size:.2f}×)", a, a <= 1.2)
+    b = on["last"] / alone["last"] if alone["last"] > 0 else None
+    case.target("(b) time until the last machine holds the proved file ÷ one machine alone from the "
+                f"origin (≤ 2×; peers off: {off['last'] / alone['last']:.2f}×)", b,
+                None if b is None else b <= 2)
+    case.target(f"(c) one peer serves wrong bytes: proved copies out of {n}, machines that named it",
+                lie["proved"], lie["proved"] == n and lie["named"] >= 1,
+                shown=f"{lie['proved']} of {n} proved, {lie['named']} named it")
+    self.cases.append(case)
+
+
+Bench.case12 = _case12
 
 
 def raise_priority():

@@ -26,7 +26,7 @@ is "$spelled" "" "no C file but lib/rkeys.h spells a Redis key"
 # The header's keys: NAME VALUE.
 keys=$(sed -n 's/^#define \(MM_RKEY_[A-Z0-9_]*\) *"\([^"]*\)".*/\1 \2/p' lib/rkeys.h)
 like "$keys" 'MM_RKEY_HEARTBEAT machines:models:heartbeat' "the header names the heartbeat"
-is "$(printf '%s\n' "$keys" | wc -l | tr -d ' ')" 12 "twelve keys in the header"
+is "$(printf '%s\n' "$keys" | wc -l | tr -d ' ')" 13 "thirteen keys in the header"
 
 # Lua code without its comments.
 lua=$T/lua
@@ -35,7 +35,7 @@ sed 's/--.*//' scripts/redis/*.lua > "$lua"
 # Each key the Lua reads or writes, as the header spells it: 'a:' .. x .. ':b'.
 for k in MM_RKEY_MACHINE_NAMES MM_RKEY_MACHINE_WORKFLOWS MM_RKEY_MACHINE_SHA256S MM_RKEY_MODEL_INDEX_PREFIX \
 	MM_RKEY_WORKFLOW_INDEX MM_RKEY_HEARTBEAT MM_RKEY_JOBS_PENDING MM_RKEY_JOB \
-	MM_RKEY_JOBS_ACTIVE MM_RKEY_MACHINE_LIAR; do
+	MM_RKEY_JOBS_ACTIVE MM_RKEY_MACHINE_LIAR MM_RKEY_PEER_LEASE; do
 	v=$(printf '%s\n' "$keys" | sed -n "s/^$k //p")
 	isnt "$v" "" "the header names $k"
 	case $v in

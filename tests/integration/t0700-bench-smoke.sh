@@ -15,7 +15,7 @@ check "RESULTS.md is written" test -s "$R"
 check "the chart is drawn" test -s "$T/results/bench.png"
 check "results.json is JSON" python3 -c 'import json, sys; json.load(open(sys.argv[1]))' \
 	"$T/results/results.json"
-for n in 1 2 3 4 5 6 7 9 11; do
+for n in 1 2 3 4 5 6 7 9 11 12; do
 	like "$(cat "$R")" "^### $n\. " "case $n is reported"
 done
 like "$out" '^\| curl \(no verification\)' "peers are measured"

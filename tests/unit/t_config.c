@@ -11,7 +11,8 @@ static void clear(void)
 	static const char *const vars[] = {
 		"MM_ROOT", "COMFYUI_PATH", "MM_STATE_DIR", "REDIS_URL", "REDIS_CA_CERT",
 		"CURL_CA_BUNDLE", "SSL_CERT_FILE", "HF_ENDPOINT", "MM_AUTH_HOSTS", "MM_T_NUM",
-		"MM_T_BOOL", "MM_T_SECS", "MM_T_A", "MM_T_B", NULL,
+		"MM_T_BOOL", "MM_T_SECS", "MM_T_A", "MM_T_B", "MM_PEER_WAIT", "MM_SERVE",
+		"MM_SERVE_URL", NULL,
 	};
 
 	for (const char *const *v = vars; *v; v++)
@@ -113,6 +114,34 @@ static void test_settings(void)
 	clear();
 }
 
+static void test_peer_wait(void)
+{
+	struct mm_err err = {0};
+	double d = -1;
+
+	clear();
+	ok(mm_config_peer_wait(&d, &err) == 0 && d == 600, "MM_PEER_WAIT unset: 600 s");
+	setenv("MM_PEER_WAIT", "0", 1);
+	ok(mm_config_peer_wait(&d, &err) == 0 && d == 0, "0: never wait");
+	setenv("MM_PEER_WAIT", "2.5", 1);
+	ok(mm_config_peer_wait(&d, &err) == 0 && d == 2.5, "fractions of a second");
+	setenv("MM_PEER_WAIT", "-1", 1);
+	is_int(mm_config_peer_wait(&d, &err), MM_EUSAGE, "a negative wait is a usage error");
+	setenv("MM_PEER_WAIT", "soon", 1);
+	is_int(mm_config_peer_wait(&d, &err), MM_EUSAGE, "so is a word");
+	is_str(err.msg, "MM_PEER_WAIT: not a number of seconds: 'soon'", "naming the variable");
+
+	ok(!mm_config_serving(), "neither MM_SERVE nor MM_SERVE_URL: not serving");
+	setenv("MM_SERVE", "yes", 1);
+	ok(!mm_config_serving(), "MM_SERVE=yes: not serving (the entrypoint starts mm-serve for 1 alone)");
+	setenv("MM_SERVE", "1", 1);
+	ok(mm_config_serving(), "MM_SERVE=1: serving");
+	unsetenv("MM_SERVE");
+	setenv("MM_SERVE_URL", "http://10.0.0.7:8190", 1);
+	ok(mm_config_serving(), "MM_SERVE_URL set: serving");
+	clear();
+}
+
 static void test_lists(void)
 {
 	struct mm_list l = {0};
@@ -135,6 +164,7 @@ int main(void)
 	clear();
 	test_env();
 	test_settings();
+	test_peer_wait();
 	test_lists();
 	return done_testing();
 }
