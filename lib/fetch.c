@@ -1,4 +1,15 @@
-/* fetch.c — downloads on the multi interface, hashed while they stream. */
+/*
+ * fetch.c — downloads on the multi interface, hashed while they stream.
+ *
+ * A file's pieces come from its sources (sources.h) at once: each new
+ * piece from the usable peer or mirror with the fewest of its transfers,
+ * from the origin only when none is left.  A source that fails is "gone"
+ * for the rest of the file (source_gone); each piece has one writer
+ * (split_piece), kept in memory in struct mm_piece.  A file that fails its
+ * hash goes to find_liar(): the pieces are checked against other sources
+ * (CHECK_*), and the one liar is named in name_liar(), the only place
+ * that names one.
+ */
 #include "fetch.h"
 #include "auth.h"
 #include "config.h"
@@ -109,6 +120,7 @@ struct job {
 	long long *sent;        /* bytes of the part file each source wrote since byte 0 */
 	char *gone;             /* each source: left for the rest of this file */
 	int rounds;             /* times its bytes were found wrong */
+	size_t named;           /* j->liars.n when they last were */
 	long long from[MM_SOURCE_KINDS];        /* bytes written, by kind of source */
 	struct mm_list liars;   /* sources named for bytes that failed its hash */
 
@@ -1112,8 +1124,11 @@ static int find_liar(struct run *r, struct job *j)
 		}
 	}
 	free(wrote);
-	if (n == 0 || j->rounds++ > (int)j->srcs.n)
+	/* A check that named no one will not name anyone the next time either. */
+	if (n == 0 || (j->rounds > 0 && j->liars.n == j->named) || j->rounds > (int)j->srcs.n)
 		return 0;
+	j->rounds++;
+	j->named = j->liars.n;
 	if (n == 1) {
 		name_liar(r, j, who);
 		return 1;

@@ -26,10 +26,10 @@ for p in p1 p2 cas; do
 	cp "$FIX_ROOT/files/a.bin" "$FIX_ROOT/$p/sha256/$ha"
 done
 
-# fake ID URL: machine ID in the inventory, live, serving at URL, holding a.bin.
+# fake ID URL [SHA]: machine ID in the inventory, live, serving at URL, holding a.bin (or SHA).
 fake() {
 	rcli hset "machine:$1:models" serve_url "$2" \
-		models "[{\"name\":\"x\",\"saveTo\":\"models/x\",\"size\":1,\"sha256\":\"$ha\"}]" > /dev/null
+		models "[{\"name\":\"x\",\"saveTo\":\"models/x\",\"size\":1,\"sha256\":\"${3:-$ha}\"}]" > /dev/null
 	rcli zadd machines:models:heartbeat "$(rcli time | head -n 1)" "$1" > /dev/null
 }
 unfake() {
@@ -106,6 +106,22 @@ is "$(fix_count --method GET /files/a.bin)" 0 "the origin was not asked"
 is "$(bf peer)" $size "every byte from the peers, none twice: what p2 sent is kept"
 is "$(ff 0 source)" "peer p1" "source: p1, which gave most"
 is "$(ff 0 liars)" "" "a peer that drops is no liar"
+
+# ------------------------------------------------ honest peers, a wrong manifest hash
+# Both peers and the origin serve the same bytes, which are not the ones the
+# manifest names: the pieces agree, no one is named, the file fails.
+hx=$(printf 'not a.bin' | sha256sum | cut -d ' ' -f 1)
+for p in p1 p2; do
+	cp "$FIX_ROOT/files/a.bin" "$FIX_ROOT/$p/sha256/$hx"
+	fake "$p" "$FIX_ALT_URL/$p" "$hx"
+done
+sed "s/$ha/$hx/" "$T/in.json" > "$T/wrong.json"
+fix_reset
+MM_ROOT=$T/wrong MACHINE_ID=gpu-b fetch 1 "a wrong manifest hash, honest peers: exit 1" $seg "$T/wrong.json"
+is "$(ff 0 status)" "failed" "failed"
+is "$(ff 0 liars)" "" "no honest peer is named"
+unlike "$(cat "$T/log")" "sent bytes that fail" "nor in the log"
+check "no file at the final path" [ ! -e "$T/wrong/models/loras/a.bin" ]
 
 # ------------------------------------------------ no peers: the origin, as before
 unfake p1
