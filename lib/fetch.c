@@ -1151,7 +1151,6 @@ static int find_liar(struct run *r, struct job *j)
 		 "against each other", n);
 	ev.text = text;
 	emit(r, j, MM_FETCH_EV_SOURCE, &ev);
-	mm_warnf("%s: %s", j->model->name, text);
 	state_save(r, j);
 	return 1;
 }
