@@ -1,4 +1,15 @@
-/* fetch.c — downloads on the multi interface, hashed while they stream. */
+/*
+ * fetch.c — downloads on the multi interface, hashed while they stream.
+ *
+ * A file's pieces come from its sources (sources.h) at once: each new
+ * piece from the usable peer or mirror with the fewest of its transfers,
+ * from the origin only when none is left.  A source that fails is "gone"
+ * for the rest of the file (source_gone); each piece has one writer
+ * (split_piece), kept in memory in struct mm_piece.  A file that fails its
+ * hash goes to find_liar(): the pieces are checked against other sources
+ * (CHECK_*), and the one liar is named in name_liar(), the only place
+ * that names one.
+ */
 #include "fetch.h"
 #include "auth.h"
 #include "config.h"
@@ -38,6 +49,17 @@
 #define RAMP_GAIN 1.5                   /* two connections must beat one by this much */
 /* The validator of a part file whose bytes came from a peer or mirror: the sha256 is its identity. */
 #define CAS_VALIDATOR "mm-content-addressed"
+
+/*
+ * How a piece's bytes are checked after a file of several sources failed
+ * its hash (struct mm_piece's check): see find_liar().
+ */
+enum {
+	CHECK_NONE,
+	CHECK_PEER,     /* fetch it again from another source and compare */
+	CHECK_ORIGIN,   /* that source (vs) disagreed at byte start + pos: the origin's byte decides */
+	CHECK_OK,       /* two sources agree on it */
+};
 
 enum jstate {
 	J_SKIP,         /* failed before starting, or no work */
@@ -94,8 +116,11 @@ struct job {
 
 	/* Where the bytes come from (sources.h): nearest first, the origin last. */
 	struct mm_source_list srcs;
-	size_t cur;             /* the source in use */
+	size_t cur;             /* the nearest source still used: the first request's */
 	long long *sent;        /* bytes of the part file each source wrote since byte 0 */
+	char *gone;             /* each source: left for the rest of this file */
+	int rounds;             /* times its bytes were found wrong */
+	size_t named;           /* j->liars.n when they last were */
 	long long from[MM_SOURCE_KINDS];        /* bytes written, by kind of source */
 	struct mm_list liars;   /* sources named for bytes that failed its hash */
 
@@ -112,6 +137,9 @@ struct xfer {
 	long long off, end;     /* next byte to write; end exclusive or -1 */
 	long long got;
 	int checked, reached_end, restart, werr, probe, probe_get;
+	int differs;            /* its bytes are not those on disk it was checking ... */
+	long long diff;         /* ... from this offset on */
+	char *cbuf;             /* the bytes on disk it compares with */
 	long status;
 	struct mm_http_answer ans;      /* what its headers said */
 	int encoded;            /* a 2xx body came encoded: a failed try */
@@ -207,24 +235,47 @@ static void set_error(struct job *j, const char *fmt, ...)
 
 /* ------------------------------------------------------------ sources */
 
-/* The source j asks now; NULL before the sources are planned (the origin). */
-static const struct mm_source *cur_src(const struct job *j)
+/* Source k of j; NULL before the sources are planned (the origin). */
+static const struct mm_source *src_at(const struct job *j, size_t k)
 {
-	return j->cur < j->srcs.n ? &j->srcs.v[j->cur] : NULL;
+	return k < j->srcs.n ? &j->srcs.v[k] : NULL;
 }
 
-static int from_origin(const struct job *j)
+static const struct mm_source *cur_src(const struct job *j)
 {
-	const struct mm_source *s = cur_src(j);
+	return src_at(j, j->cur);
+}
+
+static int is_origin(const struct job *j, size_t k)
+{
+	const struct mm_source *s = src_at(j, k);
 
 	return !s || s->kind == MM_SOURCE_ORIGIN;
 }
 
-static const char *job_url(const struct job *j)
+static int from_origin(const struct job *j)
 {
-	const struct mm_source *s = cur_src(j);
+	return is_origin(j, j->cur);
+}
+
+/* The origin's place in j's sources: always the last. */
+static size_t origin_of(const struct job *j)
+{
+	return j->srcs.n > 0 ? j->srcs.n - 1 : 0;
+}
+
+static const char *src_url(const struct job *j, size_t k)
+{
+	const struct mm_source *s = src_at(j, k);
 
 	return s ? s->url : j->model->url;
+}
+
+static const char *src_label(const struct job *j, size_t k)
+{
+	const struct mm_source *s = src_at(j, k);
+
+	return s ? s->label : "origin";
 }
 
 /* A source that lied is not asked again in this run; the origin always is. */
@@ -233,12 +284,68 @@ static int src_skipped(const struct run *r, const struct mm_source *s)
 	return s->kind != MM_SOURCE_ORIGIN && mm_list_has(&r->liars, s->label);
 }
 
-/* From source k on, the first one not skipped (the origin, at worst). */
+/* Source k may still be asked for j's bytes. */
+static int src_usable(const struct run *r, const struct job *j, size_t k)
+{
+	if (is_origin(j, k))
+		return 1;
+	return !(j->gone && j->gone[k]) && !src_skipped(r, &j->srcs.v[k]);
+}
+
+/* From source k on, the first one still usable (the origin, at worst). */
 static size_t src_from(const struct run *r, const struct job *j, size_t k)
 {
-	while (k + 1 < j->srcs.n && src_skipped(r, &j->srcs.v[k]))
+	while (k + 1 < j->srcs.n && !src_usable(r, j, k))
 		k++;
 	return k;
+}
+
+/* How many sources but the origin may still be asked for j's bytes. */
+static int usable_peers(const struct run *r, const struct job *j)
+{
+	size_t k;
+	int n = 0;
+
+	for (k = 0; k + 1 < j->srcs.n; k++)
+		n += src_usable(r, j, k);
+	return n;
+}
+
+/* Transfers of j asking source k now. */
+static int src_load(const struct run *r, const struct job *j, size_t k)
+{
+	const struct xfer *x;
+	int n = 0;
+
+	for (x = r->xfers; x; x = x->next)
+		n += x->j == j && x->src == k;
+	return n;
+}
+
+/*
+ * The source for piece p of j: the usable one, the origin aside, with the
+ * fewest transfers of j (the nearest on a tie), so a file's pieces spread
+ * over its peers and mirrors.  Never the source whose bytes p is checked
+ * against.  The origin when no other is left, or when it must settle a
+ * disagreement.
+ */
+static size_t pick_src(const struct run *r, const struct job *j, const struct mm_piece *p)
+{
+	size_t k, best = origin_of(j);
+	int load, best_load = 0;
+
+	if (p->check == CHECK_ORIGIN)
+		return best;
+	for (k = 0; k + 1 < j->srcs.n; k++) {
+		if (!src_usable(r, j, k) || (p->check == CHECK_PEER && (size_t)p->by == k + 1))
+			continue;
+		load = src_load(r, j, k);
+		if (best == origin_of(j) || load < best_load) {
+			best = k;
+			best_load = load;
+		}
+	}
+	return best;
 }
 
 /*
@@ -246,9 +353,9 @@ static size_t src_from(const struct run *r, const struct job *j, size_t k)
  * mirror gets the model's token only where auth.h binds it to the mirror's
  * host; the origin gets the model's.
  */
-static const char *src_token(const struct run *r, const struct job *j)
+static const char *src_token(const struct run *r, const struct job *j, size_t k)
 {
-	const struct mm_source *s = cur_src(j);
+	const struct mm_source *s = src_at(j, k);
 	char why[400];
 
 	if (!s || s->kind == MM_SOURCE_ORIGIN)
@@ -345,7 +452,42 @@ static void xfer_free(struct xfer *x)
 		curl_easy_cleanup(x->h);
 	curl_slist_free_all(x->hdrs);
 	free(x->wbuf);
+	free(x->cbuf);
 	free(x);
+}
+
+/*
+ * A piece under check: 0 when the n gathered bytes are those on disk (they
+ * count as checked, not written); 1 when they differ.
+ */
+static int xfer_compare(struct xfer *x, struct mm_piece *p, size_t n)
+{
+	struct job *j = x->j;
+	size_t got = 0;
+
+	if (!x->cbuf)
+		x->cbuf = mm_xmalloc(x->wcap);
+	while (got < n) {
+		ssize_t k = pread(j->fd, x->cbuf + got, n - got, (off_t)(x->woff + (long long)got));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			x->diff = x->woff;
+			return 1;
+		}
+		got += (size_t)k;
+	}
+	if (memcmp(x->cbuf, x->wbuf, n) != 0) {
+		for (got = 0; x->cbuf[got] == x->wbuf[got]; got++)
+			;
+		x->diff = x->woff + (long long)got;
+		return 1;
+	}
+	p->pos += (long long)n;
+	x->r->bytes += (long long)n;
+	x->woff += (long long)n;
+	return 0;
 }
 
 /* Write the gathered bytes; only written bytes count as on disk. */
@@ -358,14 +500,21 @@ static int xfer_flush(struct xfer *x)
 	if (n == 0)
 		return 0;
 	x->wlen = 0;
-	if (x->werr)
+	if (x->werr || x->differs)
 		return -1;
+	p = &j->pieces[x->piece];
+	if (p->check == CHECK_PEER || p->check == CHECK_ORIGIN) {
+		if (xfer_compare(x, p, n) == 0)
+			return 0;
+		x->differs = 1;
+		return -1;
+	}
 	if (mm_part_pwrite(j->fd, x->wbuf, n, x->woff) < 0) {
 		x->werr = errno;
 		return -1;
 	}
-	p = &j->pieces[x->piece];
 	p->pos += (long long)n;
+	p->by = (int)x->src + 1;
 	j->bytes_run += (long long)n;
 	x->r->bytes += (long long)n;
 	{
@@ -403,7 +552,8 @@ static void ramp_start(struct run *r, struct job *j)
 {
 	j->want = r->o->segments;
 	j->ramp = RAMP_DONE;
-	if (j->segmented && r->o->adaptive && r->o->segments > 1) {
+	/* Several sources: each gets pieces at once, whatever one connection does. */
+	if (j->segmented && r->o->adaptive && r->o->segments > 1 && usable_peers(r, j) < 2) {
 		j->want = 1;
 		j->ramp = RAMP_ONE;
 		j->ramp_t = 0;
@@ -452,7 +602,7 @@ static void plan_pieces(struct run *r, struct job *j, struct xfer *x)
 
 	j->size = x->ans.clen;
 	j->validator[0] = '\0';
-	if (!from_origin(j))
+	if (!is_origin(j, x->src))
 		snprintf(j->validator, sizeof(j->validator), "%s", CAS_VALIDATOR);
 	else if (x->ans.etag[0] && strncmp(x->ans.etag, "W/", 2) != 0)
 		snprintf(j->validator, sizeof(j->validator), "%s", x->ans.etag);
@@ -508,7 +658,7 @@ static int check_response(struct run *r, struct xfer *x)
 			return -1;
 		}
 		/* A peer or mirror with a file of another size than the manifest's has another file. */
-		if (!from_origin(j) && x->ans.clen >= 0 && !size_ok(j, x->ans.clen)) {
+		if (!is_origin(j, x->src) && x->ans.clen >= 0 && !size_ok(j, x->ans.clen)) {
 			x->restart = 1;
 			return -1;
 		}
@@ -597,24 +747,25 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 	return mm_http_on_header(data, size, nmemb, &x->ans);
 }
 
-static struct xfer *xfer_new(struct run *r, struct job *j)
+/* A transfer of j from source k. */
+static struct xfer *xfer_new(struct run *r, struct job *j, size_t k)
 {
 	struct xfer *x = mm_xcalloc(1, sizeof(*x));
 	struct mm_http_policy pol;
 
 	memset(&pol, 0, sizeof(pol));
-	pol.bearer = src_token(r, j);
+	pol.bearer = src_token(r, j, k);
 	pol.stall_timeout = r->o->stall_timeout;
 	x->r = r;
 	x->j = j;
 	x->piece = -1;
 	x->end = -1;
-	x->src = j->cur;
+	x->src = k;
 	mm_http_answer_reset(&x->ans);
 	x->h = curl_easy_init();
-	mm_http_setup(x->h, job_url(j), &pol, x->errbuf, NULL);
+	mm_http_setup(x->h, src_url(j, k), &pol, x->errbuf, NULL);
 	/* mm-serve never redirects: a peer that does is a failed source. */
-	if (cur_src(j) && cur_src(j)->kind == MM_SOURCE_PEER)
+	if (src_at(j, k) && src_at(j, k)->kind == MM_SOURCE_PEER)
 		curl_easy_setopt(x->h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(x->h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(x->h, CURLOPT_HEADERDATA, x);
@@ -654,14 +805,45 @@ static void xfer_remove(struct run *r, struct xfer *x)
 	set_rates(r);
 }
 
+/*
+ * Piece i holds bytes of one source and another is to write the rest: the
+ * rest becomes a piece of its own, so each piece has one writer.
+ */
+static void split_piece(struct run *r, struct job *j, size_t i)
+{
+	struct mm_piece *p;
+	struct xfer *x;
+
+	j->pieces = mm_xrealloc(j->pieces, (j->npieces + 1) * sizeof(*j->pieces));
+	memmove(&j->pieces[i + 2], &j->pieces[i + 1], (j->npieces - i - 1) * sizeof(*j->pieces));
+	j->npieces++;
+	p = &j->pieces[i];
+	j->pieces[i + 1] = (struct mm_piece){ .start = p->start + p->pos, .end = p->end,
+					      .state = MM_PIECE_TODO, .not_before = p->not_before };
+	p->end = p->start + p->pos;
+	p->state = MM_PIECE_DONE;
+	for (x = r->xfers; x; x = x->next)
+		if (x->j == j && x->piece > (long)i)
+			x->piece++;
+}
+
 /* Start a request for piece i of j, or the first request when i < 0. */
 static void start_piece(struct run *r, struct job *j, long i)
 {
-	struct xfer *x = xfer_new(r, j);
+	size_t k = i >= 0 ? pick_src(r, j, &j->pieces[i]) : j->cur;
+	struct xfer *x;
 	/* libcurl 7.88 does not hold --limit-rate with large receive buffers. */
 	long bufsz = r->o->segments * r->o->jobs > 32 || r->o->limit_rate > 0 ? 64L << 10 : 256L << 10;
 	long long wcap = (8LL << 20) / ((long long)r->o->segments * r->o->jobs);
 
+	if (i >= 0) {
+		struct mm_piece *p = &j->pieces[i];
+
+		if (p->check == CHECK_NONE && p->pos > 0 && p->by > 0 && (size_t)p->by != k + 1 &&
+		    p->end > 0 && j->resumable)
+			split_piece(r, j, (size_t)i++);
+	}
+	x = xfer_new(r, j, k);
 	/* Memory stays bounded however many transfers run: 8 MiB of buffers in all. */
 	x->wcap = (size_t)(wcap < (64 << 10) ? (64 << 10) : wcap > (512 << 10) ? (512 << 10) : wcap);
 	curl_easy_setopt(x->h, CURLOPT_BUFFERSIZE, bufsz);
@@ -671,11 +853,12 @@ static void start_piece(struct run *r, struct job *j, long i)
 
 		x->piece = i;
 		x->off = p->start + p->pos;
-		x->end = p->end;
-		snprintf(range, sizeof(range), "%lld-%lld", x->off, p->end - 1);
+		/* A disagreement: the origin's first byte that differs is enough. */
+		x->end = p->check == CHECK_ORIGIN ? x->off + 1 : p->end;
+		snprintf(range, sizeof(range), "%lld-%lld", x->off, x->end - 1);
 		curl_easy_setopt(x->h, CURLOPT_RANGE, range);
 		/* A validator is the origin's; other sources are asked by the sha256 (CAS_VALIDATOR). */
-		if (from_origin(j) && j->validator[0] && strcmp(j->validator, CAS_VALIDATOR) != 0) {
+		if (is_origin(j, k) && j->validator[0] && strcmp(j->validator, CAS_VALIDATOR) != 0) {
 			hdr = mm_xasprintf("If-Range: %s", j->validator);
 			x->hdrs = curl_slist_append(x->hdrs, hdr);
 			free(hdr);
@@ -786,28 +969,51 @@ static void job_restart(struct run *r, struct job *j, const char *why)
 	mm_streamhash_revive(&r->pool, &j->sh);
 }
 
-/*
- * j's source failed (refused, stalled, dropped, redirected, answered
- * another size or range): the next one takes over for the rest of the
- * file, keeping the bytes on disk (the hash proves them all at the end).
- */
-static void source_next(struct run *r, struct job *j, const char *why)
+/* Stop j's transfers from source k; keep: write what they gathered, else drop it. */
+static void abort_src(struct run *r, struct job *j, size_t k, int keep)
 {
-	const struct mm_source *s = cur_src(j);
+	struct xfer *x, *next;
+
+	for (x = r->xfers; x; x = next) {
+		next = x->next;
+		if (x->j != j || x->src != k)
+			continue;
+		if (x->piece >= 0 && (size_t)x->piece < j->npieces) {
+			if (keep)
+				xfer_flush(x);
+			if (j->pieces[x->piece].state == MM_PIECE_ACTIVE)
+				j->pieces[x->piece].state = MM_PIECE_TODO;
+		}
+		xfer_remove(r, x);
+		xfer_free(x);
+	}
+}
+
+/*
+ * Source k of j failed (refused, stalled, dropped, redirected, answered
+ * another size or range): it is left for the rest of the file and the
+ * others take over its missing ranges, keeping the bytes on disk (the hash
+ * proves them all at the end).
+ */
+static void source_gone(struct run *r, struct job *j, size_t k, const char *why)
+{
 	struct mm_fetch_event ev = { 0 };
 	char text[600];
-	size_t k = src_from(r, j, j->cur + 1);
+	size_t i;
 
-	abort_job(r, j);
-	snprintf(text, sizeof(text), "%s: %s; next: %s", s->label, why, j->srcs.v[k].label);
+	if (j->gone[k])
+		return;
+	abort_src(r, j, k, 1);
+	j->gone[k] = 1;
+	j->cur = src_from(r, j, 0);
+	snprintf(text, sizeof(text), "%s: %s; next: %s", src_label(j, k), why, src_label(j, j->cur));
 	ev.text = text;
 	emit(r, j, MM_FETCH_EV_SOURCE, &ev);
 	mm_debugf("%s: %s", j->model->name, text);
-	j->cur = k;
 	j->failures = 0;
 	j->not_before = 0;
-	for (k = 0; k < j->npieces; k++)
-		j->pieces[k].not_before = 0;
+	for (i = 0; i < j->npieces; i++)
+		j->pieces[i].not_before = 0;
 	if (j->npieces > 0 && !j->resumable) {
 		/* Nothing the next source can continue: from byte 0. */
 		job_restart(r, j, "the next source starts from byte 0");
@@ -819,44 +1025,143 @@ static void source_next(struct run *r, struct job *j, const char *why)
 	}
 }
 
-/*
- * j's bytes failed the hash: name every source but the origin that wrote
- * some of them, skip it for the rest of the run, and start over from the
- * next source.  0 when none but the origin wrote any (the caller fails j).
- */
-static int blame(struct run *r, struct job *j)
+/* The hashing threads start over from byte 0 (pieces before the frontier change). */
+static void hash_again(struct run *r, struct job *j)
 {
-	size_t k;
-	int named = 0;
+	hash_forget(r, j, 0);
+	j->fcur = 0;
+}
 
-	for (k = 0; k < j->srcs.n; k++) {
-		const struct mm_source *s = &j->srcs.v[k];
+/*
+ * Source k of j sent bytes that are not the file's.  The one place a liar
+ * is named: once per file, skipped for the rest of the run, and its bytes
+ * that no other source confirmed are fetched again from the others.
+ */
+static void name_liar(struct run *r, struct job *j, size_t k)
+{
+	const struct mm_source *s = src_at(j, k);
+	struct mm_fetch_event ev = { 0 };
+	struct xfer *x, *next;
+	char text[400];
+	size_t i;
 
-		if (s->kind == MM_SOURCE_ORIGIN || j->sent[k] == 0)
-			continue;
+	if (!s || s->kind == MM_SOURCE_ORIGIN || mm_list_has(&j->liars, s->label))
+		return;
+	if (!mm_list_has(&r->liars, s->label))
 		mm_list_push(&r->liars, s->label);
-		mm_list_push(&j->liars, s->label);
-		mm_sources_blame(r->o->sources, s);
-		mm_errorf("%s: %s sent bytes that fail the hash: it is skipped for the rest of the run",
-			  j->model->name, s->label);
-		named++;
+	mm_list_push(&j->liars, s->label);
+	mm_sources_blame(r->o->sources, s);
+	j->gone[k] = 1;
+	mm_errorf("%s: %s sent bytes that fail the hash: it is skipped for the rest of the run",
+		  j->model->name, s->label);
+	abort_src(r, j, k, 0);
+	for (i = 0; i < j->npieces; i++) {
+		struct mm_piece *p = &j->pieces[i];
+
+		if ((size_t)p->by != k + 1 && p->check != CHECK_PEER &&
+		    !(p->check == CHECK_ORIGIN && (size_t)p->vs == k + 1))
+			continue;
+		if ((size_t)p->by == k + 1 && p->check == CHECK_OK)
+			continue;
+		/* Another source may be comparing with these bytes: that stops. */
+		for (x = r->xfers; x; x = next) {
+			next = x->next;
+			if (x->j == j && x->piece == (long)i) {
+				xfer_remove(r, x);
+				xfer_free(x);
+			}
+		}
+		if ((size_t)p->by != k + 1) {
+			/*
+			 * Another's bytes, still waiting for a check or doubted by
+			 * the liar alone: kept as they are on disk, for the hash.
+			 */
+			p->pos = p->end - p->start;
+			p->state = MM_PIECE_DONE;
+			p->check = p->vs = 0;
+			continue;
+		}
+		j->sent[k] -= p->check == CHECK_NONE ? p->pos : p->end - p->start;
+		p->pos = 0;
+		p->by = p->check = p->vs = 0;
+		p->state = MM_PIECE_TODO;
 	}
-	if (!named)
+	hash_again(r, j);
+	j->cur = src_from(r, j, 0);
+	snprintf(text, sizeof(text), "%s sent bytes that fail the hash; its pieces come from %s",
+		 s->label, src_label(j, j->cur));
+	ev.text = text;
+	emit(r, j, MM_FETCH_EV_SOURCE, &ev);
+	if (!from_origin(j))
+		snprintf(j->validator, sizeof(j->validator), "%s", CAS_VALIDATOR);
+	state_save(r, j);
+}
+
+/*
+ * j's bytes fail its hash.  The origin is the reference.  When one source
+ * besides it wrote bytes, that one lied.  When several did, each of their
+ * pieces is fetched again from another source and compared with what is
+ * on disk; where two disagree, the origin compares too and the one it
+ * contradicts is named (xfer_flush, piece_settled): a liar costs the
+ * pieces it lied in, and an honest source is never named.  0 when none
+ * but the origin wrote any bytes, or checking found no liar (the caller
+ * fails j).
+ */
+static int find_liar(struct run *r, struct job *j)
+{
+	size_t i, who = 0;
+	int n = 0;
+	char *wrote = mm_xcalloc(j->srcs.n + 1, 1);
+	struct mm_fetch_event ev = { 0 };
+	char text[200];
+
+	for (i = 0; i < j->npieces; i++) {
+		size_t k = (size_t)j->pieces[i].by;
+
+		if (k > 0 && !is_origin(j, k - 1) && !wrote[k - 1]) {
+			wrote[k - 1] = 1;
+			who = k - 1;
+			n++;
+		}
+	}
+	free(wrote);
+	/* A check that named no one will not name anyone the next time either. */
+	if (n == 0 || (j->rounds > 0 && j->liars.n == j->named) || j->rounds > (int)j->srcs.n)
 		return 0;
-	job_restart(r, j, "bytes from another source failed the hash");
-	if (j->state != J_RUNNING)
+	j->rounds++;
+	j->named = j->liars.n;
+	if (n == 1) {
+		name_liar(r, j, who);
 		return 1;
-	j->restarts--;
-	j->cur = src_from(r, j, j->cur);
-	{
-		char text[300];
-		struct mm_fetch_event ev = { .text = text };
-
-		snprintf(text, sizeof(text), "starting over from byte 0, from %s", j->srcs.v[j->cur].label);
-
-		emit(r, j, MM_FETCH_EV_SOURCE, &ev);
 	}
+	abort_job(r, j);
+	for (i = 0; i < j->npieces; i++) {
+		struct mm_piece *p = &j->pieces[i];
+
+		p->vs = 0;
+		p->check = CHECK_NONE;
+		if (p->by > 0 && !is_origin(j, (size_t)p->by - 1)) {
+			p->check = CHECK_PEER;
+			p->pos = 0;
+			p->state = MM_PIECE_TODO;
+		}
+	}
+	hash_again(r, j);
+	j->failures = 0;
+	snprintf(text, sizeof(text), "bytes from %d sources fail the hash: their pieces are checked "
+		 "against each other", n);
+	ev.text = text;
+	emit(r, j, MM_FETCH_EV_SOURCE, &ev);
+	state_save(r, j);
 	return 1;
+}
+
+/* Piece p of j is whole again: a check of it found another source agrees. */
+static void piece_settled(struct job *j, struct mm_piece *p)
+{
+	if (p->check == CHECK_PEER)
+		p->check = CHECK_OK;
+	(void)j;
 }
 
 static void describe(struct xfer *x, CURLcode rc, char *buf, size_t n)
@@ -897,14 +1202,31 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 		xfer_flush(x);
 	if (p && p->state == MM_PIECE_ACTIVE)
 		p->state = MM_PIECE_TODO;
+	if (p && x->differs) {
+		if (is_origin(j, x->src)) {
+			/* The origin's bytes are not the writer's: the writer lied. */
+			name_liar(r, j, (size_t)p->by - 1);
+		} else {
+			/* Two sources disagree here: the origin's byte decides which one lied. */
+			p->check = CHECK_ORIGIN;
+			p->vs = (int)x->src + 1;
+			p->pos = x->diff - p->start;
+		}
+		goto out;
+	}
+	if (p && p->check == CHECK_ORIGIN && x->reached_end && p->vs > 0) {
+		/* The origin's byte is the writer's: the source that disagreed lied. */
+		name_liar(r, j, (size_t)p->vs - 1);
+		goto out;
+	}
 	if (x->werr) {
 		set_error(j, "cannot write '%s': %s", j->model->save_to, strerror(x->werr));
 		j->reason = "disk";
 		job_fail(r, j, x->werr == ENOSPC || x->werr == EDQUOT);
 		goto out;
 	}
-	if ((x->restart || (p && x->status == 416)) && !from_origin(j)) {
-		source_next(r, j, x->status == 416 ? "refused the range (416)" :
+	if ((x->restart || (p && x->status == 416)) && !is_origin(j, x->src)) {
+		source_gone(r, j, x->src, x->status == 416 ? "refused the range (416)" :
 			    "answered with another size or range");
 		goto out;
 	}
@@ -925,6 +1247,7 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 		if (p->start + p->pos == p->end) {
 			p->state = MM_PIECE_DONE;
 			j->failures = 0;
+			piece_settled(j, p);
 			goto out;
 		}
 		/* A short body without an error: try the rest again. */
@@ -938,8 +1261,8 @@ static void xfer_done(struct run *r, struct xfer *x, CURLcode rc)
 	if (x->encoded)
 		snprintf(why, sizeof(why), "the server sent the file encoded (Content-Encoding: %s), "
 			 "not as it is", x->ans.cenc);
-	if (!from_origin(j)) {
-		source_next(r, j, why);
+	if (!is_origin(j, x->src)) {
+		source_gone(r, j, x->src, why);
 		goto out;
 	}
 	j->reason = x->encoded ? "http" : mm_http_reason(rc, x->status);
@@ -1034,6 +1357,17 @@ static cJSON *stage(struct job *j, enum mm_fetch_status status)
 	return f;
 }
 
+/* The source that wrote most of j's bytes. */
+static const struct mm_source *main_src(const struct job *j)
+{
+	size_t k, best = j->cur;
+
+	for (k = 0; j->sent && k < j->srcs.n; k++)
+		if (best >= j->srcs.n || j->sent[k] > j->sent[best])
+			best = k;
+	return src_at(j, best);
+}
+
 static void fetch_obj(struct job *j, enum mm_fetch_status status)
 {
 	cJSON *f = stage(j, status);
@@ -1057,8 +1391,8 @@ static void fetch_obj(struct job *j, enum mm_fetch_status status)
 
 		for (k = 0; k < MM_SOURCE_KINDS; k++)
 			cJSON_AddNumberToObject(b, mm_source_kind_name((enum mm_source_kind)k), (double)j->from[k]);
-		if (status == MM_FETCH_DOWNLOADED && cur_src(j))
-			cJSON_AddStringToObject(f, "source", cur_src(j)->label);
+		if (status == MM_FETCH_DOWNLOADED && main_src(j))
+			cJSON_AddStringToObject(f, "source", main_src(j)->label);
 	}
 	if (j->liars.n > 0) {
 		cJSON *a = cJSON_AddArrayToObject(f, "liars");
@@ -1202,8 +1536,8 @@ static void finish(struct run *r, struct job *j)
 		j->restarts--;
 		return;
 	}
-	/* Bytes from a peer or mirror: it is named, and the next source starts over. */
-	if ((!manifest_ok || !origin_ok(j)) && blame(r, j))
+	/* Bytes from peers or mirrors: the liar is found and named, and the others finish. */
+	if ((!manifest_ok || !origin_ok(j)) && find_liar(r, j))
 		return;
 	/* Both a manifest hash and the origin's sha256: both must hold. */
 	if (j->has_hash && j->origin[0] && (!manifest_ok || !origin_ok(j))) {
@@ -1534,7 +1868,7 @@ static void probe_all(struct run *r, struct job **want, size_t n, long *status, 
 		int still, left;
 
 		while (next < n && active < r->o->jobs * 2) {
-			struct xfer *x = xfer_new(r, want[next]);
+			struct xfer *x = xfer_new(r, want[next], want[next]->cur);
 
 			x->probe = 1;
 			x->piece = (long)next++;
@@ -1565,7 +1899,7 @@ static void probe_all(struct run *r, struct job **want, size_t n, long *status, 
 			if (!x->probe_get && rc == CURLE_OK &&
 			    (x->status == 400 || x->status == 403 || x->status == 405 || x->status == 501)) {
 				/* HEAD refused (S3 signs GET only): ask for one byte instead. */
-				struct xfer *y = xfer_new(r, x->j);
+				struct xfer *y = xfer_new(r, x->j, x->src);
 
 				y->probe = y->probe_get = 1;
 				y->piece = i;
@@ -1651,6 +1985,7 @@ static void job_free(struct job *j)
 	mm_hasher_free(j->sh.hasher);
 	mm_source_list_free(&j->srcs);
 	free(j->sent);
+	free(j->gone);
 	mm_list_free(&j->liars);
 	mm_hasher_free(j->sh.hasher2);
 	free(j->pieces);
@@ -1907,6 +2242,7 @@ static void plan_sources(struct run *r)
 		mm_sources_for(r->o->sources, known_sha256(j), j->model->name, j->model->save_to,
 			       j->model->url, &j->srcs);
 		j->sent = mm_xcalloc(j->srcs.n + 1, sizeof(*j->sent));
+		j->gone = mm_xcalloc(j->srcs.n + 1, 1);
 		j->cur = 0;
 	}
 }

@@ -20,10 +20,14 @@
  *
  * A file whose sha256 is known before its download is taken from the
  * sources o->sources lists (sources.h): fleet peers, then mirrors, then its
- * URL.  A source that fails is left for the rest of that file and the next
- * takes over, keeping the bytes on disk; a peer or mirror whose bytes fail
- * the hash is named ("liars" in the fetch object), skipped for the rest of
- * the run, and the file starts over from the next source.  The part file's
+ * URL.  Its pieces are spread over the peers and mirrors at once; the
+ * origin gets pieces only when no other source is usable.  A source that
+ * fails is left for the rest of that file and the others take over its
+ * missing ranges, keeping the bytes on disk.  When the file fails its
+ * hash, the pieces of the sources that wrote it are checked against each
+ * other (the origin settling a disagreement), and the peer or mirror that
+ * lied is named ("liars" in the fetch object), skipped for the rest of the
+ * run, and its pieces fetched again from the others.  The part file's
  * validator is then CAS_VALIDATOR: no If-Range is sent, the hash decides.
  *
  * Every file operation happens through a directory descriptor opened

@@ -121,11 +121,11 @@ int mm_partfile_parse(const char *data, size_t n, const char *url, long long par
 			if (a != expect || b <= a || c < 0 || c > b - a || (c > 0 && a + c > part_size))
 				goto out;
 			st->pieces = mm_xrealloc(st->pieces, (st->npieces + 1) * sizeof(*st->pieces));
-			st->pieces[st->npieces].start = a;
-			st->pieces[st->npieces].end = b;
-			st->pieces[st->npieces].pos = c;
-			st->pieces[st->npieces].state = c == b - a ? MM_PIECE_DONE : MM_PIECE_TODO;
-			st->pieces[st->npieces].not_before = 0;
+			/* Whole, so the fields kept in memory only start at zero. */
+			st->pieces[st->npieces] = (struct mm_piece){
+				.start = a, .end = b, .pos = c,
+				.state = c == b - a ? MM_PIECE_DONE : MM_PIECE_TODO,
+			};
 			st->npieces++;
 			expect = b;
 			continue;

@@ -39,6 +39,10 @@ struct mm_piece {
 	long long pos;          /* bytes on disk from start */
 	int state;              /* enum mm_piece_state */
 	double not_before;      /* no request for it before this time (mm_now) */
+	/* In memory only (fetch.c), never in the state file; zero: not known. */
+	int by;                 /* 1 + the source that wrote its bytes */
+	int check;              /* how its bytes are being checked (fetch.c) */
+	int vs;                 /* 1 + the source whose bytes disagreed with them */
 };
 
 /* What a state file says. */

@@ -77,9 +77,9 @@ int main(void)
 	char tmpl[] = "/tmp/t_partfile.XXXXXX", *dir = mkdtemp(tmpl), text[4096];
 	struct mm_partstate st, back;
 	struct mm_piece pieces[3] = {
-		{ 0, 100, 100, MM_PIECE_DONE, 0 },
-		{ 100, 200, 50, MM_PIECE_TODO, 0 },
-		{ 200, 250, 0, MM_PIECE_TODO, 0 },
+		{ .start = 0, .end = 100, .pos = 100, .state = MM_PIECE_DONE, .by = 2, .check = 1, .vs = 3 },
+		{ .start = 100, .end = 200, .pos = 50, .state = MM_PIECE_TODO, .by = 1 },
+		{ .start = 200, .end = 250, .pos = 0, .state = MM_PIECE_TODO },
 	};
 	int dfd, rc, accepted = 0;
 	size_t i, n;
@@ -106,6 +106,8 @@ int main(void)
 	is_int(back.npieces, 3, "three pieces back");
 	ok(back.npieces == 3 && back.pieces[0].state == MM_PIECE_DONE && back.pieces[1].state == MM_PIECE_TODO &&
 	   back.pieces[1].pos == 50, "pieces back, done and not");
+	ok(back.npieces == 3 && back.pieces[0].by == 0 && back.pieces[0].check == 0 && back.pieces[0].vs == 0 &&
+	   back.pieces[1].by == 0, "who wrote a piece is not saved: it comes back not known (zero)");
 	free(back.pieces);
 	is_int(mm_partfile_load(dfd, ".m.mm-state", "https://example.com/other", 150, &back), -1,
 	       "a state for another URL is refused");
